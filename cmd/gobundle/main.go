@@ -1,0 +1,114 @@
+// Command gobundle carries Go module dependencies across an air gap: it
+// builds one verified, compressed bundle file on the connected side and
+// serves it as a read-only GOPROXY on the disconnected side.
+//
+// The command is thin: it parses flags with kong, reads the environment,
+// calls one package function per command and maps errors to exit codes
+// (0 success, 1 failure, 2 bad usage) in one place.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is the tool version recorded in bundles; set with -ldflags at release.
+var version = "devel"
+
+// CLI is the command tree.
+type CLI struct {
+	Quiet bool `help:"Silence progress output." short:"q"`
+
+	Pack    PackCmd    `cmd:"" help:"Pack a GOPROXY file tree (such as $GOMODCACHE/cache/download) into a bundle.\n\nExample: gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle"`
+	Inspect InspectCmd `cmd:"" help:"Show a bundle's metadata, module versions, sizes and compression figures.\n\nExample: gobundle inspect deps.gobundle --json"`
+	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`
+	Unpack  UnpackCmd  `cmd:"" help:"Write a bundle out as a GOPROXY file tree usable as GOPROXY=file://DIR.\n\nExample: gobundle unpack deps.gobundle ./proxy"`
+}
+
+// env is what commands may know of the process environment; cmd is the only
+// place that reads it.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	quiet  bool
+	isTTY  bool
+}
+
+// usageError marks an error as bad usage (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// exitPanic carries kong's requested exit code out of Parse.
+type exitPanic int
+
+// run executes one gobundle command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	var cli CLI
+	defer func() {
+		if r := recover(); r != nil {
+			if c, ok := r.(exitPanic); ok {
+				code = int(c)
+				return
+			}
+			panic(r)
+		}
+	}()
+	parser, err := kong.New(&cli,
+		kong.Name("gobundle"),
+		kong.Description("gobundle carries Go module dependencies across an air gap.\n\n"+
+			"Connected side: gobundle create (or pack) writes ONE verified, compressed bundle file.\n"+
+			"Disconnected side: gobundle verify checks it, gobundle serve exposes it as a GOPROXY.\n\n"+
+			"Example:\n  gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle\n  gobundle verify deps.gobundle"),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitPanic(c)) }),
+		kong.UsageOnError(),
+		kong.Vars{"version": version},
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "gobundle: %v\n", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "gobundle: %v\n", err)
+		return 2
+	}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, quiet: cli.Quiet, isTTY: isTerminal(stderr)}
+	if err := kctx.Run(e); err != nil {
+		fmt.Fprintf(stderr, "gobundle: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
