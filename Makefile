@@ -1,0 +1,46 @@
+# gobundle: see README.md. Targets: build, test, bench, demo, install.
+GO ?= go
+BIN := bin/gobundle
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
+# Tests must not depend on this machine's go.env or user settings.
+TESTENV := GOFLAGS=-mod=readonly GOTOOLCHAIN=local
+
+.PHONY: build test test-deps bench demo install fuzz crossbuild clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
+
+install:
+	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/gobundle
+
+# test runs unit tests, script tests (real go command against the test kit),
+# a short fuzz run of the bundle reader, and the cross-OS build check.
+test: test-deps crossbuild
+	$(TESTENV) $(GO) vet ./...
+	$(TESTENV) $(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 20s ./bundle
+
+crossbuild:
+	GOOS=windows $(GO) build ./...
+	GOOS=darwin $(GO) build ./...
+
+# test-deps installs what the tests need on a fresh machine (root, Debian).
+test-deps:
+	@command -v unshare >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq util-linux; }
+	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iproute2; }
+
+# bench measures size and speed against the stock alternatives in one run;
+# it fetches real projects from the upstream proxy. Never part of test.
+bench: build
+	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+# demo bundles this project's own dependencies, verifies and inspects the bundle.
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin out .bench
