@@ -1,0 +1,228 @@
+package resolver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/mod/module"
+)
+
+// # Download cache layout
+//
+// The cache under CacheDir is content-addressed and safe to share between
+// processes:
+//
+//	blobs/sha256/ab/abcdef…         file content, named by its SHA-256
+//	keys/<escaped path>/@v/<escaped version>.<kind>   {"sha256":…,"size":…,"origin":…}
+//	tmp/                            downloads in progress
+//	direct/                         GOMODCACHE of the go command for "direct"
+//
+// A blob is written to tmp/, checked, then renamed into place; the key file
+// is written after the blob, also by rename. An interrupted run therefore
+// leaves at most stray files in tmp/, never a key naming an incomplete blob.
+// Blobs are re-hashed when first used by a process; a corrupt one is removed
+// and fetched again.
+
+// cacheKey is the content of a key file.
+type cacheKey struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	Origin string `json:"origin"`
+}
+
+// blobCache is the on-disk download cache.
+type blobCache struct {
+	dir string
+
+	mu       sync.Mutex
+	verified map[string]bool // blob hashes checked by this process
+}
+
+func newBlobCache(dir string) (*blobCache, error) {
+	if dir == "" {
+		return nil, errors.New("download cache directory not set")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("download cache %s: %w", dir, err)
+	}
+	for _, sub := range []string{"blobs", "keys", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
+			return nil, fmt.Errorf("download cache: %w", err)
+		}
+	}
+	return &blobCache{dir: abs, verified: make(map[string]bool)}, nil
+}
+
+func (c *blobCache) blobPath(sum string) string {
+	return filepath.Join(c.dir, "blobs", "sha256", sum[:2], sum)
+}
+
+func (c *blobCache) keyPath(path, version, kind string) (string, error) {
+	ep, err := module.EscapePath(path)
+	if err != nil {
+		return "", err
+	}
+	ev, err := module.EscapeVersion(version)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(c.dir, "keys", filepath.FromSlash(ep), "@v", ev+"."+kind), nil
+}
+
+// get returns the cached file for the key, or ok=false if it is missing or
+// corrupt (a corrupt blob is removed).
+func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetched, ok bool) {
+	kp, err := c.keyPath(path, version, kind)
+	if err != nil {
+		return Fetched{}, false
+	}
+	data, err := os.ReadFile(kp)
+	if err != nil {
+		return Fetched{}, false
+	}
+	var k cacheKey
+	if json.Unmarshal(data, &k) != nil || !isHexSHA256(k.SHA256) {
+		return Fetched{}, false
+	}
+	bp := c.blobPath(k.SHA256)
+	c.mu.Lock()
+	done := c.verified[k.SHA256]
+	c.mu.Unlock()
+	if !done {
+		sum, size, err := hashFile(ctx, bp)
+		if err != nil || sum != k.SHA256 || size != k.Size {
+			if err == nil {
+				os.Remove(bp) // corrupt: make room for a fresh copy
+			}
+			return Fetched{}, false
+		}
+		c.mu.Lock()
+		c.verified[k.SHA256] = true
+		c.mu.Unlock()
+	}
+	return Fetched{File: bp, Size: k.Size, SHA256: k.SHA256, Origin: k.Origin}, true
+}
+
+// tempFile creates a file for a download in progress.
+func (c *blobCache) tempFile() (*os.File, error) {
+	return os.CreateTemp(filepath.Join(c.dir, "tmp"), "dl-*")
+}
+
+// put moves the complete temporary file tmp (whose content hashes to sum)
+// into the blob store and records the key. tmp is gone afterwards.
+func (c *blobCache) put(tmp, path, version, kind, sum string, size int64, origin string) (Fetched, error) {
+	bp := c.blobPath(sum)
+	if err := os.MkdirAll(filepath.Dir(bp), 0o777); err != nil {
+		os.Remove(tmp)
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	if err := os.Rename(tmp, bp); err != nil {
+		os.Remove(tmp)
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	c.mu.Lock()
+	c.verified[sum] = true
+	c.mu.Unlock()
+	kp, err := c.keyPath(path, version, kind)
+	if err != nil {
+		return Fetched{}, err
+	}
+	data, err := json.Marshal(cacheKey{SHA256: sum, Size: size, Origin: origin})
+	if err != nil {
+		return Fetched{}, err
+	}
+	if err := writeFileAtomic(kp, data); err != nil {
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
+}
+
+// putFile copies the file src into the cache (used for the go command's
+// module cache, whose files are read-only and owned by it).
+func (c *blobCache) putFile(ctx context.Context, src, path, version, kind, origin string) (Fetched, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return Fetched{}, err
+	}
+	defer in.Close()
+	tmp, err := c.tempFile()
+	if err != nil {
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, in})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return Fetched{}, fmt.Errorf("copying %s: %w", src, err)
+	}
+	return c.put(tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
+}
+
+// writeFileAtomic writes data to file through a temporary file and rename.
+func writeFileAtomic(file string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+func hashFile(ctx context.Context, file string) (sum string, size int64, err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

@@ -1,0 +1,439 @@
+package resolver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
+)
+
+// MirrorConfig is everything the fetch layer needs; cmd/gobundle fills it
+// from flags and the environment.
+type MirrorConfig struct {
+	Proxy      string        // a GOPROXY list: "https://a,https://b|file:///x,direct" or "off"
+	NoProxy    string        // GONOPROXY (defaults to Private when empty, like the go command)
+	Private    string        // GOPRIVATE
+	Insecure   string        // GOINSECURE (passed to the go command for "direct")
+	CacheDir   string        // content-addressed download cache root
+	Jobs       int           // max parallel requests (default 16 if 0)
+	Timeout    time.Duration // per request: fails when no progress for this long (default 60s)
+	Retries    int           // retries on 5xx/reset/timeout/truncation (default 4; negative: none)
+	Netrc      string        // path of the .netrc file to use ("" none); cmd resolves NETRC / ~/.netrc
+	GoCmd      string        // path of the go command for "direct" (default "go")
+	GoEnv      []string      // full environment for the direct go command (cmd builds it)
+	HTTPClient *http.Client  // optional; default: keep-alive transport sized to Jobs
+	Logger     *slog.Logger  // optional; default discards
+	Progress   func(Event)   // may be nil
+
+	// DirectProxy is the GOPROXY value given to the go command for
+	// "direct" (default "direct"). Tests point it at a file:// tree.
+	DirectProxy string
+	// RetryBase is the first backoff delay (default 250ms); it doubles per retry.
+	RetryBase time.Duration
+	// Seed seeds the backoff jitter (default: from the clock).
+	Seed uint64
+}
+
+// Mirrors fetches module files through a GOPROXY mirror chain into a
+// content-addressed download cache. It is safe for concurrent use; at most
+// Jobs requests (and go command runs) are in flight at any time, whoever
+// the callers are.
+type Mirrors struct {
+	cfg     MirrorConfig
+	specs   []proxySpec
+	noProxy string
+	cache   *blobCache
+	get     *getter
+	log     *slog.Logger
+	stats   fetchCounters
+
+	progressMu sync.Mutex
+
+	flightMu sync.Mutex
+	flight   map[string]*flightCall
+}
+
+type flightCall struct {
+	done chan struct{}
+	f    Fetched
+	err  error
+}
+
+// Fetched is one file obtained through the chain.
+type Fetched struct {
+	File   string // path of the file in the download cache (content-addressed; never rewritten)
+	Size   int64
+	SHA256 string // hex
+	Origin string // mirror that served it, credentials removed ("direct" for direct)
+}
+
+// NewMirrors checks cfg and returns a Mirrors. The error names the GOPROXY
+// entry that cannot be parsed.
+func NewMirrors(cfg MirrorConfig) (*Mirrors, error) {
+	specs, err := parseProxyList(cfg.Proxy)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Jobs <= 0 {
+		cfg.Jobs = 16
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 4
+	} else if cfg.Retries < 0 {
+		cfg.Retries = 0
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 250 * time.Millisecond
+	}
+	if cfg.GoCmd == "" {
+		cfg.GoCmd = "go"
+	}
+	if cfg.DirectProxy == "" {
+		cfg.DirectProxy = "direct"
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = uint64(time.Now().UnixNano())
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cache, err := newBlobCache(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	netrc, err := readNetrc(context.Background(), cfg.Netrc)
+	if err != nil {
+		return nil, err
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 2 * cfg.Jobs
+		t.MaxIdleConnsPerHost = cfg.Jobs
+		client = &http.Client{Transport: t}
+	}
+	noProxy := cfg.NoProxy
+	if noProxy == "" {
+		noProxy = cfg.Private
+	}
+	m := &Mirrors{
+		cfg:     cfg,
+		specs:   specs,
+		noProxy: noProxy,
+		cache:   cache,
+		log:     log,
+		flight:  make(map[string]*flightCall),
+	}
+	m.get = &getter{
+		client:    client,
+		sem:       make(chan struct{}, cfg.Jobs),
+		timeout:   cfg.Timeout,
+		retries:   cfg.Retries,
+		retryBase: cfg.RetryBase,
+		netrc:     netrc,
+		stats:     &m.stats,
+		rand:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+	}
+	return m, nil
+}
+
+// Chain returns the mirror list as given, credentials removed, for the
+// bundle metadata.
+func (m *Mirrors) Chain() []string {
+	out := make([]string, len(m.specs))
+	for i, s := range m.specs {
+		out[i] = s.raw
+	}
+	return out
+}
+
+// Stats reports requests made, bytes fetched, cache hits and retries.
+func (m *Mirrors) Stats() FetchStats {
+	return FetchStats{
+		Requests:  m.stats.requests.Load(),
+		Bytes:     m.stats.bytes.Load(),
+		CacheHits: m.stats.cacheHits.Load(),
+		Retries:   m.stats.retries.Load(),
+		Direct:    m.stats.direct.Load(),
+	}
+}
+
+func (m *Mirrors) progress(e Event) {
+	if m.cfg.Progress == nil {
+		return
+	}
+	m.progressMu.Lock()
+	defer m.progressMu.Unlock()
+	m.cfg.Progress(e)
+}
+
+// errProxyOff is the answer of an "off" entry. Like the go command's, it
+// counts as "not found" so that "A,off" behaves as "A".
+var errProxyOff = fmt.Errorf("module lookup disabled by GOPROXY=off: %w", fs.ErrNotExist)
+
+// notFoundError lists the not-found answers of every mirror tried.
+type notFoundError struct{ errs []error }
+
+func (e *notFoundError) Error() string {
+	msgs := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e *notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
+func (e *notFoundError) Unwrap() []error      { return e.errs }
+
+// Fetch returns module@version's "info", "mod" or "zip" file through the
+// mirror chain, from the download cache if it is there (without network).
+//
+// # Mirror chain rules
+//
+// These are the go command's: after "," the next entry is tried only if
+// this one answered 404 or 410; after "|" on any error; "off" forbids;
+// "direct" runs the go command (`go mod download -json`, or `go list -m
+// -json` for info and mod) with GOPROXY=direct and a private GOMODCACHE
+// under CacheDir. Modules matching NoProxy (or Private) go direct only.
+//
+// # Errors
+//
+// Errors are *module.ModuleError naming module@version and the URLs tried;
+// if the module version was not found anywhere, they match fs.ErrNotExist.
+// Zips are checked with golang.org/x/mod/zip rules before being cached.
+func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetched, error) {
+	switch kind {
+	case "info", "mod", "zip":
+	default:
+		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: fmt.Errorf("unknown file kind %q", kind)}
+	}
+	if err := module.CheckPath(path); err != nil {
+		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
+	}
+	if _, err := module.EscapeVersion(version); err != nil || version == "" {
+		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: fmt.Errorf("invalid version")}
+	}
+	if f, ok := m.cache.get(ctx, path, version, kind); ok {
+		m.stats.cacheHits.Add(1)
+		return f, nil
+	}
+	f, err := m.once(ctx, path+"@"+version+"."+kind, func() (Fetched, error) {
+		if f, ok := m.cache.get(ctx, path, version, kind); ok { // another process got it
+			m.stats.cacheHits.Add(1)
+			return f, nil
+		}
+		return m.fetchChain(ctx, path, version, kind)
+	})
+	if err != nil {
+		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
+	}
+	return f, nil
+}
+
+// once runs fn for key unless a call for key is already running, in which
+// case it waits for that call's result.
+func (m *Mirrors) once(ctx context.Context, key string, fn func() (Fetched, error)) (Fetched, error) {
+	m.flightMu.Lock()
+	if c, ok := m.flight[key]; ok {
+		m.flightMu.Unlock()
+		select {
+		case <-c.done:
+			if c.err != nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+				return m.once(ctx, key, fn) // the other caller gave up; we did not
+			}
+			return c.f, c.err
+		case <-ctx.Done():
+			return Fetched{}, ctx.Err()
+		}
+	}
+	c := &flightCall{done: make(chan struct{})}
+	m.flight[key] = c
+	m.flightMu.Unlock()
+	c.f, c.err = fn()
+	m.flightMu.Lock()
+	delete(m.flight, key)
+	m.flightMu.Unlock()
+	close(c.done)
+	return c.f, c.err
+}
+
+// fetchChain walks the mirror list with the go command's rules (TryProxies).
+func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (Fetched, error) {
+	if module.MatchPrefixPatterns(m.noProxy, path) {
+		if m.specs[0].word == "off" {
+			return Fetched{}, errProxyOff
+		}
+		return m.fetchDirect(ctx, path, version, kind)
+	}
+	const (
+		notExistRank = iota
+		proxyRank
+		directRank
+	)
+	var (
+		bestErr  error
+		bestRank = notExistRank
+		notFound []error
+	)
+	for _, spec := range m.specs {
+		var f Fetched
+		var err error
+		switch spec.word {
+		case "off":
+			err = errProxyOff
+		case "direct":
+			f, err = m.fetchDirect(ctx, path, version, kind)
+		default:
+			f, err = m.fetchProxy(ctx, spec, path, version, kind)
+		}
+		if err == nil {
+			return f, nil
+		}
+		if ctx.Err() != nil {
+			return Fetched{}, ctx.Err()
+		}
+		isNotExist := errors.Is(err, fs.ErrNotExist)
+		if isNotExist {
+			notFound = append(notFound, err)
+		}
+		m.log.Debug("mirror failed", "module", path+"@"+version, "kind", kind, "mirror", spec.String(), "err", err)
+		switch {
+		case spec.word == "direct":
+			bestErr, bestRank = err, directRank
+		case bestRank <= proxyRank && !isNotExist:
+			bestErr, bestRank = err, proxyRank
+		case bestRank == notExistRank:
+			bestErr = err
+		}
+		if !spec.fallBackOnError && !isNotExist {
+			break
+		}
+	}
+	if bestRank == notExistRank && len(notFound) > 1 {
+		return Fetched{}, &notFoundError{notFound}
+	}
+	return Fetched{}, bestErr
+}
+
+// fetchProxy fetches one file from an http(s) or file mirror into the cache.
+func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version, kind string) (Fetched, error) {
+	target, err := fileURL(spec.url, path, version, kind)
+	if err != nil {
+		return Fetched{}, err
+	}
+	tmp, err := m.cache.tempFile()
+	if err != nil {
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed into the cache
+	defer tmp.Close()
+	item := path + "@" + version + " " + kind
+	var h hash.Hash
+	var n int64
+	consume := func(body io.Reader, size int64) error {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := tmp.Truncate(0); err != nil {
+			return err
+		}
+		h = sha256.New()
+		w := &countingWriter{w: io.MultiWriter(tmp, h), every: 1 << 20, report: func(done int64) {
+			m.progress(Event{Phase: "bytes", Item: item, Done: done, Total: max(size, 0)})
+		}}
+		_, err := io.Copy(w, body)
+		n = w.n
+		return err
+	}
+	if spec.url.Scheme == "file" {
+		m.stats.requests.Add(1)
+		err = readFileURL(ctx, target, consume)
+	} else {
+		err = m.get.get(ctx, target, consume)
+	}
+	if err != nil {
+		return Fetched{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	origin := spec.raw
+	if kind == "zip" {
+		if _, err := modzip.CheckZip(module.Version{Path: path, Version: version}, tmp.Name()); err != nil {
+			return Fetched{}, fmt.Errorf("invalid module zip from %s: %w", redact(target), err)
+		}
+	}
+	m.stats.bytes.Add(n)
+	f, err := m.cache.put(tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
+	if err != nil {
+		return Fetched{}, err
+	}
+	m.progress(Event{Phase: "download", Item: item, Bytes: n})
+	return f, nil
+}
+
+// countingWriter counts bytes and calls report every `every` bytes.
+type countingWriter struct {
+	w      io.Writer
+	n      int64
+	every  int64
+	report func(done int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	before := c.n
+	c.n += int64(n)
+	if c.report != nil && c.n/c.every != before/c.every {
+		c.report(c.n)
+	}
+	return n, err
+}
+
+// ReadFile is Fetch followed by reading the (small) file, for info and mod.
+func (m *Mirrors) ReadFile(ctx context.Context, path, version, kind string) ([]byte, Fetched, error) {
+	f, err := m.Fetch(ctx, path, version, kind)
+	if err != nil {
+		return nil, Fetched{}, err
+	}
+	data, err := os.ReadFile(f.File)
+	if err != nil {
+		return nil, Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
+	}
+	return data, f, nil
+}
+
+// Probe reports whether module@version exists on the chain (its .info is
+// served), without failing on 404/410: it answers the path-prefix probes
+// `go mod tidy` and `go get` make. An invalid module path does not exist.
+func (m *Mirrors) Probe(ctx context.Context, path, version string) (bool, error) {
+	if module.CheckPath(path) != nil {
+		return false, nil
+	}
+	_, err := m.Fetch(ctx, path, version, "info")
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) && ctx.Err() == nil {
+		return false, nil
+	}
+	return false, err
+}
