@@ -86,10 +86,10 @@ type ftServer struct {
 
 	mu     sync.Mutex
 	files  map[string][]byte
-	hits   map[string]int     // requests per path (without leading slash)
+	hits   map[string]int      // requests per path (without leading slash)
 	faults map[string][]string // per path: faults for successive requests, then normal answers
-	always string             // fault for every request, if set
-	user   string             // required basic auth "user:password", if set
+	always string              // fault for every request, if set
+	user   string              // required basic auth "user:password", if set
 }
 
 func ftNewServer(t *testing.T, mods ...ftModule) *ftServer {
