@@ -166,7 +166,7 @@ func goErrorText(raw json.RawMessage) string {
 // looksNotFound recognises the go command's ways of saying a module version
 // does not exist. The go command reports them only as text.
 func looksNotFound(msg string) bool {
-	for _, s := range []string{"not found", "404 Not Found", "410 Gone", "unknown revision", "no matching versions", "does not exist", "invalid version"} {
+	for _, s := range []string{"not found", "404 Not Found", "410 Gone", "unknown revision", "no matching versions", "does not exist", "invalid version", "no such file or directory"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

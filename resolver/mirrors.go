@@ -327,7 +327,7 @@ func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (F
 			break
 		}
 	}
-	if bestRank == notExistRank && len(notFound) > 1 {
+	if len(notFound) > 1 && errors.Is(bestErr, fs.ErrNotExist) {
 		return Fetched{}, &notFoundError{notFound}
 	}
 	return Fetched{}, bestErr
