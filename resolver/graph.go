@@ -1,0 +1,522 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+)
+
+// source is where the go.mod of a module version in the graph comes from:
+// a module version fetched from the mirrors (the node itself or its
+// replacement), or a local directory (a local-path replacement or a main
+// module), which is read from disk and never bundled.
+type source struct {
+	Mod module.Version
+	Dir string // absolute; set for local sources
+}
+
+func (s source) String() string {
+	if s.Dir != "" {
+		return s.Dir
+	}
+	return s.Mod.Path + "@" + s.Mod.Version
+}
+
+// project is one input made ready for the walk: its main modules, with
+// their requirements, replacements and exclusions.
+type project struct {
+	input   Input
+	mains   []mainModule
+	replace map[module.Version]source // Old (Version "" for all versions) → New
+	exclude map[module.Version]bool
+	// pruned reports graph pruning (the main module, or go.work, says go 1.17
+	// or later), which changes the build list the go command computes.
+	pruned   bool
+	tools    []string // package paths of tool directives
+	sumFiles []string // go.sum and go.work.sum files
+}
+
+// mainModule is a module whose requirements are roots of the graph.
+type mainModule struct {
+	Path    string
+	Dir     string // "" for a module@version input
+	Require []module.Version
+}
+
+// loadProject reads a local input: its go.mod or go.work and every go.mod
+// it uses. A module@version input is completed by the walk, which fetches its
+// go.mod.
+func loadProject(ctx context.Context, in Input) (*project, error) {
+	p := &project{input: in, replace: map[module.Version]source{}, exclude: map[module.Version]bool{}}
+	switch in.Kind {
+	case InputModule:
+		return p, nil
+	case InputGoMod:
+		mf, err := readMainModFile(ctx, in.File)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Dir(in.File)
+		p.addMain(mf, dir)
+		p.pruned = goPrunes(mf.Go)
+		if err := p.addReplaces(mf.Replace, dir, in.File, true); err != nil {
+			return nil, err
+		}
+		p.sumFiles = append(p.sumFiles, filepath.Join(dir, "go.sum"))
+	case InputWork:
+		data, err := os.ReadFile(in.File)
+		if err != nil {
+			return nil, err
+		}
+		wf, err := modfile.ParseWork(in.File, data, nil)
+		if err != nil {
+			return nil, err
+		}
+		wdir := filepath.Dir(in.File)
+		// go.work replacements win over those of the modules it uses.
+		if err := p.addReplaces(wf.Replace, wdir, in.File, true); err != nil {
+			return nil, err
+		}
+		p.pruned = wf.Go == nil || goPrunes(&modfile.Go{Version: wf.Go.Version})
+		var mfs []*modfile.File
+		var dirs []string
+		for _, u := range wf.Use {
+			dir := filepath.FromSlash(u.Path)
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join(wdir, dir)
+			}
+			mf, err := readMainModFile(ctx, filepath.Join(dir, "go.mod"))
+			if err != nil {
+				return nil, fmt.Errorf("%s: use %s: %w", in.File, u.Path, err)
+			}
+			p.addMain(mf, dir)
+			mfs, dirs = append(mfs, mf), append(dirs, dir)
+			p.sumFiles = append(p.sumFiles, filepath.Join(dir, "go.sum"))
+		}
+		for i, mf := range mfs {
+			if err := p.addReplaces(mf.Replace, dirs[i], filepath.Join(dirs[i], "go.mod"), false); err != nil {
+				return nil, err
+			}
+		}
+		p.sumFiles = append(p.sumFiles, in.File+".sum")
+	default:
+		return nil, &InputError{Arg: in.Arg, Err: errors.New("unknown input kind")}
+	}
+	return p, nil
+}
+
+func readMainModFile(ctx context.Context, file string) (*modfile.File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	mf, err := modfile.Parse(file, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	if mf.Module == nil {
+		return nil, fmt.Errorf("%s: no module directive", file)
+	}
+	return mf, nil
+}
+
+// addMain records a main module read from disk with its exclusions, tools
+// and requirements.
+func (p *project) addMain(mf *modfile.File, dir string) {
+	mm := mainModule{Path: mf.Module.Mod.Path, Dir: dir}
+	for _, r := range mf.Require {
+		mm.Require = append(mm.Require, r.Mod)
+	}
+	for _, x := range mf.Exclude {
+		p.exclude[x.Mod] = true
+	}
+	for _, t := range mf.Tool {
+		p.tools = append(p.tools, t.Path)
+	}
+	p.mains = append(p.mains, mm)
+}
+
+// addReplaces records replace directives; relative directory targets are
+// taken relative to dir. With override false, an earlier directive for the
+// same module wins (go.work over the modules it uses).
+func (p *project) addReplaces(rs []*modfile.Replace, dir, file string, override bool) error {
+	for _, r := range rs {
+		var s source
+		if modfile.IsDirectoryPath(r.New.Path) {
+			d := filepath.FromSlash(r.New.Path)
+			if !filepath.IsAbs(d) {
+				d = filepath.Join(dir, d)
+			}
+			s.Dir = filepath.Clean(d)
+		} else {
+			if err := module.Check(r.New.Path, r.New.Version); err != nil {
+				return fmt.Errorf("%s:%d: replace %s: %w", file, r.Syntax.Start.Line, r.Old.Path, err)
+			}
+			s.Mod = r.New
+		}
+		if _, dup := p.replace[r.Old]; dup && !override {
+			continue
+		}
+		p.replace[r.Old] = s
+	}
+	return nil
+}
+
+// resolve returns where the go.mod (and files) of m come from after the
+// main modules' replacements: a version-specific replacement wins over one
+// for all versions.
+func (p *project) resolve(m module.Version) source {
+	if s, ok := p.replace[m]; ok {
+		return s
+	}
+	if s, ok := p.replace[module.Version{Path: m.Path}]; ok {
+		return s
+	}
+	return source{Mod: m}
+}
+
+// isMain reports whether path is one of the project's main modules.
+func (p *project) isMain(path string) bool {
+	for _, mm := range p.mains {
+		if mm.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// goPrunes reports whether a go directive enables module graph pruning
+// (go 1.17 or later).
+func goPrunes(g *modfile.Go) bool {
+	if g == nil {
+		return false
+	}
+	return goAtLeast(g.Version, 1, 17)
+}
+
+// goAtLeast compares a go directive's version ("1.21", "1.21.0",
+// "1.21rc1") with major.minor.
+func goAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	maj, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return false
+	}
+	mn := parts[1]
+	if i := strings.IndexFunc(mn, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		mn = mn[:i]
+	}
+	min, err := strconv.Atoi(mn)
+	if err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
+}
+
+// ChainError reports a module version of the graph that could not be loaded,
+// with the chain of requirements that leads to it from a main module.
+type ChainError struct {
+	// Chain runs from a main module (Version "") to the failing module
+	// version, as required (before replacement).
+	Chain []module.Version
+	// Source is what was fetched or read for the last element, when it
+	// differs from it (a replacement).
+	Source string
+	Err    error
+}
+
+func (e *ChainError) Error() string {
+	var b strings.Builder
+	last := e.Chain[len(e.Chain)-1]
+	b.WriteString(modString(last))
+	if e.Source != "" {
+		b.WriteString(" => " + e.Source)
+	}
+	b.WriteString(": ")
+	msg := oneLine(e.Err.Error())
+	// The fetch layer's errors already name the module version.
+	for _, name := range []string{modString(last), e.Source} {
+		if name != "" {
+			msg = strings.TrimPrefix(msg, name+": ")
+		}
+	}
+	b.WriteString(msg)
+	b.WriteString(" (required by ")
+	for i, m := range e.Chain {
+		if i > 0 {
+			b.WriteString(" → ")
+		}
+		b.WriteString(modString(m))
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func (e *ChainError) Unwrap() error { return e.Err }
+
+func modString(m module.Version) string {
+	if m.Version == "" {
+		return m.Path
+	}
+	return m.Path + "@" + m.Version
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+// graph is the full, unpruned requirement graph of one project. Main modules
+// are nodes with Version "".
+type graph struct {
+	mu     sync.Mutex
+	reqs   map[module.Version][]module.Version // after exclusions
+	goVer  map[module.Version]string           // go directive of the node's go.mod
+	parent map[module.Version]module.Version   // first requirer; main modules map to themselves
+	srcs   map[module.Version]source
+	edges  int
+}
+
+// walk loads the go.mod of every module version reachable from the main
+// modules, jobs at a time.
+func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(done, total int64, item string)) (*graph, error) {
+	g := &graph{
+		reqs:   map[module.Version][]module.Version{},
+		goVer:  map[module.Version]string{},
+		parent: map[module.Version]module.Version{},
+		srcs:   map[module.Version]source{},
+	}
+	grp, gctx := newGroup(ctx, jobs)
+	var done, total int64
+
+	// add schedules m, required by parent, unless already seen; g.mu held.
+	var add func(m, parent module.Version)
+	add = func(m, parent module.Version) {
+		if _, seen := g.parent[m]; seen {
+			return
+		}
+		g.parent[m] = parent
+		total++
+		grp.Go(func() error {
+			src := p.resolve(m)
+			s, err := l.load(gctx, src)
+			if err != nil {
+				if ce := gctx.Err(); ce != nil && errors.Is(err, ce) {
+					return err
+				}
+				return g.chainError(m, src, err)
+			}
+			reqs := p.filter(s.require)
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.reqs[m] = reqs
+			g.goVer[m] = s.goVersion
+			g.srcs[m] = src
+			g.edges += len(reqs)
+			for _, r := range reqs {
+				add(r, m)
+			}
+			done++
+			if progress != nil {
+				progress(done, total, modString(m))
+			}
+			return nil
+		})
+	}
+	g.mu.Lock()
+	for _, mm := range p.mains {
+		mv := module.Version{Path: mm.Path}
+		g.parent[mv] = mv
+		reqs := p.filter(mm.Require)
+		g.reqs[mv] = reqs
+		g.edges += len(reqs)
+	}
+	for _, mm := range p.mains {
+		mv := module.Version{Path: mm.Path}
+		for _, r := range g.reqs[mv] {
+			add(r, mv)
+		}
+	}
+	g.mu.Unlock()
+	if err := grp.Wait(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// filter drops requirements the go command ignores: excluded versions
+// (since go 1.16 a requirement on an excluded version is dropped), "none",
+// and the main modules themselves.
+func (p *project) filter(reqs []module.Version) []module.Version {
+	out := make([]module.Version, 0, len(reqs))
+	for _, r := range reqs {
+		if r.Version == "none" || p.exclude[r] || p.isMain(r.Path) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// chainError builds the error for a node that failed to load.
+func (g *graph) chainError(m module.Version, src source, err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	chain := []module.Version{m}
+	for cur := m; ; {
+		p, ok := g.parent[cur]
+		if !ok || p == cur || len(chain) > len(g.parent) {
+			break
+		}
+		chain = append(chain, p)
+		cur = p
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	ce := &ChainError{Chain: chain, Err: err}
+	if src.Dir != "" || src.Mod != m {
+		ce.Source = src.String()
+	}
+	return ce
+}
+
+// buildList returns the unpruned build list: the highest version of every
+// module path reachable from the main modules (minimal version selection
+// over the full graph), main modules excluded, sorted by path.
+func (g *graph) buildList() []module.Version {
+	sel := map[string]string{}
+	for m := range g.parent {
+		if m.Version == "" {
+			continue
+		}
+		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
+			sel[m.Path] = m.Version
+		}
+	}
+	return selected(sel)
+}
+
+// prunedBuildList returns the build list the go command computes from the
+// pruned graph (go 1.17 and later): the main modules' requirements are
+// loaded; a loaded module's requirements count, but are themselves loaded
+// only when the module's go.mod says go 1.16 or earlier (then its whole
+// transitive graph is loaded).
+func (g *graph) prunedBuildList(p *project) []module.Version {
+	sel := map[string]string{}
+	note := func(m module.Version) {
+		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
+			sel[m.Path] = m.Version
+		}
+	}
+	type item struct {
+		m        module.Version
+		unpruned bool
+	}
+	seen := map[item]bool{}
+	var queue []item
+	enqueue := func(it item) {
+		if !seen[it] {
+			seen[it] = true
+			queue = append(queue, it)
+		}
+	}
+	for _, mm := range p.mains {
+		for _, r := range g.reqs[module.Version{Path: mm.Path}] {
+			note(r)
+			enqueue(item{r, false})
+		}
+	}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		expand := it.unpruned || !goAtLeast(g.goVer[it.m], 1, 17)
+		for _, r := range g.reqs[it.m] {
+			note(r)
+			if expand {
+				enqueue(item{r, true})
+			}
+		}
+	}
+	return selected(sel)
+}
+
+func selected(sel map[string]string) []module.Version {
+	out := make([]module.Version, 0, len(sel))
+	for p, v := range sel {
+		out = append(out, module.Version{Path: p, Version: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// group runs functions in goroutines, at most limit at a time, and cancels
+// the rest on the first error. Unlike a worker pool, Go never blocks, so a
+// running function may start more.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newGroup(ctx context.Context, limit int) (*group, context.Context) {
+	if limit < 1 {
+		limit = 1
+	}
+	gctx, cancel := context.WithCancelCause(ctx)
+	return &group{ctx: gctx, cancel: cancel, sem: make(chan struct{}, limit)}, gctx
+}
+
+func (g *group) Go(f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		select {
+		case g.sem <- struct{}{}:
+		case <-g.ctx.Done():
+			g.fail(context.Cause(g.ctx))
+			return
+		}
+		err := f()
+		<-g.sem
+		if err != nil {
+			g.fail(err)
+		}
+	}()
+}
+
+func (g *group) fail(err error) {
+	g.once.Do(func() {
+		g.err = err
+		g.cancel(err)
+	})
+}
+
+// Wait waits for every function and returns the first error.
+func (g *group) Wait() error {
+	g.wg.Wait()
+	g.cancel(nil)
+	return g.err
+}

@@ -1,0 +1,161 @@
+package resolver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+)
+
+// InputKind says what an [Input] names.
+type InputKind int
+
+// The kinds of inputs.
+const (
+	// InputGoMod is a go.mod file, named directly or through its directory.
+	InputGoMod InputKind = iota + 1
+	// InputWork is a go.work file: every module it uses is a main module.
+	InputWork
+	// InputModule is module@version: its go.mod is fetched from the mirrors
+	// and it is resolved as if it were a main module (as go install M@V does),
+	// and its own files are bundled.
+	InputModule
+)
+
+func (k InputKind) String() string {
+	switch k {
+	case InputGoMod:
+		return "go.mod"
+	case InputWork:
+		return "go.work"
+	case InputModule:
+		return "module"
+	}
+	return fmt.Sprintf("InputKind(%d)", int(k))
+}
+
+// Input is one thing to bundle the dependencies of.
+type Input struct {
+	Arg    string         // as the user gave it
+	Kind   InputKind      // what it names
+	File   string         // absolute path of the go.mod or go.work file; "" for InputModule
+	Module module.Version // for InputModule
+}
+
+// String returns the input as recorded in bundle metadata: the file for
+// local inputs, module@version otherwise.
+func (in Input) String() string {
+	if in.Kind == InputModule {
+		return in.Module.Path + "@" + in.Module.Version
+	}
+	return in.File
+}
+
+// InputError reports an input that cannot be used.
+type InputError struct {
+	Arg string
+	Err error
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("input %q: %v", e.Arg, e.Err) }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// ParseInput classifies one command-line input:
+//
+//   - an existing directory: its go.mod, or its go.work when it has no go.mod;
+//   - an existing file: a go.work if named go.work or *.work, else a go.mod;
+//   - otherwise module@version, with a full (canonical) semantic version.
+//
+// Relative paths are taken relative to dir (the working directory if "").
+func ParseInput(arg, dir string) (Input, error) {
+	if arg == "" {
+		return Input{}, &InputError{Arg: arg, Err: errors.New("empty input")}
+	}
+	p := arg
+	if !filepath.IsAbs(p) && dir != "" {
+		p = filepath.Join(dir, p)
+	}
+	st, err := os.Stat(p)
+	if err == nil {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return Input{}, &InputError{Arg: arg, Err: err}
+		}
+		if st.IsDir() {
+			for _, c := range []struct {
+				name string
+				kind InputKind
+			}{{"go.mod", InputGoMod}, {"go.work", InputWork}} {
+				f := filepath.Join(abs, c.name)
+				if _, err := os.Stat(f); err == nil {
+					return Input{Arg: arg, Kind: c.kind, File: f}, nil
+				}
+			}
+			return Input{}, &InputError{Arg: arg, Err: errors.New("directory holds neither go.mod nor go.work")}
+		}
+		base := filepath.Base(abs)
+		if base == "go.work" || strings.HasSuffix(base, ".work") {
+			return Input{Arg: arg, Kind: InputWork, File: abs}, nil
+		}
+		return Input{Arg: arg, Kind: InputGoMod, File: abs}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return Input{}, &InputError{Arg: arg, Err: err}
+	}
+	i := strings.LastIndex(arg, "@")
+	if i < 0 {
+		return Input{}, &InputError{Arg: arg, Err: errors.New("no such file or directory, and not module@version")}
+	}
+	m := module.Version{Path: arg[:i], Version: arg[i+1:]}
+	if err := module.CheckPath(m.Path); err != nil {
+		return Input{}, &InputError{Arg: arg, Err: err}
+	}
+	if !semver.IsValid(m.Version) || semver.Canonical(m.Version) != m.Version && !strings.HasSuffix(m.Version, "+incompatible") {
+		return Input{}, &InputError{Arg: arg, Err: fmt.Errorf("version %q is not a full semantic version (queries such as latest are not supported)", m.Version)}
+	}
+	if err := module.Check(m.Path, m.Version); err != nil {
+		return Input{}, &InputError{Arg: arg, Err: err}
+	}
+	return Input{Arg: arg, Kind: InputModule, Module: m}, nil
+}
+
+// ReadInputList reads a --from file: one input a line; blank lines and lines
+// starting with # are skipped. Relative paths are taken relative to the
+// directory holding the list file.
+func ReadInputList(ctx context.Context, file string) ([]Input, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(file)
+	var ins []Input
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		in, err := ParseInput(line, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", file, n, err)
+		}
+		ins = append(ins, in)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return ins, nil
+}

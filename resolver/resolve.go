@@ -1,0 +1,486 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+)
+
+// Config says what [Resolve] resolves and how.
+type Config struct {
+	Inputs  []Input
+	Mirrors *Mirrors // required
+	SumDB   *SumDB   // nil when the checksum database is off
+	// AllZips adds the zip of every module version of the graph, not only
+	// of the build lists.
+	AllZips bool
+	// Jobs bounds the go.mod and zip loads in flight (the mirrors bound
+	// requests on their own); 0 means 16.
+	Jobs     int
+	Logger   *slog.Logger
+	Progress func(Event) // may be nil; never called concurrently
+}
+
+// Result is what [Resolve] found: every module version to bundle, with its
+// files in the download cache, verified.
+type Result struct {
+	Inputs  []string // the inputs, as recorded in bundle metadata
+	Mirrors []string // the mirror chain, credentials removed
+	Modules []Module // sorted by path, then version
+	Stats   Stats
+}
+
+// Module is one module version to bundle.
+type Module struct {
+	Path, Version string
+	Info, Mod     []byte
+	InfoOrigin    string // mirror that served the .info
+	ModOrigin     string // mirror that served the .mod
+	ModHash       string // go.sum hash of Mod ("h1:...")
+	// Zip is the zip in the download cache; nil when the module version is
+	// bundled without its zip.
+	Zip     *Fetched
+	ZipHash string // go.sum hash of the zip's content; "" without zip
+	// GoSum reports that an input's go.sum listed the go.mod hash (and the
+	// zip hash, when there is a zip) and they matched.
+	GoSum bool
+}
+
+// Stats are figures about a resolution.
+type Stats struct {
+	Projects    int   // inputs resolved
+	Nodes       int   // module versions in the graphs (as required, all inputs)
+	Edges       int   // requirements in the graphs
+	BuildList   int   // module versions in the build lists (all inputs)
+	Modules     int   // module versions bundled
+	Zips        int   // zips bundled
+	Files       int   // .info, .mod and .zip files bundled
+	Bytes       int64 // size of those files
+	SumDBChecks int   // hashes checked against the checksum database
+	GoSumChecks int   // hashes found in and matched with an input's go.sum
+	Fetch       FetchStats
+	Elapsed     time.Duration
+}
+
+// fetcher is what the resolver needs of [Mirrors].
+type fetcher interface {
+	ReadFile(ctx context.Context, path, version, kind string) ([]byte, Fetched, error)
+	Fetch(ctx context.Context, path, version, kind string) (Fetched, error)
+	Chain() []string
+}
+
+// sumChecker is what the resolver needs of [SumDB].
+type sumChecker interface {
+	Check(ctx context.Context, path, version string, isMod bool, h1 string) error
+}
+
+// Resolve walks the full requirement graph of every input through the
+// mirrors, selects each input's build list, fetches the files a bundle needs
+// and verifies every go.mod and zip against the inputs' go.sum files and the
+// checksum database.
+//
+// # Files
+//
+// For every module version of the unpruned graph (after the main modules'
+// replace and exclude directives; a replacement by a module version is
+// fetched in place of the original): .info and .mod. For every module of the
+// build lists: .zip. The build list is computed both over the full graph and
+// as the go command does with graph pruning (go 1.17 and later), which may
+// select lower versions; both get zips. Since a module whose path is a prefix
+// of an imported package path is checked by go mod tidy only when it is in
+// the build list, the build-list zips cover it; tool directives name
+// packages of required modules, covered the same way. With
+// [Config.AllZips], every module version of the graph gets its zip.
+//
+// Main modules, used directories of a go.work and local-path replacements
+// are read from disk and walked, but never bundled.
+//
+// # Errors
+//
+// A module version that cannot be loaded yields a [*ChainError] naming the
+// requirements leading to it; a hash that differs from a go.sum line a
+// [*ChecksumError]; a hash the checksum database refuses a [*VerifyError].
+func Resolve(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Mirrors == nil {
+		return nil, errors.New("resolver: no mirrors configured")
+	}
+	var c sumChecker
+	if cfg.SumDB != nil {
+		c = cfg.SumDB
+	}
+	res, err := resolve(ctx, cfg, cfg.Mirrors, c)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.Fetch = cfg.Mirrors.Stats()
+	return res, nil
+}
+
+func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result, error) {
+	start := time.Now()
+	if len(cfg.Inputs) == 0 {
+		return nil, errors.New("resolver: no inputs")
+	}
+	jobs := cfg.Jobs
+	if jobs <= 0 {
+		jobs = 16
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var pmu sync.Mutex
+	emit := func(ev Event) {
+		if cfg.Progress != nil {
+			pmu.Lock()
+			cfg.Progress(ev)
+			pmu.Unlock()
+		}
+	}
+	l := newLoader(f, c, log)
+
+	// Read every local input and its go.sum files before fetching anything,
+	// so that every hash is checked against all of them.
+	projects := make([]*project, 0, len(cfg.Inputs))
+	for _, in := range cfg.Inputs {
+		p, err := loadProject(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, sf := range p.sumFiles {
+			if err := l.sums.readFile(ctx, sf); err != nil {
+				return nil, err
+			}
+		}
+		projects = append(projects, p)
+	}
+
+	res := &Result{Mirrors: f.Chain()}
+	zips := map[module.Version]bool{}
+	var resolved int64
+	for _, p := range projects {
+		res.Inputs = append(res.Inputs, p.input.String())
+		if p.input.Kind == InputModule {
+			// The module is the main module, as for go install M@V: its
+			// files are bundled, its replace and exclude are not applied.
+			m := p.input.Module
+			s, err := l.load(ctx, source{Mod: m})
+			if err != nil {
+				return nil, &ChainError{Chain: []module.Version{m}, Err: err}
+			}
+			p.mains = []mainModule{{Path: m.Path, Require: s.require}}
+			p.pruned = goAtLeast(s.goVersion, 1, 17)
+			zips[m] = true
+		}
+		log.Debug("walking module graph", "input", p.input.String(), "mains", len(p.mains))
+		g, err := walk(ctx, p, l, jobs, func(done, total int64, item string) {
+			emit(Event{Phase: "resolve", Item: item, Done: resolved + done, Total: resolved + total})
+		})
+		if err != nil {
+			return nil, err
+		}
+		resolved += int64(len(g.reqs) - len(p.mains))
+		bl := g.buildList()
+		lists := [][]module.Version{bl}
+		if p.pruned {
+			lists = append(lists, g.prunedBuildList(p))
+		}
+		inList := map[string]bool{}
+		for _, list := range lists {
+			for _, m := range list {
+				inList[m.Path] = true
+				if s := p.resolve(m); s.Dir == "" {
+					zips[s.Mod] = true
+				}
+			}
+		}
+		if cfg.AllZips {
+			for _, s := range g.srcs {
+				if s.Dir == "" {
+					zips[s.Mod] = true
+				}
+			}
+		}
+		for _, t := range p.tools {
+			if !providedBy(t, inList) && !providedByMain(t, p) {
+				log.Warn("tool directive names a package of no required module", "input", p.input.String(), "tool", t)
+			}
+		}
+		res.Stats.Projects++
+		res.Stats.Nodes += len(g.parent) - len(p.mains)
+		res.Stats.Edges += g.edges
+		res.Stats.BuildList += len(bl)
+		log.Info("resolved module graph", "input", p.input.String(), "nodes", len(g.parent)-len(p.mains),
+			"edges", g.edges, "build_list", len(bl), "pruned", p.pruned)
+	}
+
+	// Fetch and verify the zips.
+	zipList := make([]module.Version, 0, len(zips))
+	for m := range zips {
+		zipList = append(zipList, m)
+	}
+	sort.Slice(zipList, func(i, j int) bool { return lessVersion(zipList[i], zipList[j]) })
+	type zipResult struct {
+		f    Fetched
+		hash string
+		gs   bool
+	}
+	var (
+		zmu   sync.Mutex
+		zdone int64
+		zres  = make(map[module.Version]zipResult, len(zipList))
+	)
+	grp, gctx := newGroup(ctx, jobs)
+	for _, m := range zipList {
+		grp.Go(func() error {
+			fz, err := f.Fetch(gctx, m.Path, m.Version, "zip")
+			if err != nil {
+				if errors.Is(err, gctx.Err()) && gctx.Err() != nil {
+					return err
+				}
+				return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
+			}
+			h, err := hashZip(m, fz.File)
+			if err != nil {
+				return err
+			}
+			gs, err := l.verify(gctx, m, false, h, fz.Origin)
+			if err != nil {
+				return err
+			}
+			zmu.Lock()
+			zres[m] = zipResult{fz, h, gs}
+			zdone++
+			d := zdone
+			zmu.Unlock()
+			emit(Event{Phase: "verify", Item: modString(m) + " zip", Done: d, Total: int64(len(zipList)), Bytes: fz.Size})
+			return nil
+		})
+	}
+	if err := grp.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Assemble the result from every module version fetched.
+	for _, s := range l.remote() {
+		m := s.mod
+		rm := Module{Path: m.Path, Version: m.Version, Info: s.info, Mod: s.modData,
+			InfoOrigin: s.infoFetched.Origin, ModOrigin: s.modFetched.Origin, ModHash: s.modHash, GoSum: s.goSum}
+		res.Stats.Files += 2
+		res.Stats.Bytes += int64(len(s.info) + len(s.modData))
+		if z, ok := zres[m]; ok {
+			fz := z.f
+			rm.Zip, rm.ZipHash = &fz, z.hash
+			rm.GoSum = rm.GoSum && z.gs
+			res.Stats.Zips++
+			res.Stats.Files++
+			res.Stats.Bytes += fz.Size
+		}
+		res.Modules = append(res.Modules, rm)
+	}
+	sort.Slice(res.Modules, func(i, j int) bool {
+		return lessVersion(module.Version{Path: res.Modules[i].Path, Version: res.Modules[i].Version},
+			module.Version{Path: res.Modules[j].Path, Version: res.Modules[j].Version})
+	})
+	res.Stats.Modules = len(res.Modules)
+	res.Stats.SumDBChecks = int(l.sumdbChecks.Load())
+	res.Stats.GoSumChecks = int(l.gosumChecks.Load())
+	res.Stats.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func lessVersion(a, b module.Version) bool {
+	if a.Path != b.Path {
+		return a.Path < b.Path
+	}
+	return a.Version < b.Version
+}
+
+// providedBy reports whether a module path in paths is a prefix of pkg.
+func providedBy(pkg string, paths map[string]bool) bool {
+	for p := pkg; ; {
+		if paths[p] {
+			return true
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			return false
+		}
+		p = p[:i]
+	}
+}
+
+func providedByMain(pkg string, p *project) bool {
+	mains := map[string]bool{}
+	for _, mm := range p.mains {
+		mains[mm.Path] = true
+	}
+	return providedBy(pkg, mains)
+}
+
+// summary is what the walk needs of a go.mod, and, for a module version
+// fetched from the mirrors, its verified files.
+type summary struct {
+	goVersion string
+	require   []module.Version
+
+	mod         module.Version // "" path for local sources
+	modData     []byte
+	modFetched  Fetched
+	modHash     string
+	goSum       bool // the go.mod hash was found in a go.sum
+	info        []byte
+	infoFetched Fetched
+}
+
+// loader loads each go.mod once, for all inputs, and verifies it.
+type loader struct {
+	f    fetcher
+	c    sumChecker // nil when off
+	sums *goSums
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	memo map[source]*loadEntry
+
+	sumdbChecks, gosumChecks atomic.Int64
+}
+
+type loadEntry struct {
+	ready chan struct{}
+	s     *summary
+	err   error
+}
+
+func newLoader(f fetcher, c sumChecker, log *slog.Logger) *loader {
+	return &loader{f: f, c: c, sums: newGoSums(), log: log, memo: map[source]*loadEntry{}}
+}
+
+// load returns the summary of src, loading it on first use.
+func (l *loader) load(ctx context.Context, src source) (*summary, error) {
+	l.mu.Lock()
+	e, ok := l.memo[src]
+	if !ok {
+		e = &loadEntry{ready: make(chan struct{})}
+		l.memo[src] = e
+		l.mu.Unlock()
+		if src.Dir != "" {
+			e.s, e.err = l.loadDir(ctx, src.Dir)
+		} else {
+			e.s, e.err = l.loadRemote(ctx, src.Mod)
+		}
+		close(e.ready)
+		return e.s, e.err
+	}
+	l.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.s, e.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// remote returns the summaries of every module version fetched.
+func (l *loader) remote() []*summary {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*summary
+	for src, e := range l.memo {
+		if src.Dir == "" && e.s != nil {
+			out = append(out, e.s)
+		}
+	}
+	return out
+}
+
+func (l *loader) loadDir(ctx context.Context, dir string) (*summary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "go.mod")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("local replacement: %w", err)
+	}
+	mf, err := modfile.ParseLax(file, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	return newSummary(mf), nil
+}
+
+func newSummary(mf *modfile.File) *summary {
+	s := &summary{}
+	if mf.Go != nil {
+		s.goVersion = mf.Go.Version
+	}
+	for _, r := range mf.Require {
+		s.require = append(s.require, r.Mod)
+	}
+	return s
+}
+
+func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, error) {
+	data, fm, err := l.f.ReadFile(ctx, m.Path, m.Version, "mod")
+	if err != nil {
+		return nil, err
+	}
+	h, err := hashGoMod(data)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := l.verify(ctx, m, true, h, fm.Origin)
+	if err != nil {
+		return nil, err
+	}
+	mf, err := modfile.ParseLax(m.Path+"@"+m.Version+"/go.mod", data, nil)
+	if err != nil {
+		return nil, err
+	}
+	info, fi, err := l.f.ReadFile(ctx, m.Path, m.Version, "info")
+	if err != nil {
+		return nil, err
+	}
+	s := newSummary(mf)
+	s.mod, s.modData, s.modFetched, s.modHash, s.goSum = m, data, fm, h, gs
+	s.info, s.infoFetched = info, fi
+	return s, nil
+}
+
+// verify checks a hash against the go.sum lines and the checksum database.
+// It reports whether a go.sum listed the file.
+func (l *loader) verify(ctx context.Context, m module.Version, isMod bool, h, mirror string) (bool, error) {
+	listed, err := l.sums.check(m.Path, m.Version, isMod, h, mirror)
+	if err != nil {
+		return listed, err
+	}
+	if listed {
+		l.gosumChecks.Add(1)
+	}
+	if l.c != nil {
+		if err := l.c.Check(ctx, m.Path, m.Version, isMod, h); err != nil {
+			if ctx.Err() != nil {
+				return listed, err
+			}
+			file := "zip"
+			if isMod {
+				file = "go.mod"
+			}
+			return listed, &VerifyError{Path: m.Path, Version: m.Version, File: file, Got: h, Mirror: mirror, Err: err}
+		}
+		l.sumdbChecks.Add(1)
+	}
+	return listed, nil
+}
