@@ -90,6 +90,7 @@ type ftServer struct {
 	faults map[string][]string // per path: faults for successive requests, then normal answers
 	always string              // fault for every request, if set
 	user   string              // required basic auth "user:password", if set
+	sumdb  http.Handler        // serves "sumdb/" paths, if set
 }
 
 func ftNewServer(t *testing.T, mods ...ftModule) *ftServer {
@@ -155,6 +156,10 @@ func (s *ftServer) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "authorization required", http.StatusUnauthorized)
 			return
 		}
+	}
+	if s.sumdb != nil && strings.HasPrefix(p, "sumdb/") && fault == "" {
+		s.sumdb.ServeHTTP(w, r)
+		return
 	}
 	switch fault {
 	case "":
