@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/mod/module"
 )
@@ -59,7 +60,24 @@ func newBlobCache(dir string) (*blobCache, error) {
 			return nil, fmt.Errorf("download cache: %w", err)
 		}
 	}
-	return &blobCache{dir: abs, verified: make(map[string]bool)}, nil
+	c := &blobCache{dir: abs, verified: make(map[string]bool)}
+	c.removeStale(24 * time.Hour)
+	return c, nil
+}
+
+// removeStale removes downloads left in tmp/ by runs that were killed. Only
+// old files are removed: another process may be writing the recent ones.
+func (c *blobCache) removeStale(age time.Duration) {
+	dir := filepath.Join(c.dir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func (c *blobCache) blobPath(sum string) string {

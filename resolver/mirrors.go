@@ -228,8 +228,8 @@ func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetche
 	if err := module.CheckPath(path); err != nil {
 		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
 	}
-	if _, err := module.EscapeVersion(version); err != nil || version == "" {
-		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: fmt.Errorf("invalid version")}
+	if version == "" || module.CanonicalVersion(version) != version {
+		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: errors.New("not a canonical semantic version")}
 	}
 	if f, ok := m.cache.get(ctx, path, version, kind); ok {
 		m.stats.cacheHits.Add(1)

@@ -174,6 +174,12 @@ func (s *ftServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		conn.Close()
 		return
+	case "stall": // answer nothing until the client gives up
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
 	case "truncate":
 		if !ok {
 			http.NotFound(w, r)
@@ -324,6 +330,11 @@ func TestFetchNotFound(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
+	for _, v := range []string{"latest", "v1.2", "master", ""} {
+		if _, err := m.Fetch(context.Background(), "example.com/missing", v, "info"); err == nil || !strings.Contains(err.Error(), "canonical") {
+			t.Errorf("Fetch(@%s) = %v, want a non-canonical version error", v, err)
+		}
+	}
 	ok, err := m.Probe(context.Background(), "example.com/missing", "v1.2.3")
 	if ok || err != nil {
 		t.Errorf("Probe(missing) = %v, %v; want false, nil", ok, err)
@@ -391,11 +402,22 @@ func TestFetchRetries(t *testing.T) {
 			}
 		})
 	}
-	for _, fault := range []string{"500", "reset", "truncate"} {
+	t.Run("stall", func(t *testing.T) {
+		s := ftNewServer(t, mod)
+		s.setFaults(zipPath, "stall")
+		m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.Timeout = 50 * time.Millisecond })
+		if _, err := m.Fetch(context.Background(), mod.path, mod.version, "zip"); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Stats().Retries; got != 1 {
+			t.Errorf("Stats().Retries = %d, want 1", got)
+		}
+	})
+	for _, fault := range []string{"500", "reset", "truncate", "stall"} {
 		t.Run("always-"+fault, func(t *testing.T) {
 			s := ftNewServer(t, mod)
 			s.setAlways(fault)
-			m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.Retries = 2 })
+			m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.Retries = 2; c.Timeout = 50 * time.Millisecond })
 			_, err := m.Fetch(context.Background(), mod.path, mod.version, "zip")
 			if err == nil || !strings.Contains(err.Error(), "after 3 attempts") || !strings.Contains(err.Error(), s.URL+"/"+zipPath) {
 				t.Fatalf("error %v, want a failure after 3 attempts naming the URL", err)
