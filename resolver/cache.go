@@ -137,13 +137,25 @@ func (c *blobCache) tempFile() (*os.File, error) {
 
 // put moves the complete temporary file tmp (whose content hashes to sum)
 // into the blob store and records the key. tmp is gone afterwards.
-func (c *blobCache) put(tmp, path, version, kind, sum string, size int64, origin string) (Fetched, error) {
+func (c *blobCache) put(ctx context.Context, tmp, path, version, kind, sum string, size int64, origin string) (Fetched, error) {
 	bp := c.blobPath(sum)
 	if err := os.MkdirAll(filepath.Dir(bp), 0o777); err != nil {
 		os.Remove(tmp)
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
-	if err := os.Rename(tmp, bp); err != nil {
+	// A blob is never rewritten: if an intact copy exists (fetched under
+	// another key or by another process), keep it and drop ours.
+	c.mu.Lock()
+	have := c.verified[sum]
+	c.mu.Unlock()
+	if !have {
+		if got, n, err := hashFile(ctx, bp); err == nil && got == sum && n == size {
+			have = true
+		}
+	}
+	if have {
+		os.Remove(tmp)
+	} else if err := os.Rename(tmp, bp); err != nil {
 		os.Remove(tmp)
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
@@ -185,7 +197,7 @@ func (c *blobCache) putFile(ctx context.Context, src, path, version, kind, origi
 		os.Remove(tmp.Name())
 		return Fetched{}, fmt.Errorf("copying %s: %w", src, err)
 	}
-	return c.put(tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
+	return c.put(ctx, tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
 }
 
 // writeFileAtomic writes data to file through a temporary file and rename.

@@ -382,10 +382,11 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 		}
 	}
 	m.stats.bytes.Add(n)
-	f, err := m.cache.put(tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
+	f, err := m.cache.put(ctx, tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
 	if err != nil {
 		return Fetched{}, err
 	}
+	m.log.Debug("fetched", "file", item, "mirror", origin, "bytes", n)
 	m.progress(Event{Phase: "download", Item: item, Bytes: n})
 	return f, nil
 }

@@ -665,3 +665,24 @@ machine after.example login u3 password p3
 		t.Error("netrcLookup(c.example) found an entry")
 	}
 }
+
+func TestFetchSharedBlob(t *testing.T) {
+	// Two modules whose .info files are byte for byte the same share a blob.
+	a, b := ftMakeModule(t, "example.com/a", "v1.0.0"), ftMakeModule(t, "example.com/b", "v1.0.0")
+	s := ftNewServer(t, a, b)
+	m := ftMirrors(t, s.URL)
+	fa, err := m.Fetch(context.Background(), a.path, a.version, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := m.Fetch(context.Background(), b.path, b.version, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fa.File != fb.File || fa.SHA256 != fb.SHA256 {
+		t.Errorf("identical files stored apart: %+v, %+v", fa, fb)
+	}
+	if _, ok := m.cache.get(context.Background(), a.path, a.version, "info"); !ok {
+		t.Error("first key lost after the second was stored")
+	}
+}
