@@ -1,0 +1,534 @@
+package testkit
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
+	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
+	"github.com/gobundle/gobundle/internal/testkit/fixtures"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// Params returns testscript parameters for the scripts in dir with the
+// kit's Setup, commands and conditions. It asks the host go command for its
+// build cache (`go env GOCACHE`) so scripts share compiled std packages.
+// Add commands to the returned Params.Cmds, or conditions by wrapping
+// Params.Condition.
+func Params(t testing.TB, dir string) testscript.Params {
+	gocache, err := HostGOCACHE(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testscript.Params{
+		Dir:                 dir,
+		Setup:               Setup(gocache),
+		Cmds:                Commands(),
+		Condition:           Condition,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	}
+}
+
+// HostGOCACHE returns the host go command's build cache directory; only
+// build outputs live there, never modules.
+func HostGOCACHE(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	if err != nil {
+		return "", fmt.Errorf("testkit: go env GOCACHE: %w", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" || dir == "off" {
+		return "", errors.New("testkit: the host go command has no GOCACHE")
+	}
+	return dir, nil
+}
+
+// SafeGoEnv returns the environment every script starts with: the go
+// command reads no configuration file (GOENV=off), keeps modules under
+// $WORK/gopath, uses no network at all (GOPROXY=off, GOSUMDB=off) until a
+// script starts a fake upstream or checksum database, never switches
+// toolchains, never uses version control, and shares the build cache
+// gocache (empty: $WORK/gocache).
+func SafeGoEnv(work, gocache string) []string {
+	if gocache == "" {
+		gocache = filepath.Join(work, "gocache")
+	}
+	gopath := filepath.Join(work, "gopath")
+	return []string{
+		"GOENV=off",
+		"GOPATH=" + gopath,
+		"GOMODCACHE=" + filepath.Join(gopath, "pkg", "mod"),
+		"GOCACHE=" + gocache,
+		"GOFLAGS=-modcacherw",
+		"GOTOOLCHAIN=local",
+		"GOPROXY=off",
+		"GOSUMDB=off",
+		"GONOSUMDB=",
+		"GONOSUMCHECK=",
+		"GOPRIVATE=",
+		"GONOPROXY=",
+		"GOINSECURE=",
+		"GOVCS=*:off",
+		"GOWORK=",
+		"CGO_ENABLED=0",
+	}
+}
+
+// envKeys returns the variables passed to background processes (serve).
+func envKeys() []string {
+	return []string{"PATH", "HOME", "TMPDIR", "WORK", "GOTRACEBACK", "GOCOVERDIR", "GORACE",
+	"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
+	"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
+	"CGO_ENABLED", "GODEBUG", "GOMAXPROCS"}
+}
+
+// stateKey keys the per-script *state in testscript.Env.Values.
+type stateKey struct{}
+
+// state is what the kit's commands share within one script.
+type state struct {
+	mu        sync.Mutex
+	fixtures  *fixtures.Set // all module fixtures, loaded on first use
+	generated map[fixtures.GenOptions]*fixtures.Set
+	upstreams map[string]*fakeproxy.Server
+	sumdb     *fakesumdb.DB
+	serves    []*BackgroundProcess
+}
+
+// Setup returns the testscript Setup function of the kit: it sets
+// [SafeGoEnv] (with the shared build cache gocache), makes $WORK/gopath,
+// and prepares the state the kit's commands share; servers started by a
+// script stop when it ends.
+func Setup(gocache string) func(*testscript.Env) error {
+	return func(e *testscript.Env) error {
+		for _, kv := range SafeGoEnv(e.WorkDir, gocache) {
+			k, v, _ := strings.Cut(kv, "=")
+			e.Setenv(k, v)
+		}
+		if err := os.MkdirAll(filepath.Join(e.WorkDir, "gopath"), 0o777); err != nil {
+			return err
+		}
+		st := &state{generated: map[fixtures.GenOptions]*fixtures.Set{}, upstreams: map[string]*fakeproxy.Server{}}
+		e.Values[stateKey{}] = st
+		e.Defer(st.close)
+		return nil
+	}
+}
+
+func (st *state) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, p := range st.serves {
+		p.Stop(5 * time.Second)
+	}
+	for _, u := range st.upstreams {
+		u.Close()
+	}
+	if st.sumdb != nil {
+		st.sumdb.Close()
+	}
+}
+
+func getState(ts *testscript.TestScript) *state {
+	st, ok := ts.Value(stateKey{}).(*state)
+	if !ok {
+		ts.Fatalf("testkit: no kit state: use testkit.Setup in the script's Params")
+	}
+	return st
+}
+
+// allFixtures returns the module fixtures.
+func (st *state) allFixtures() (*fixtures.Set, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.fixtures == nil {
+		s, err := fixtures.All()
+		if err != nil {
+			return nil, err
+		}
+		st.fixtures = s
+	}
+	return st.fixtures, nil
+}
+
+// gen returns the generated set for o, made once per script.
+func (st *state) gen(o fixtures.GenOptions) *fixtures.Set {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.generated[o]
+	if s == nil {
+		s = fixtures.Generate(o)
+		st.generated[o] = s
+	}
+	return s
+}
+
+// known returns every module version the script knows: the fixtures plus
+// every generated set.
+func (st *state) known() (*fixtures.Set, error) {
+	all, err := st.allFixtures()
+	if err != nil {
+		return nil, err
+	}
+	out := fixtures.NewSet().Merge(all)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, g := range st.generated {
+		out.Merge(g)
+	}
+	return out, nil
+}
+
+// Commands returns the kit's script commands (see the package doc).
+func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"upstream": cmdUpstream,
+		"sumdb":    cmdSumdb,
+		"fixture":  cmdFixture,
+		"gosum":    cmdGosum,
+		"serve":    cmdServe,
+		"airgap":   cmdAirgap,
+	}
+}
+
+// Condition evaluates the kit's conditions: [airgap] is true when the
+// script runs where no network but loopback exists.
+func Condition(cond string) (bool, error) {
+	switch cond {
+	case "airgap":
+		ok, _ := AirGapped()
+		return ok, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseFlags parses args with the flags def defines; usage errors end the
+// script.
+func parseFlags(ts *testscript.TestScript, usage string, args []string, def func(*flag.FlagSet)) []string {
+	fs := flag.NewFlagSet(usage, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	def(fs)
+	if err := fs.Parse(args); err != nil {
+		ts.Fatalf("%v\nusage: %s", err, usage)
+	}
+	return fs.Args()
+}
+
+// genFlags adds -gen NxM and -genseed S; the returned func gives the options
+// (ok false without -gen).
+func genFlags(fs *flag.FlagSet) func() (fixtures.GenOptions, bool, error) {
+	spec := fs.String("gen", "", "generated graph NxM (modules x versions)")
+	seed := fs.Uint64("genseed", 1, "seed of the generated graph")
+	extra := fs.Int("gendeps", 0, "largest number of random extra requirements (default 2, -1 none)")
+	return func() (fixtures.GenOptions, bool, error) {
+		if *spec == "" {
+			return fixtures.GenOptions{}, false, nil
+		}
+		ns, ms, ok := strings.Cut(*spec, "x")
+		n, err1 := strconv.Atoi(ns)
+		m, err2 := strconv.Atoi(ms)
+		if !ok || err1 != nil || err2 != nil || n <= 0 || m <= 0 {
+			return fixtures.GenOptions{}, false, fmt.Errorf("-gen %q: want NxM, like 100x3", *spec)
+		}
+		return fixtures.GenOptions{Modules: n, Versions: m, Seed: *seed, ExtraDeps: *extra}, true, nil
+	}
+}
+
+const upstreamUsage = `upstream start [-name NAME] [-seed N] [-only PATTERN]... [-skip PATTERN]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
+upstream fault [-name NAME] [-first N] [-prob P] [-delay D] [-chunk BYTES] [-kinds K,K] KIND [URLPATTERN]
+upstream clearfaults [-name NAME]
+upstream log [-name NAME]
+upstream resetlog [-name NAME]
+upstream requested [-name NAME] [-count N] URLPATTERN`
+
+func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage:\n%s", upstreamUsage)
+	}
+	st := getState(ts)
+	sub, args := args[0], args[1:]
+	var name string
+	nameFlag := func(fs *flag.FlagSet) { fs.StringVar(&name, "name", "UPSTREAM", "upstream name (its URL goes to $NAME)") }
+	get := func() *fakeproxy.Server {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		u := st.upstreams[name]
+		if u == nil {
+			ts.Fatalf("upstream %s: not started", name)
+		}
+		return u
+	}
+	if neg && sub != "requested" {
+		ts.Fatalf("unsupported: ! upstream %s", sub)
+	}
+	switch sub {
+	case "start":
+		var seed uint64
+		var only, skip listFlag
+		var nofix bool
+		var genOpts func() (fixtures.GenOptions, bool, error)
+		rest := parseFlags(ts, upstreamUsage, args, func(fs *flag.FlagSet) {
+			nameFlag(fs)
+			fs.Uint64Var(&seed, "seed", 1, "fault seed")
+			fs.Var(&only, "only", "serve only modules matching")
+			fs.Var(&skip, "skip", "do not serve modules matching")
+			fs.BoolVar(&nofix, "nofixtures", false, "serve no module fixtures")
+			genOpts = genFlags(fs)
+		})
+		if len(rest) > 0 {
+			ts.Fatalf("usage:\n%s", upstreamUsage)
+		}
+		set := fixtures.NewSet()
+		if !nofix {
+			all, err := st.allFixtures()
+			ts.Check(err)
+			set.Merge(all)
+		}
+		o, ok, err := genOpts()
+		ts.Check(err)
+		if ok {
+			set.Merge(st.gen(o))
+		}
+		set = set.Select(func(m *fixtures.Module) bool {
+			keep := len(only) == 0
+			for _, p := range only {
+				keep = keep || fixtures.Match(p, m)
+			}
+			for _, p := range skip {
+				keep = keep && !fixtures.Match(p, m)
+			}
+			return keep
+		})
+		st.mu.Lock()
+		if st.upstreams[name] != nil {
+			st.mu.Unlock()
+			ts.Fatalf("upstream %s already started", name)
+		}
+		u := fakeproxy.Start(set, seed)
+		st.upstreams[name] = u
+		if st.sumdb != nil {
+			u.MountSumDB(st.sumdb.Name(), st.sumdb.Handler())
+		}
+		st.mu.Unlock()
+		ts.Setenv(name, u.URL)
+		if name == "UPSTREAM" {
+			ts.Setenv("GOPROXY", u.URL)
+		}
+		ts.Logf("upstream %s: %s serving %d module versions (GOPROXY=$%s)", name, u.URL, set.Len(), name)
+	case "fault":
+		var f fakeproxy.Fault
+		var kinds string
+		rest := parseFlags(ts, upstreamUsage, args, func(fs *flag.FlagSet) {
+			nameFlag(fs)
+			fs.IntVar(&f.First, "first", 0, "fault only the first N requests of each path")
+			fs.Float64Var(&f.Prob, "prob", 0, "fault with this probability (seeded)")
+			fs.DurationVar(&f.Delay, "delay", 0, "latency, or pause between trickle chunks")
+			fs.IntVar(&f.Chunk, "chunk", 0, "trickle chunk size")
+			fs.StringVar(&kinds, "kinds", "", "choices of a random fault")
+		})
+		if len(rest) < 1 || len(rest) > 2 {
+			ts.Fatalf("usage:\n%s", upstreamUsage)
+		}
+		k, err := fakeproxy.ParseKind(rest[0])
+		ts.Check(err)
+		f.Kind = k
+		if len(rest) == 2 {
+			f.Pattern = rest[1]
+		}
+		if kinds != "" {
+			for _, s := range strings.Split(kinds, ",") {
+				k, err := fakeproxy.ParseKind(s)
+				ts.Check(err)
+				f.Kinds = append(f.Kinds, k)
+			}
+		}
+		ts.Check(get().AddFault(f))
+	case "clearfaults":
+		parseFlags(ts, upstreamUsage, args, nameFlag)
+		get().ClearFaults()
+	case "log":
+		parseFlags(ts, upstreamUsage, args, nameFlag)
+		for _, r := range get().Requests() {
+			fmt.Fprintln(ts.Stdout(), r)
+		}
+	case "resetlog":
+		parseFlags(ts, upstreamUsage, args, nameFlag)
+		get().ResetLog()
+	case "requested":
+		count := -1
+		rest := parseFlags(ts, upstreamUsage, args, func(fs *flag.FlagSet) {
+			nameFlag(fs)
+			fs.IntVar(&count, "count", -1, "exact number of matching requests")
+		})
+		if len(rest) != 1 {
+			ts.Fatalf("usage:\n%s", upstreamUsage)
+		}
+		n := get().Count(rest[0])
+		switch {
+		case neg && count >= 0:
+			ts.Fatalf("unsupported: ! upstream requested -count")
+		case neg && n > 0:
+			ts.Fatalf("upstream %s: %d requests match %s, want none", name, n, rest[0])
+		case !neg && count >= 0 && n != count:
+			ts.Fatalf("upstream %s: %d requests match %s, want %d", name, n, rest[0], count)
+		case !neg && count < 0 && n == 0:
+			ts.Fatalf("upstream %s: no request matches %s", name, rest[0])
+		}
+	default:
+		ts.Fatalf("unknown subcommand %q; usage:\n%s", sub, upstreamUsage)
+	}
+}
+
+const sumdbUsage = `sumdb start [-name NAME] [-lie PATH@VERSION[/go.mod]]... [-lazy] [-gen NxM [-genseed S] [-gendeps D]]`
+
+func cmdSumdb(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 || args[0] != "start" {
+		ts.Fatalf("usage: %s", sumdbUsage)
+	}
+	st := getState(ts)
+	var opts fakesumdb.Options
+	var lies listFlag
+	var genOpts func() (fixtures.GenOptions, bool, error)
+	rest := parseFlags(ts, sumdbUsage, args[1:], func(fs *flag.FlagSet) {
+		fs.StringVar(&opts.Name, "name", "", "database name (default 127.0.0.1:PORT)")
+		fs.Var(&lies, "lie", "lie about this module version")
+		fs.BoolVar(&opts.Lazy, "lazy", false, "add records on lookup")
+		genOpts = genFlags(fs)
+	})
+	if len(rest) > 0 {
+		ts.Fatalf("usage: %s", sumdbUsage)
+	}
+	for _, l := range lies {
+		ts.Check(fakesumdb.ParseLie(l))
+	}
+	opts.Lies = lies
+	if o, ok, err := genOpts(); err != nil {
+		ts.Fatalf("%v", err)
+	} else if ok {
+		st.gen(o)
+	}
+	set, err := st.known()
+	ts.Check(err)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.sumdb != nil {
+		ts.Fatalf("sumdb already started")
+	}
+	db, err := fakesumdb.Start(set, opts)
+	ts.Check(err)
+	st.sumdb = db
+	for _, u := range st.upstreams {
+		u.MountSumDB(db.Name(), db.Handler())
+	}
+	ts.Setenv("SUMDB_NAME", db.Name())
+	ts.Setenv("SUMDB_KEY", db.VerifierKey())
+	ts.Setenv("SUMDB_URL", db.URL())
+	ts.Setenv("GOSUMDB", db.GOSUMDB())
+	ts.Logf("sumdb %s at %s with %d records (GOSUMDB=$SUMDB_KEY $SUMDB_URL; through an upstream: GOSUMDB=$SUMDB_KEY)", db.Name(), db.URL(), db.Size())
+}
+
+const fixtureUsage = `fixture PROJECT [DIR] | fixture -gen NxM [-genseed S] [-gendeps D] DIR`
+
+func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! fixture")
+	}
+	st := getState(ts)
+	var genOpts func() (fixtures.GenOptions, bool, error)
+	rest := parseFlags(ts, fixtureUsage, args, func(fs *flag.FlagSet) { genOpts = genFlags(fs) })
+	o, gen, err := genOpts()
+	ts.Check(err)
+	switch {
+	case gen && len(rest) == 1:
+		st.gen(o)
+		ts.Check(fixtures.WriteArchive(fixtures.GenProject(o), ts.MkAbs(rest[0])))
+	case !gen && (len(rest) == 1 || len(rest) == 2):
+		dir := rest[0]
+		if len(rest) == 2 {
+			dir = rest[1]
+		}
+		ts.Check(fixtures.WriteProject(rest[0], ts.MkAbs(dir)))
+	default:
+		ts.Fatalf("usage: %s (projects: %s)", fixtureUsage, strings.Join(fixtures.ProjectNames(), ", "))
+	}
+}
+
+func cmdGosum(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: gosum [DIR]")
+	}
+	dir := "."
+	if len(args) == 1 {
+		dir = args[0]
+	}
+	set, err := getState(ts).known()
+	ts.Check(err)
+	ts.Check(set.WriteGoSum(ts.MkAbs(dir)))
+}
+
+func cmdAirgap(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 0 {
+		ts.Fatalf("usage: airgap")
+	}
+	ok, why := AirGapped()
+	if ok {
+		ts.Logf("air gap enforced: %s", why)
+	} else {
+		ts.Logf("air gap not enforced: %s; the script runs on loopback only by configuration", why)
+	}
+}
+
+const serveUsage = `serve [ARG]... (runs: gobundle serve --listen 127.0.0.1:0 ARG...) | serve -stop`
+
+func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! serve")
+	}
+	st := getState(ts)
+	if len(args) == 1 && args[0] == "-stop" {
+		st.mu.Lock()
+		n := len(st.serves)
+		var p *BackgroundProcess
+		if n > 0 {
+			p = st.serves[n-1]
+			st.serves = st.serves[:n-1]
+		}
+		st.mu.Unlock()
+		if p == nil {
+			ts.Fatalf("serve -stop: no serve running")
+		}
+		err := p.Stop(10 * time.Second)
+		fmt.Fprint(ts.Stdout(), p.Output())
+		if err != nil {
+			ts.Fatalf("gobundle serve: %v", err)
+		}
+		return
+	}
+	p, url, err := StartBackground(ts, "gobundle", append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), "GOPROXY=", 30*time.Second)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	st.mu.Lock()
+	st.serves = append(st.serves, p)
+	st.mu.Unlock()
+	ts.Setenv("GOBUNDLE_PROXY", url)
+	ts.Logf("gobundle serve: GOPROXY=%s ($GOBUNDLE_PROXY)", url)
+}
