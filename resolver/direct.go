@@ -59,12 +59,6 @@ func (m *Mirrors) fetchDirect(ctx context.Context, path, version, kind string) (
 		sub = "download"
 	}
 	modcache := filepath.Join(m.cache.dir, "direct", "modcache")
-	_, err := m.once(ctx, "direct:"+sub+":"+path+"@"+version, func() (Fetched, error) {
-		return Fetched{}, m.runGo(ctx, sub, modcache, path, version)
-	})
-	if err != nil {
-		return Fetched{}, err
-	}
 	ep, err := module.EscapePath(path)
 	if err != nil {
 		return Fetched{}, err
@@ -73,7 +67,17 @@ func (m *Mirrors) fetchDirect(ctx context.Context, path, version, kind string) (
 	if err != nil {
 		return Fetched{}, err
 	}
+	// The go command writes its cache files by rename: one that exists is
+	// complete (an earlier run for another kind may have written it).
 	file := filepath.Join(modcache, "cache", "download", filepath.FromSlash(ep), "@v", ev+"."+kind)
+	if _, err := os.Stat(file); err != nil {
+		_, err := m.once(ctx, "direct:"+sub+":"+path+"@"+version, func() (Fetched, error) {
+			return Fetched{}, m.runGo(ctx, sub, modcache, path, version)
+		})
+		if err != nil {
+			return Fetched{}, err
+		}
+	}
 	if _, err := os.Stat(file); err != nil && kind == "info" {
 		// Older go commands may not store .info for go list -m; download does.
 		if err := m.runGo(ctx, "download", modcache, path, version); err != nil {
