@@ -22,7 +22,8 @@ test: test-deps crossbuild
 	$(MAKE) fuzz
 
 fuzz:
-	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 20s ./bundle
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz "^FuzzOpen$$" -fuzztime 15s -fuzzminimizetime 1s ./bundle
+	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 15s -fuzzminimizetime 1s ./bundle
 
 crossbuild:
 	GOOS=windows $(GO) build ./...

@@ -14,6 +14,10 @@ const (
 	FormatVersion = 1
 )
 
+// ErrUnsupported is wrapped by the error for a bundle written in a format
+// version this reader does not know.
+var ErrUnsupported = errors.New("unsupported bundle format")
+
 // ErrCorrupt is wrapped by every error caused by bytes in a bundle that do
 // not match their recorded checksums or do not decode.
 var ErrCorrupt = errors.New("bundle corrupt")

@@ -1,23 +1,246 @@
 package main
 
-import "errors"
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// Temporary during the first session: replaced by the real commands as the
-// bundle package lands.
-var errTODO = errors.New("not built yet")
+	"github.com/gobundle/gobundle/bundle"
+)
 
-type PackCmd struct{}
+// PackCmd packs a GOPROXY file tree.
+type PackCmd struct {
+	Dir    string `arg:"" help:"GOPROXY file tree to pack, such as $(go env GOMODCACHE)/cache/download or an unpacked bundle." type:"existingdir"`
+	Output string `short:"o" required:"" help:"Bundle file to write." placeholder:"FILE"`
+	Jobs   int    `help:"Compression workers (default: number of CPUs)." default:"0"`
+}
 
-func (c *PackCmd) Run(e *env) error { return errTODO }
+func (c *PackCmd) Run(e *env) error {
+	w, err := bundle.NewWriter(bundle.WriterOptions{
+		Tool:        "gobundle " + version,
+		Created:     e.created(),
+		Inputs:      []string{c.Dir},
+		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
+		Concurrency: c.Jobs,
+		Progress:    bundleProgress(e.newProgress("compressing", true)),
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	start := time.Now()
+	read := e.newProgress("reading", false)
+	err = bundle.Pack(e.ctx, w, c.Dir, bundleProgress(read))
+	read.Finish()
+	if err != nil {
+		return err
+	}
+	st, err := w.WriteFile(e.ctx, c.Output)
+	if err != nil {
+		return err
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, "packed %d module versions (%d zips) into %s: %s in %s\n",
+			st.Modules, st.Zips, c.Output, humanBytes(st.FileSize), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
 
-type InspectCmd struct{}
+// InspectCmd shows what a bundle holds.
+type InspectCmd struct {
+	File  string `arg:"" help:"Bundle file." type:"existingfile"`
+	JSON  bool   `help:"Print machine-readable JSON."`
+	Files bool   `help:"List every module version with its files (default when --json)."`
+}
 
-func (c *InspectCmd) Run(e *env) error { return errTODO }
+// inspectOutput is the --json form of inspect.
+type inspectOutput struct {
+	File    string          `json:"file"`
+	Digest  string          `json:"digest"`
+	Format  int             `json:"format"`
+	Meta    bundle.Meta     `json:"meta"`
+	Stats   bundle.Stats    `json:"stats"`
+	Modules []bundle.Module `json:"modules"`
+	Extras  []bundle.Extra  `json:"extras"`
+}
 
-type VerifyCmd struct{}
+func (c *InspectCmd) Run(e *env) error {
+	r, err := bundle.Open(e.ctx, c.File)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	st := r.Stats()
+	if c.JSON {
+		out := inspectOutput{File: c.File, Digest: r.Digest().String(), Format: bundle.FormatVersion,
+			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras()}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	m := r.Meta()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "bundle\t%s\n", c.File)
+	fmt.Fprintf(tw, "digest\tsha256:%s\n", r.Digest())
+	fmt.Fprintf(tw, "format\tv%d\n", bundle.FormatVersion)
+	fmt.Fprintf(tw, "tool\t%s\n", m.Tool)
+	fmt.Fprintf(tw, "created\t%s\n", m.Created.Format(time.RFC3339))
+	fmt.Fprintf(tw, "inputs\t%s\n", strings.Join(m.Inputs, ", "))
+	if len(m.Mirrors) > 0 {
+		fmt.Fprintf(tw, "mirrors\t%s\n", strings.Join(m.Mirrors, ", "))
+	}
+	for _, p := range m.Properties {
+		fmt.Fprintf(tw, "%s\t%s\n", p.Key, p.Value)
+	}
+	fmt.Fprintf(tw, "module versions\t%d (%d with zips)\n", st.Modules, st.Zips)
+	fmt.Fprintf(tw, "extras\t%d\n", st.Extras)
+	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(st.FileSize))
+	fmt.Fprintf(tw, "content\t%s before dedup, %s unique (%s), %s compressed (%s of unique)\n",
+		humanBytes(st.LogicalBytes), humanBytes(st.BlobBytes), ratio(st.BlobBytes, st.LogicalBytes),
+		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
+	fmt.Fprintf(tw, "zips as served\t%s (bundle is %s of that)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
+	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
+	tw.Flush()
+	if c.Files {
+		fmt.Fprintln(e.stdout)
+		tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MODULE\tVERSION\tINFO\tMOD\tZIP\tFILES\tORIGIN")
+		for _, m := range r.Modules() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.Path, m.Version,
+				fileSize(m.Info), fileSize(m.Mod), fileSize(m.Zip), m.ZipFiles, origins(m))
+		}
+		for _, x := range r.Extras() {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t%s\t\t%s\n", x.Kind, x.Name, humanBytes(x.Size), x.Origin)
+		}
+		tw.Flush()
+	}
+	return nil
+}
 
-func (c *VerifyCmd) Run(e *env) error { return errTODO }
+func fileSize(f *bundle.FileInfo) string {
+	if f == nil {
+		return "-"
+	}
+	return humanBytes(f.Size)
+}
 
-type UnpackCmd struct{}
+func origins(m bundle.Module) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range []*bundle.FileInfo{m.Info, m.Mod, m.Zip} {
+		if f != nil && f.Origin != "" && !seen[f.Origin] {
+			seen[f.Origin] = true
+			out = append(out, f.Origin)
+		}
+	}
+	return strings.Join(out, ",")
+}
 
-func (c *UnpackCmd) Run(e *env) error { return errTODO }
+// VerifyCmd re-checks a bundle.
+type VerifyCmd struct {
+	File string `arg:"" help:"Bundle file." type:"existingfile"`
+}
+
+func (c *VerifyCmd) Run(e *env) error {
+	r, err := bundle.Open(e.ctx, c.File)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	p := e.newProgress("verifying", false)
+	problems := r.Verify(e.ctx, bundleProgress(p))
+	p.Finish()
+	for _, p := range problems {
+		fmt.Fprintf(e.stderr, "%s: %s\n", c.File, p.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %d bad entries", c.File, len(problems))
+	}
+	st := r.Stats()
+	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s\n", c.File, st.Modules, st.Blobs, r.Digest())
+	return nil
+}
+
+// UnpackCmd writes a GOPROXY file tree.
+type UnpackCmd struct {
+	File string `arg:"" help:"Bundle file." type:"existingfile"`
+	Dir  string `arg:"" help:"Directory to write the GOPROXY tree into (created if missing)."`
+}
+
+func (c *UnpackCmd) Run(e *env) error {
+	r, err := bundle.Open(e.ctx, c.File)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := os.MkdirAll(c.Dir, 0o777); err != nil {
+		return err
+	}
+	p := e.newProgress("unpacking", false)
+	err = r.Unpack(e.ctx, c.Dir, bundleProgress(p))
+	p.Finish()
+	if err != nil {
+		return err
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, "unpacked %d module versions into %s; use GOPROXY=file://%s\n", r.Stats().Modules, c.Dir, absSlash(c.Dir))
+	}
+	return nil
+}
+
+// created returns the bundle creation time: SOURCE_DATE_EPOCH if set,
+// else the zero time, which the bundle package records as a fixed value so
+// that bundles are reproducible.
+func (e *env) created() time.Time {
+	s := e.getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for x := n / unit; x >= unit; x /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func ratio(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f×", float64(a)/float64(b))
+}
+
+// bundleProgress adapts bundle events to a progress drawer.
+func bundleProgress(p *progress) func(bundle.Event) {
+	return func(ev bundle.Event) { p.Update(ev.Done, ev.Total, ev.Item) }
+}
+
+// absSlash returns dir as an absolute, slash-separated path for file:// URLs.
+func absSlash(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	dir = filepath.ToSlash(dir)
+	if !strings.HasPrefix(dir, "/") {
+		dir = "/" + dir // Windows: file:///C:/...
+	}
+	return dir
+}

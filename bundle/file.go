@@ -1,0 +1,181 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+)
+
+// File is one module file opened from a bundle. It implements io.Reader,
+// io.ReaderAt and io.Seeker; every byte it returns belongs to a blob whose
+// sha256 was checked after decompression. A File is not safe for
+// concurrent use; open one per goroutine.
+type File struct {
+	r     *Reader
+	ctx   context.Context
+	entry string // "path@version kind", for errors
+	info  FileInfo
+	pos   int64
+
+	blob   uint32     // info, mod, raw zip
+	layout *zipLayout // rebuilt zip
+	cd     []byte     // central directory, built on first use
+
+	// last verified blob, so sequential reads hash each blob once
+	lastBlob uint32
+	lastData []byte
+}
+
+// OpenFile opens the kind file of module path@version. A file the bundle
+// does not hold gives an error wrapping fs.ErrNotExist. ctx bounds the
+// file's reads.
+func (r *Reader) OpenFile(ctx context.Context, path, version string, kind FileKind) (*File, error) {
+	m := r.find(path, version)
+	entry := path + "@" + version + " " + kind.String()
+	notExist := fmt.Errorf("%s: %s: %w", r.name, entry, fs.ErrNotExist)
+	if m == nil {
+		return nil, notExist
+	}
+	f := &File{r: r, ctx: ctx, entry: entry, lastBlob: noBlob}
+	switch kind {
+	case KindInfo, KindMod:
+		ref, origin := m.info, m.infoOrigin
+		if kind == KindMod {
+			ref, origin = m.mod, m.modOrigin
+		}
+		if ref == noBlob {
+			return nil, notExist
+		}
+		b := r.ix.blobs[ref]
+		f.blob = ref
+		f.info = FileInfo{Size: b.size, SHA256: b.sum, Origin: r.origin(origin)}
+	case KindZip:
+		f.info = FileInfo{Size: m.zipSize, SHA256: m.zipSum, Origin: r.origin(m.zipOrigin)}
+		switch m.zipKind {
+		case zipNone:
+			return nil, notExist
+		case zipRaw:
+			f.blob = m.zipBlob
+		case zipRebuilt:
+			f.layout = newZipLayout(m, r.ix.blobs)
+		}
+	default:
+		return nil, fmt.Errorf("unknown file kind %d", kind)
+	}
+	return f, nil
+}
+
+// Size returns the file's size in bytes.
+func (f *File) Size() int64 { return f.info.Size }
+
+// SHA256 returns the sha256 of the file's bytes as the index records it.
+func (f *File) SHA256() Sum { return f.info.SHA256 }
+
+// Info returns the file's size, digest and origin.
+func (f *File) Info() FileInfo { return f.info }
+
+// Close releases the file.
+func (f *File) Close() error { f.lastData = nil; f.cd = nil; return nil }
+
+// Read implements io.Reader.
+func (f *File) Read(p []byte) (int, error) {
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.pos
+	case io.SeekEnd:
+		offset += f.info.Size
+	default:
+		return 0, errors.New("bundle: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("bundle: negative position")
+	}
+	f.pos = offset
+	return offset, nil
+}
+
+func (f *File) blobData(i uint32) ([]byte, error) {
+	if i == f.lastBlob {
+		return f.lastData, nil
+	}
+	if err := f.ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := f.r.blob(f.ctx, i, f.entry)
+	if err != nil {
+		return nil, err
+	}
+	f.lastBlob, f.lastData = i, data
+	return data, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("bundle: negative offset")
+	}
+	if off >= f.info.Size {
+		return 0, io.EOF
+	}
+	if f.layout == nil {
+		data, err := f.blobData(f.blob)
+		if err != nil {
+			return 0, err
+		}
+		n := copy(p, data[off:])
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	n := 0
+	for n < len(p) && off < f.info.Size {
+		m, err := f.zipReadAt(p[n:], off)
+		n += m
+		off += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// zipReadAt copies bytes of the rebuilt zip at off from the part that
+// holds off: a local header, a file's content, or the central directory.
+func (f *File) zipReadAt(p []byte, off int64) (int, error) {
+	l := f.layout
+	if off >= l.cdStart {
+		if f.cd == nil {
+			f.cd = l.centralDirectory()
+		}
+		return copy(p, f.cd[off-l.cdStart:]), nil
+	}
+	i := sort.Search(len(l.local), func(i int) bool { return l.local[i] > off }) - 1
+	hdrLen := int64(zipLocalHeaderLen + len(l.prefix) + len(l.m.files[i].name))
+	rel := off - l.local[i]
+	if rel < hdrLen {
+		return copy(p, l.localHeader(i)[rel:]), nil
+	}
+	data, err := f.blobData(l.m.files[i].blob)
+	if err != nil {
+		return 0, err
+	}
+	return copy(p, data[rel-hdrLen:]), nil
+}

@@ -1,0 +1,532 @@
+package bundle
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+)
+
+// File layout (docs/FORMAT.md is the full description):
+//
+//	header   16 bytes: Magic, uint32 format version, uint32 flags (0)
+//	frames   zstd frames, contiguous, described by the index
+//	index    one zstd frame holding the encoded index
+//	sigs     optional signature block (reserved; v1 writes none)
+//	trailer  88 bytes, see trailer
+const (
+	headerSize  = 16
+	trailerSize = 88
+	trailerEnd  = "GBTRAILR"
+	indexMagic  = "GBIX"
+
+	// Sanity limits that keep a hostile or corrupt index from asking for
+	// absurd allocations.
+	maxIndexRaw   = 1 << 30
+	maxFrameRaw   = 1 << 30
+	maxStringLen  = 1 << 16
+	maxCount      = 1 << 26
+	maxOriginRefs = 1 << 20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// trailer is the fixed-size end of a bundle.
+type trailer struct {
+	indexOff, indexLen, indexRawLen int64
+	indexSum                        Sum // sha256 of the stored (compressed) index bytes
+	sigOff, sigLen                  int64
+	version                         uint32
+}
+
+func encodeHeader() []byte {
+	b := make([]byte, headerSize)
+	copy(b, Magic)
+	binary.LittleEndian.PutUint32(b[8:], FormatVersion)
+	return b
+}
+
+func checkHeader(b []byte) error {
+	if len(b) < headerSize || string(b[:8]) != Magic {
+		return fmt.Errorf("not a gobundle file (bad magic): %w", ErrCorrupt)
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != FormatVersion {
+		return fmt.Errorf("header: bundle format version %d is not supported by this gobundle (knows %d): %w", v, FormatVersion, ErrUnsupported)
+	}
+	if f := binary.LittleEndian.Uint32(b[12:]); f != 0 {
+		return fmt.Errorf("unknown header flags %#x: %w", f, ErrCorrupt)
+	}
+	return nil
+}
+
+// encodeTrailer returns the trailer bytes; the CRC covers the header too, so
+// a flipped header or trailer byte is always detected.
+func encodeTrailer(t trailer, header []byte) []byte {
+	b := make([]byte, trailerSize)
+	binary.LittleEndian.PutUint64(b[0:], uint64(t.indexOff))
+	binary.LittleEndian.PutUint64(b[8:], uint64(t.indexLen))
+	binary.LittleEndian.PutUint64(b[16:], uint64(t.indexRawLen))
+	copy(b[24:56], t.indexSum[:])
+	binary.LittleEndian.PutUint64(b[56:], uint64(t.sigOff))
+	binary.LittleEndian.PutUint64(b[64:], uint64(t.sigLen))
+	binary.LittleEndian.PutUint32(b[72:], t.version)
+	c := crc32.Update(crc32.Checksum(header, crcTable), crcTable, b[:76])
+	binary.LittleEndian.PutUint32(b[76:], c)
+	copy(b[80:], trailerEnd)
+	return b
+}
+
+func decodeTrailer(b, header []byte, fileSize int64) (trailer, error) {
+	var t trailer
+	if len(b) != trailerSize || string(b[80:]) != trailerEnd {
+		return t, fmt.Errorf("bundle truncated or not a gobundle file (no trailer): %w", ErrCorrupt)
+	}
+	c := crc32.Update(crc32.Checksum(header, crcTable), crcTable, b[:76])
+	if binary.LittleEndian.Uint32(b[76:]) != c {
+		return t, fmt.Errorf("header or trailer checksum mismatch: %w", ErrCorrupt)
+	}
+	t.indexOff = int64(binary.LittleEndian.Uint64(b[0:]))
+	t.indexLen = int64(binary.LittleEndian.Uint64(b[8:]))
+	t.indexRawLen = int64(binary.LittleEndian.Uint64(b[16:]))
+	copy(t.indexSum[:], b[24:56])
+	t.sigOff = int64(binary.LittleEndian.Uint64(b[56:]))
+	t.sigLen = int64(binary.LittleEndian.Uint64(b[64:]))
+	t.version = binary.LittleEndian.Uint32(b[72:])
+	end := fileSize - trailerSize
+	switch {
+	case t.version != FormatVersion:
+		return t, fmt.Errorf("trailer format version %d does not match header: %w", t.version, ErrCorrupt)
+	case t.indexOff < headerSize || t.indexLen <= 0 || t.indexOff > end || t.indexLen > end-t.indexOff:
+		return t, fmt.Errorf("index location out of range: %w", ErrCorrupt)
+	case t.indexRawLen <= 0 || t.indexRawLen > maxIndexRaw:
+		return t, fmt.Errorf("index size %d out of range: %w", t.indexRawLen, ErrCorrupt)
+	case t.sigLen == 0 && t.sigOff != 0, t.sigLen != 0 && (t.sigOff != t.indexOff+t.indexLen || t.sigLen != end-t.sigOff):
+		return t, fmt.Errorf("signature block location out of range: %w", ErrCorrupt)
+	case t.sigLen == 0 && t.indexOff+t.indexLen != end:
+		return t, fmt.Errorf("bytes between index and trailer: %w", ErrCorrupt)
+	}
+	return t, nil
+}
+
+// Index in memory.
+
+type frameEntry struct {
+	off  int64 // file offset, derived: frames are contiguous from the header
+	clen int64
+	ulen int64
+	sum  Sum // sha256 of the stored (compressed) frame bytes
+}
+
+type blobEntry struct {
+	frame uint32
+	off   int64 // offset in the decompressed frame
+	size  int64
+	sum   Sum
+	crc   uint32 // IEEE CRC-32, as zip headers need it
+}
+
+type zipFile struct {
+	name string // path inside the zip after the "module@version/" prefix
+	blob uint32
+}
+
+const (
+	zipNone    = 0
+	zipRebuilt = 1
+	zipRaw     = 2
+)
+
+const noBlob = math.MaxUint32
+
+type modEntry struct {
+	path, version          string
+	info, mod              uint32 // blob index or noBlob
+	infoOrigin, modOrigin  uint32 // string table index + 1; 0 = unknown
+	modHash                string
+	zipKind                uint8
+	zipHash                string
+	zipOrigin              uint32
+	zipSize                int64
+	zipSum                 Sum
+	zipBlob                uint32 // zipRaw
+	files                  []zipFile
+	zipPrefixLen, zipExtra int // layout helpers computed on load
+}
+
+type extraEntry struct {
+	kind, name string
+	blob       uint32
+	origin     uint32
+}
+
+type index struct {
+	meta    Meta
+	origins []string
+	frames  []frameEntry
+	blobs   []blobEntry
+	mods    []modEntry
+	extras  []extraEntry
+}
+
+// encoder appends the binary index encoding.
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) sum(s Sum)        { e.b = append(e.b, s[:]...) }
+func (e *encoder) u32(v uint32)     { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *encoder) ref(v uint32) {
+	if v == noBlob {
+		e.uvarint(0)
+	} else {
+		e.uvarint(uint64(v) + 1)
+	}
+}
+
+func (ix *index) encode() []byte {
+	e := &encoder{}
+	e.b = append(e.b, indexMagic...)
+	e.uvarint(FormatVersion)
+	m := ix.meta
+	e.str(m.Tool)
+	e.varint(m.Created.Unix())
+	e.uvarint(uint64(len(m.Inputs)))
+	for _, s := range m.Inputs {
+		e.str(s)
+	}
+	e.uvarint(uint64(len(m.Mirrors)))
+	for _, s := range m.Mirrors {
+		e.str(s)
+	}
+	e.uvarint(uint64(len(m.Properties)))
+	for _, p := range m.Properties {
+		e.str(p.Key)
+		e.str(p.Value)
+	}
+	e.uvarint(uint64(len(ix.origins)))
+	for _, s := range ix.origins {
+		e.str(s)
+	}
+	e.uvarint(uint64(len(ix.frames)))
+	for _, f := range ix.frames {
+		e.uvarint(uint64(f.clen))
+		e.uvarint(uint64(f.ulen))
+		e.sum(f.sum)
+	}
+	e.uvarint(uint64(len(ix.blobs)))
+	for _, b := range ix.blobs {
+		e.uvarint(uint64(b.frame))
+		e.uvarint(uint64(b.off))
+		e.uvarint(uint64(b.size))
+		e.sum(b.sum)
+		e.u32(b.crc)
+	}
+	e.uvarint(uint64(len(ix.mods)))
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		e.str(m.path)
+		e.str(m.version)
+		e.ref(m.info)
+		e.uvarint(uint64(m.infoOrigin))
+		e.ref(m.mod)
+		e.uvarint(uint64(m.modOrigin))
+		e.str(m.modHash)
+		e.b = append(e.b, m.zipKind)
+		if m.zipKind == zipNone {
+			continue
+		}
+		e.str(m.zipHash)
+		e.uvarint(uint64(m.zipOrigin))
+		e.uvarint(uint64(m.zipSize))
+		e.sum(m.zipSum)
+		if m.zipKind == zipRaw {
+			e.uvarint(uint64(m.zipBlob))
+			continue
+		}
+		e.uvarint(uint64(len(m.files)))
+		for _, f := range m.files {
+			e.str(f.name)
+			e.uvarint(uint64(f.blob))
+		}
+	}
+	e.uvarint(uint64(len(ix.extras)))
+	for _, x := range ix.extras {
+		e.str(x.kind)
+		e.str(x.name)
+		e.uvarint(uint64(x.blob))
+		e.uvarint(uint64(x.origin))
+	}
+	return e.b
+}
+
+// decoder reads the binary index encoding; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errIndexShort = errors.New("index ends early")
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(errIndexShort)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(errIndexShort)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > maxCount || v > uint64(len(d.b)) { // every entry takes at least one byte
+		d.fail(fmt.Errorf("count %d out of range", v))
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > maxStringLen || n > uint64(len(d.b)) {
+		d.fail(fmt.Errorf("string length %d out of range", n))
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < n {
+		d.fail(errIndexShort)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) sum() (s Sum) {
+	copy(s[:], d.bytes(32))
+	return s
+}
+
+func (d *decoder) u32() uint32 {
+	b := d.bytes(4)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (d *decoder) size() int64 {
+	v := d.uvarint()
+	if v > math.MaxInt64/2 {
+		d.fail(fmt.Errorf("size %d out of range", v))
+		return 0
+	}
+	return int64(v)
+}
+
+// decodeIndex parses and cross-checks an index: every reference in it points
+// inside the tables, and every blob inside its frame.
+func decodeIndex(b []byte, dataEnd int64) (*index, error) {
+	d := &decoder{b: b}
+	if string(d.bytes(len(indexMagic))) != indexMagic {
+		return nil, fmt.Errorf("index: bad magic: %w", ErrCorrupt)
+	}
+	if v := d.uvarint(); d.err == nil && v != FormatVersion {
+		return nil, fmt.Errorf("index: format version %d not supported: %w", v, ErrCorrupt)
+	}
+	ix := &index{}
+	ix.meta.Tool = d.str()
+	ix.meta.Created = time.Unix(d.varint(), 0).UTC()
+	ix.meta.Inputs = make([]string, d.count())
+	for i := range ix.meta.Inputs {
+		ix.meta.Inputs[i] = d.str()
+	}
+	ix.meta.Mirrors = make([]string, d.count())
+	for i := range ix.meta.Mirrors {
+		ix.meta.Mirrors[i] = d.str()
+	}
+	ix.meta.Properties = make([]Property, d.count())
+	for i := range ix.meta.Properties {
+		ix.meta.Properties[i] = Property{Key: d.str(), Value: d.str()}
+	}
+	ix.origins = make([]string, d.count())
+	for i := range ix.origins {
+		ix.origins[i] = d.str()
+	}
+	origin := func() uint32 {
+		v := d.uvarint()
+		if v > uint64(len(ix.origins)) {
+			d.fail(fmt.Errorf("origin reference %d out of range", v))
+			return 0
+		}
+		return uint32(v)
+	}
+	ix.frames = make([]frameEntry, d.count())
+	off := int64(headerSize)
+	for i := range ix.frames {
+		f := &ix.frames[i]
+		f.off = off
+		f.clen = d.size()
+		f.ulen = d.size()
+		f.sum = d.sum()
+		if d.err == nil && (f.clen <= 0 || f.ulen <= 0 || f.ulen > maxFrameRaw || f.clen > dataEnd-off) {
+			d.fail(fmt.Errorf("frame %d out of range", i))
+		}
+		off += f.clen
+	}
+	if d.err == nil && off != dataEnd {
+		d.fail(fmt.Errorf("frames end at %d, index starts at %d", off, dataEnd))
+	}
+	ix.blobs = make([]blobEntry, d.count())
+	for i := range ix.blobs {
+		bl := &ix.blobs[i]
+		fr := d.uvarint()
+		bl.off = d.size()
+		bl.size = d.size()
+		bl.sum = d.sum()
+		bl.crc = d.u32()
+		if d.err != nil {
+			break
+		}
+		if fr >= uint64(len(ix.frames)) || bl.off > ix.frames[fr].ulen || bl.size > ix.frames[fr].ulen-bl.off {
+			d.fail(fmt.Errorf("blob %d out of range", i))
+			break
+		}
+		bl.frame = uint32(fr)
+	}
+	blob := func() uint32 {
+		v := d.uvarint()
+		if v >= uint64(len(ix.blobs)) {
+			d.fail(fmt.Errorf("blob reference %d out of range", v))
+			return noBlob
+		}
+		return uint32(v)
+	}
+	optBlob := func() uint32 {
+		v := d.uvarint()
+		if v == 0 {
+			return noBlob
+		}
+		if v > uint64(len(ix.blobs)) {
+			d.fail(fmt.Errorf("blob reference %d out of range", v))
+			return noBlob
+		}
+		return uint32(v - 1)
+	}
+	ix.mods = make([]modEntry, d.count())
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		m.path = d.str()
+		m.version = d.str()
+		m.info = optBlob()
+		m.infoOrigin = origin()
+		m.mod = optBlob()
+		m.modOrigin = origin()
+		m.modHash = d.str()
+		kind := d.bytes(1)
+		if d.err != nil {
+			break
+		}
+		m.zipKind = kind[0]
+		switch m.zipKind {
+		case zipNone:
+			continue
+		case zipRaw, zipRebuilt:
+		default:
+			d.fail(fmt.Errorf("module %d: unknown zip kind %d", i, m.zipKind))
+			continue
+		}
+		m.zipHash = d.str()
+		m.zipOrigin = origin()
+		m.zipSize = d.size()
+		m.zipSum = d.sum()
+		if m.zipKind == zipRaw {
+			m.zipBlob = blob()
+			if d.err == nil && ix.blobs[m.zipBlob].size != m.zipSize {
+				d.fail(fmt.Errorf("module %d: raw zip size mismatch", i))
+			}
+			continue
+		}
+		m.files = make([]zipFile, d.count())
+		for j := range m.files {
+			m.files[j] = zipFile{name: d.str(), blob: blob()}
+		}
+	}
+	ix.extras = make([]extraEntry, d.count())
+	for i := range ix.extras {
+		ix.extras[i] = extraEntry{kind: d.str(), name: d.str(), blob: blob(), origin: origin()}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Errorf("%d bytes after the index", len(d.b)))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("index: %v: %w", d.err, ErrCorrupt)
+	}
+	if err := ix.check(); err != nil {
+		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
+	}
+	return ix, nil
+}
+
+// check enforces what the writer guarantees: sorted, unique, well-formed
+// entries, and rebuilt zips whose layout fits the zip format.
+func (ix *index) check() error {
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		if i > 0 && !modLess(&ix.mods[i-1], m) {
+			return fmt.Errorf("module entries not sorted or duplicated at %s@%s", m.path, m.version)
+		}
+		if m.zipKind == zipRebuilt {
+			size, err := zipLayoutSize(m, ix.blobs)
+			if err != nil {
+				return fmt.Errorf("%s@%s: %v", m.path, m.version, err)
+			}
+			if size != m.zipSize {
+				return fmt.Errorf("%s@%s: zip size %d does not match its layout (%d)", m.path, m.version, m.zipSize, size)
+			}
+		}
+	}
+	for i := 1; i < len(ix.extras); i++ {
+		a, b := ix.extras[i-1], ix.extras[i]
+		if a.kind > b.kind || (a.kind == b.kind && a.name >= b.name) {
+			return fmt.Errorf("extra entries not sorted or duplicated at %s %s", b.kind, b.name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,420 @@
+package bundle
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// DefaultCacheBytes bounds the decompressed frames a Reader keeps in memory.
+const DefaultCacheBytes = 256 << 20
+
+// Reader gives random access to an open bundle. Opening reads only the
+// trailer and the index; reading a file decompresses only the frames that
+// hold it, and every byte returned was checked against the index's sha256.
+// A Reader is safe for concurrent use.
+type Reader struct {
+	name   string
+	ra     io.ReaderAt
+	closer io.Closer
+	size   int64
+	tr     trailer
+	ix     *index
+	dec    *zstd.Decoder
+	cache  *frameCache
+	// byPath maps a module path to its entries' range in ix.mods.
+	byPath map[string][2]int
+}
+
+// Open opens the bundle file name.
+func Open(ctx context.Context, name string) (*Reader, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r, err := NewReader(ctx, f, st.Size(), name)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader reads a bundle of the given size from ra; name is used in
+// errors.
+func NewReader(ctx context.Context, ra io.ReaderAt, size int64, name string) (*Reader, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &Reader{name: name, ra: ra, size: size}
+	if err := r.load(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return r, nil
+}
+
+func (r *Reader) load() error {
+	if r.size < headerSize+trailerSize {
+		return fmt.Errorf("bundle truncated or not a gobundle file (%d bytes): %w", r.size, ErrCorrupt)
+	}
+	header := make([]byte, headerSize)
+	if _, err := r.ra.ReadAt(header, 0); err != nil {
+		return err
+	}
+	if err := checkHeader(header); err != nil {
+		return err
+	}
+	tb := make([]byte, trailerSize)
+	if _, err := r.ra.ReadAt(tb, r.size-trailerSize); err != nil {
+		return err
+	}
+	tr, err := decodeTrailer(tb, header, r.size)
+	if err != nil {
+		return err
+	}
+	r.tr = tr
+	comp := make([]byte, tr.indexLen)
+	if _, err := r.ra.ReadAt(comp, tr.indexOff); err != nil {
+		return err
+	}
+	if sha256.Sum256(comp) != tr.indexSum {
+		return fmt.Errorf("index checksum mismatch: %w", ErrCorrupt)
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(maxFrameRaw),
+		zstd.WithDecoderMaxWindow(maxFrameRaw))
+	if err != nil {
+		return err
+	}
+	raw, err := dec.DecodeAll(comp, make([]byte, 0, tr.indexRawLen))
+	if err != nil || int64(len(raw)) != tr.indexRawLen {
+		dec.Close()
+		return fmt.Errorf("index does not decompress: %w", ErrCorrupt)
+	}
+	ix, err := decodeIndex(raw, tr.indexOff)
+	if err != nil {
+		dec.Close()
+		return err
+	}
+	r.ix = ix
+	r.dec = dec
+	r.cache = newFrameCache(DefaultCacheBytes)
+	r.byPath = make(map[string][2]int)
+	for i := 0; i < len(ix.mods); {
+		j := i + 1
+		for j < len(ix.mods) && ix.mods[j].path == ix.mods[i].path {
+			j++
+		}
+		r.byPath[ix.mods[i].path] = [2]int{i, j}
+		i = j
+	}
+	return nil
+}
+
+// SetCacheBytes sets how many bytes of decompressed frames the reader keeps.
+func (r *Reader) SetCacheBytes(n int64) { r.cache.setLimit(n) }
+
+// Close releases the reader's resources.
+func (r *Reader) Close() error {
+	r.dec.Close()
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// Name returns the name the bundle was opened with.
+func (r *Reader) Name() string { return r.name }
+
+// Digest returns the bundle's identity: the sha256 of its stored index,
+// which in turn holds the sha256 of every frame and blob.
+func (r *Reader) Digest() Sum { return r.tr.indexSum }
+
+// Meta returns the bundle's metadata.
+func (r *Reader) Meta() Meta { return r.ix.meta }
+
+// Stats returns storage figures.
+func (r *Reader) Stats() Stats {
+	ix := r.ix
+	s := Stats{
+		FileSize:     r.size,
+		IndexSize:    r.tr.indexLen,
+		IndexRawSize: r.tr.indexRawLen,
+		Frames:       len(ix.frames),
+		Blobs:        len(ix.blobs),
+		Modules:      len(ix.mods),
+		Extras:       len(ix.extras),
+	}
+	for _, f := range ix.frames {
+		s.CompressedBytes += f.clen
+	}
+	for _, b := range ix.blobs {
+		s.BlobBytes += b.size
+	}
+	size := func(ref uint32) int64 {
+		if ref == noBlob {
+			return 0
+		}
+		return ix.blobs[ref].size
+	}
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		s.LogicalBytes += size(m.info) + size(m.mod)
+		switch m.zipKind {
+		case zipRebuilt:
+			for _, f := range m.files {
+				s.LogicalBytes += size(f.blob)
+			}
+		case zipRaw:
+			s.LogicalBytes += size(m.zipBlob)
+		}
+		if m.zipKind != zipNone {
+			s.Zips++
+			s.ZipBytes += m.zipSize
+		}
+	}
+	for _, x := range ix.extras {
+		s.LogicalBytes += size(x.blob)
+	}
+	return s
+}
+
+func (r *Reader) origin(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	return r.ix.origins[i-1]
+}
+
+func (r *Reader) module(m *modEntry) Module {
+	out := Module{Path: m.path, Version: m.version, ModHash: m.modHash, ZipHash: m.zipHash}
+	if m.info != noBlob {
+		b := r.ix.blobs[m.info]
+		out.Info = &FileInfo{Size: b.size, SHA256: b.sum, Origin: r.origin(m.infoOrigin)}
+	}
+	if m.mod != noBlob {
+		b := r.ix.blobs[m.mod]
+		out.Mod = &FileInfo{Size: b.size, SHA256: b.sum, Origin: r.origin(m.modOrigin)}
+	}
+	if m.zipKind != zipNone {
+		out.Zip = &FileInfo{Size: m.zipSize, SHA256: m.zipSum, Origin: r.origin(m.zipOrigin)}
+		out.ZipRaw = m.zipKind == zipRaw
+		out.ZipFiles = len(m.files)
+	}
+	return out
+}
+
+// Modules returns every module version, sorted by path, then version.
+func (r *Reader) Modules() []Module {
+	out := make([]Module, len(r.ix.mods))
+	for i := range r.ix.mods {
+		out[i] = r.module(&r.ix.mods[i])
+	}
+	return out
+}
+
+// Versions returns the versions of module path the bundle holds, in
+// semantic version order.
+func (r *Reader) Versions(path string) []string {
+	span, ok := r.byPath[path]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, span[1]-span[0])
+	for _, m := range r.ix.mods[span[0]:span[1]] {
+		out = append(out, m.version)
+	}
+	return out
+}
+
+func (r *Reader) find(path, version string) *modEntry {
+	span, ok := r.byPath[path]
+	if !ok {
+		return nil
+	}
+	mods := r.ix.mods[span[0]:span[1]]
+	i := sort.Search(len(mods), func(i int) bool { return !versionLess(mods[i].version, version) })
+	if i < len(mods) && mods[i].version == version {
+		return &mods[i]
+	}
+	return nil
+}
+
+// Module returns the entry of path@version.
+func (r *Reader) Module(path, version string) (Module, bool) {
+	m := r.find(path, version)
+	if m == nil {
+		return Module{}, false
+	}
+	return r.module(m), true
+}
+
+// Extras returns the extra blobs, sorted by kind and name.
+func (r *Reader) Extras() []Extra {
+	out := make([]Extra, len(r.ix.extras))
+	for i, x := range r.ix.extras {
+		b := r.ix.blobs[x.blob]
+		out[i] = Extra{Kind: x.kind, Name: x.name, Size: b.size, SHA256: b.sum, Origin: r.origin(x.origin)}
+	}
+	return out
+}
+
+// ReadExtra returns the content of an extra blob. A missing one wraps
+// fs.ErrNotExist.
+func (r *Reader) ReadExtra(ctx context.Context, kind, name string) ([]byte, error) {
+	xs := r.ix.extras
+	i := sort.Search(len(xs), func(i int) bool {
+		return xs[i].kind > kind || (xs[i].kind == kind && xs[i].name >= name)
+	})
+	if i == len(xs) || xs[i].kind != kind || xs[i].name != name {
+		return nil, fmt.Errorf("%s: %s %s: %w", r.name, kind, name, fs.ErrNotExist)
+	}
+	return r.blob(ctx, xs[i].blob, kind+" "+name)
+}
+
+// ReadFile returns a whole module file (for zips, the rebuilt zip).
+func (r *Reader) ReadFile(ctx context.Context, path, version string, kind FileKind) ([]byte, error) {
+	f, err := r.OpenFile(ctx, path, version, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, f.Size())
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// blob returns the verified content of blob i; entry names it in errors.
+func (r *Reader) blob(ctx context.Context, i uint32, entry string) ([]byte, error) {
+	b := r.ix.blobs[i]
+	data, err := r.frame(ctx, b.frame)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", r.name, entry, err)
+	}
+	out := data[b.off : b.off+b.size]
+	if sha256.Sum256(out) != b.sum {
+		return nil, fmt.Errorf("%s: %s: content sha256 mismatch: %w", r.name, entry, ErrCorrupt)
+	}
+	return out, nil
+}
+
+// frame returns the decompressed frame i, from the cache when possible.
+func (r *Reader) frame(ctx context.Context, i uint32) ([]byte, error) {
+	return r.cache.get(ctx, i, func() ([]byte, error) { return r.loadFrame(i) })
+}
+
+func (r *Reader) loadFrame(i uint32) ([]byte, error) {
+	f := r.ix.frames[i]
+	comp := make([]byte, f.clen)
+	if _, err := r.ra.ReadAt(comp, f.off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("frame %d: bundle truncated: %w", i, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("frame %d: %w", i, err)
+	}
+	out, err := r.dec.DecodeAll(comp, make([]byte, 0, f.ulen))
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %v: %w", i, err, ErrCorrupt)
+	}
+	if int64(len(out)) != f.ulen {
+		return nil, fmt.Errorf("frame %d: decompressed to %d bytes, want %d: %w", i, len(out), f.ulen, ErrCorrupt)
+	}
+	return out, nil
+}
+
+// frameCache is an LRU of decompressed frames bounded by bytes, loading
+// each frame once however many goroutines ask for it.
+type frameCache struct {
+	mu    sync.Mutex
+	limit int64
+	used  int64
+	lru   *list.List // of *cacheEntry, most recent first
+	byID  map[uint32]*list.Element
+	load  map[uint32]*loadCall
+}
+
+type cacheEntry struct {
+	id   uint32
+	data []byte
+}
+
+type loadCall struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func newFrameCache(limit int64) *frameCache {
+	return &frameCache{limit: limit, lru: list.New(), byID: map[uint32]*list.Element{}, load: map[uint32]*loadCall{}}
+}
+
+func (c *frameCache) setLimit(n int64) {
+	c.mu.Lock()
+	c.limit = n
+	c.evict()
+	c.mu.Unlock()
+}
+
+func (c *frameCache) get(ctx context.Context, id uint32, load func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if e, ok := c.byID[id]; ok {
+		c.lru.MoveToFront(e)
+		data := e.Value.(*cacheEntry).data
+		c.mu.Unlock()
+		return data, nil
+	}
+	if call, ok := c.load[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.data, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call := &loadCall{done: make(chan struct{})}
+	c.load[id] = call
+	c.mu.Unlock()
+
+	call.data, call.err = load()
+
+	c.mu.Lock()
+	delete(c.load, id)
+	if call.err == nil && int64(len(call.data)) <= c.limit {
+		c.byID[id] = c.lru.PushFront(&cacheEntry{id: id, data: call.data})
+		c.used += int64(len(call.data))
+		c.evict()
+	}
+	c.mu.Unlock()
+	close(call.done)
+	return call.data, call.err
+}
+
+func (c *frameCache) evict() {
+	for c.used > c.limit && c.lru.Len() > 0 {
+		e := c.lru.Back()
+		ce := e.Value.(*cacheEntry)
+		c.lru.Remove(e)
+		delete(c.byID, ce.id)
+		c.used -= int64(len(ce.data))
+	}
+}

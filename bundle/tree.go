@@ -1,0 +1,280 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/mod/module"
+)
+
+// A GOPROXY file tree holds, for every module path (case-escaped), a
+// directory "<path>/@v" with "<version>.info", ".mod" and ".zip" files and a
+// "list" file: the layout of $GOMODCACHE/cache/download and of the trees
+// Unpack writes.
+
+// isLitter reports files the go command's cache leaves beside module files.
+func isLitter(name string) bool {
+	return name == "list" || strings.HasPrefix(name, ".") ||
+		strings.HasSuffix(name, ".lock") || strings.HasSuffix(name, ".ziphash") ||
+		strings.HasSuffix(name, ".partial") || strings.HasSuffix(name, ".tmp")
+}
+
+// treeModule is one module version found in a tree, with its files' paths.
+type treeModule struct {
+	mv             module.Version
+	info, mod, zip string
+}
+
+// scanTree lists the module versions of a GOPROXY tree in a fixed order.
+func scanTree(ctx context.Context, dir string) ([]treeModule, error) {
+	found := map[module.Version]*treeModule{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			// The checksum database cache is not module content.
+			if rel == "sumdb" || (rel != "." && strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		parent, name := path.Split(rel)
+		if !strings.HasSuffix(parent, "/@v/") {
+			if strings.HasPrefix(name, ".") || name == "@latest" || strings.HasSuffix(parent, "/@latest/") {
+				return nil
+			}
+			return fmt.Errorf("%s: not in a module's @v directory", p)
+		}
+		if isLitter(name) {
+			return nil
+		}
+		escPath := strings.TrimSuffix(parent, "/@v/")
+		modPath, err := module.UnescapePath(escPath)
+		if err != nil {
+			return fmt.Errorf("%s: bad module path: %v", p, err)
+		}
+		ext := path.Ext(name)
+		version, err := module.UnescapeVersion(strings.TrimSuffix(name, ext))
+		if err != nil || (ext != ".info" && ext != ".mod" && ext != ".zip") {
+			return fmt.Errorf("%s: not a module file (want <version>.info, .mod or .zip)", p)
+		}
+		mv := module.Version{Path: modPath, Version: version}
+		if err := module.Check(modPath, version); err != nil {
+			return fmt.Errorf("%s: %v", p, err)
+		}
+		tm := found[mv]
+		if tm == nil {
+			tm = &treeModule{mv: mv}
+			found[mv] = tm
+		}
+		switch ext {
+		case ".info":
+			tm.info = p
+		case ".mod":
+			tm.mod = p
+		case ".zip":
+			tm.zip = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]treeModule, 0, len(found))
+	for _, tm := range found {
+		out = append(out, *tm)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].mv, out[j].mv
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return versionLess(a.Version, b.Version)
+	})
+	return out, nil
+}
+
+// Pack adds every module version of the GOPROXY file tree dir (such as
+// $GOMODCACHE/cache/download) to w. It skips cache litter (.lock,
+// .ziphash, .partial, list files, the sumdb cache) and refuses inconsistent
+// input with an error naming the file.
+func Pack(ctx context.Context, w *Writer, dir string, progress func(Event)) error {
+	mods, err := scanTree(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if len(mods) == 0 {
+		return fmt.Errorf("%s: no module files found (want a GOPROXY tree such as $GOMODCACHE/cache/download)", dir)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		done     int64
+		wg       sync.WaitGroup
+	)
+	work := make(chan treeModule)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for tm := range work {
+				err := packOne(ctx, w, tm)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				done++
+				if progress != nil && err == nil {
+					progress(Event{Phase: "read", Item: tm.mv.String(), Done: done, Total: int64(len(mods))})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, tm := range mods {
+		select {
+		case work <- tm:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func packOne(ctx context.Context, w *Writer, tm treeModule) error {
+	src := ModuleSource{Path: tm.mv.Path, Version: tm.mv.Version, ZipFile: tm.zip}
+	var err error
+	if tm.info != "" {
+		if src.Info, err = os.ReadFile(tm.info); err != nil {
+			return err
+		}
+	}
+	if tm.mod != "" {
+		if src.Mod, err = os.ReadFile(tm.mod); err != nil {
+			return err
+		}
+	}
+	if err := w.AddModule(ctx, src); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		culprit := map[FileKind]string{KindInfo: tm.info, KindMod: tm.mod, KindZip: tm.zip}[fileKindOf(err)]
+		if culprit == "" {
+			culprit = filepath.Dir(firstNonEmpty(tm.mod, tm.info, tm.zip))
+		}
+		return fmt.Errorf("%s: %w", culprit, err)
+	}
+	return nil
+}
+
+// Unpack writes the bundle's module files to dir as a GOPROXY file tree,
+// with a "list" file per module, so that GOPROXY=file://DIR serves it. Each
+// file is written to a temporary name and renamed.
+func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) error {
+	ix := r.ix
+	for i := 0; i < len(ix.mods); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		j := i
+		for j < len(ix.mods) && ix.mods[j].path == ix.mods[i].path {
+			j++
+		}
+		escPath, err := module.EscapePath(ix.mods[i].path)
+		if err != nil {
+			return err
+		}
+		vdir := filepath.Join(dir, filepath.FromSlash(escPath), "@v")
+		if err := os.MkdirAll(vdir, 0o777); err != nil {
+			return err
+		}
+		var list []string
+		for k := i; k < j; k++ {
+			m := &ix.mods[k]
+			escVer, err := module.EscapeVersion(m.version)
+			if err != nil {
+				return err
+			}
+			for _, kind := range []FileKind{KindInfo, KindMod, KindZip} {
+				data, err := r.ReadFile(ctx, m.path, m.version, kind)
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						continue
+					}
+					return err
+				}
+				if err := writeFileAtomic(filepath.Join(vdir, escVer+"."+kind.String()), data); err != nil {
+					return err
+				}
+			}
+			if m.info != noBlob && !module.IsPseudoVersion(m.version) {
+				list = append(list, m.version)
+			}
+			if progress != nil {
+				progress(Event{Phase: "unpack", Item: m.path + "@" + m.version, Done: int64(k + 1), Total: int64(len(ix.mods))})
+			}
+		}
+		var b strings.Builder
+		for _, v := range list {
+			b.WriteString(v + "\n")
+		}
+		if err := writeFileAtomic(filepath.Join(vdir, "list"), []byte(b.String())); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to name through a temporary file.
+func writeFileAtomic(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,783 @@
+package bundle
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/dirhash"
+	modzip "golang.org/x/mod/zip"
+)
+
+// Frame size targets. Content frames are large because versions of the same
+// file compress against each other only within a frame (see docs/FORMAT.md
+// for the measurements behind the choice); .info and .mod files, which the
+// go command asks for by the hundred, sit in small frames of their own.
+const (
+	DefaultFrameSize = 32 << 20
+	metaFrameSize    = 1 << 20
+)
+
+// WriterOptions configure a Writer.
+type WriterOptions struct {
+	Tool       string    // recorded in the metadata, e.g. "gobundle v1.2.3"
+	Created    time.Time // zero means the fixed time 1970-01-01T00:00:00Z
+	Inputs     []string
+	Mirrors    []string
+	Properties []Property
+
+	TempDir     string // for the spool of unique content; "" means os.TempDir()
+	Concurrency int    // compression workers; 0 means GOMAXPROCS
+	FrameSize   int    // content frame target; 0 means DefaultFrameSize
+	// Level is the zstd level; 0 means zstd.SpeedBestCompression.
+	Level    zstd.EncoderLevel
+	Progress func(Event)
+}
+
+// ModuleSource is one module version handed to a Writer.
+type ModuleSource struct {
+	Path, Version         string
+	Info, Mod             []byte // nil when absent
+	InfoOrigin, ModOrigin string
+	ZipFile               string // path of the module zip on disk, "" when absent
+	ZipOrigin             string
+}
+
+// ExtraSource is one extra blob handed to a Writer.
+type ExtraSource struct {
+	Kind, Name string
+	Data       []byte
+	Origin     string
+}
+
+// Writer collects module versions and extras and writes a bundle. Unique
+// content is spooled to a temporary file, so memory stays small whatever
+// the bundle's size. AddModule and AddExtra are safe for concurrent use.
+type Writer struct {
+	opts WriterOptions
+
+	mu       sync.Mutex
+	spool    *os.File
+	spoolOff int64
+	blobs    map[Sum]*wblob
+	mods     map[module.Version]*wmod
+	extras   map[[2]string]*wextra
+	closed   bool
+}
+
+// sortKey orders blobs in the data section: by class, then module path,
+// then file name, then version, so that versions of one file sit side by side.
+type sortKey struct {
+	class      uint8 // 0 info/mod, 1 zip content, 2 extras
+	path, name string
+	version    string
+}
+
+func keyLess(a, b sortKey) bool {
+	if a.class != b.class {
+		return a.class < b.class
+	}
+	if a.path != b.path {
+		return a.path < b.path
+	}
+	if a.name != b.name {
+		return a.name < b.name
+	}
+	return versionLess(a.version, b.version)
+}
+
+type wblob struct {
+	sum      Sum
+	size     int64
+	crc      uint32
+	spoolOff int64
+	key      sortKey
+	index    uint32 // final position, set by WriteFile
+}
+
+type wfile struct {
+	name string
+	blob *wblob
+}
+
+type wmod struct {
+	path, version         string
+	info, mod             *wblob
+	infoOrigin, modOrigin string
+	modHash               string
+	zipKind               uint8
+	zipHash, zipOrigin    string
+	zipSize               int64
+	zipSum                Sum
+	zipBlob               *wblob
+	files                 []wfile
+}
+
+type wextra struct {
+	kind, name, origin string
+	blob               *wblob
+}
+
+// NewWriter returns a Writer; Close it to remove its spool.
+func NewWriter(opts WriterOptions) (*Writer, error) {
+	if opts.FrameSize <= 0 {
+		opts.FrameSize = DefaultFrameSize
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if opts.Level == 0 {
+		opts.Level = zstd.SpeedBestCompression
+	}
+	spool, err := os.CreateTemp(opts.TempDir, "gobundle-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating spool: %w", err)
+	}
+	return &Writer{
+		opts:   opts,
+		spool:  spool,
+		blobs:  map[Sum]*wblob{},
+		mods:   map[module.Version]*wmod{},
+		extras: map[[2]string]*wextra{},
+	}, nil
+}
+
+// Close removes the writer's spool. It is safe to call more than once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	name := w.spool.Name()
+	w.spool.Close()
+	return os.Remove(name)
+}
+
+// content is data with its digests, computed before taking w.mu.
+type content struct {
+	data []byte
+	sum  Sum
+	crc  uint32
+}
+
+func newContent(data []byte) content {
+	return content{data: data, sum: sha256.Sum256(data), crc: crc32.ChecksumIEEE(data)}
+}
+
+// addBlob stores c once and returns its blob; the caller holds w.mu.
+func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
+	data, sum := c.data, c.sum
+	if b, ok := w.blobs[sum]; ok {
+		if keyLess(key, b.key) {
+			b.key = key
+		}
+		return b, nil
+	}
+	if w.closed {
+		return nil, errors.New("bundle writer is closed")
+	}
+	if _, err := w.spool.WriteAt(data, w.spoolOff); err != nil {
+		return nil, fmt.Errorf("writing spool: %w", err)
+	}
+	b := &wblob{sum: sum, size: int64(len(data)), crc: c.crc, spoolOff: w.spoolOff, key: key}
+	w.spoolOff += int64(len(data))
+	w.blobs[sum] = b
+	return b, nil
+}
+
+// goModHash is the go.sum hash of a go.mod file (the "/go.mod" line).
+func goModHash(data []byte) (string, error) {
+	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+// AddModule adds one module version. It checks the .info against the
+// version, the zip with golang.org/x/mod/zip rules, and computes both go.sum
+// hashes. Adding the same module version twice is allowed only with
+// identical content.
+func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	mv := module.Version{Path: src.Path, Version: src.Version}
+	if err := module.Check(src.Path, src.Version); err != nil {
+		return err
+	}
+	if src.Info == nil && src.Mod == nil && src.ZipFile == "" {
+		return &module.ModuleError{Path: src.Path, Version: src.Version, Err: errors.New("no files to add")}
+	}
+	if src.ZipFile != "" && src.Mod == nil {
+		return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindZip, errors.New("zip without its .mod file")}}
+	}
+	if src.Info != nil {
+		if err := checkInfo(src.Info, src.Version); err != nil {
+			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindInfo, err}}
+		}
+	}
+	m := &wmod{path: src.Path, version: src.Version}
+	var modHash string
+	if src.Mod != nil {
+		h, err := goModHash(src.Mod)
+		if err != nil {
+			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindMod, err}}
+		}
+		modHash = h
+	}
+	var zc *zipContent
+	if src.ZipFile != "" {
+		var err error
+		zc, err = readZip(ctx, mv, src.ZipFile)
+		if err != nil {
+			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindZip, err}}
+		}
+	}
+
+	var info, mod *content
+	if src.Info != nil {
+		c := newContent(src.Info)
+		info = &c
+	}
+	if src.Mod != nil {
+		c := newContent(src.Mod)
+		mod = &c
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := w.mods[mv]
+	if old != nil {
+		// A module version added twice must agree file by file; check
+		// before storing anything so a refused copy leaves no blobs.
+		fail := func(kind string) error {
+			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: fmt.Errorf("added twice with different %s content", kind)}
+		}
+		switch {
+		case old.info != nil && info != nil && old.info.sum != info.sum:
+			return fail(".info")
+		case old.mod != nil && mod != nil && old.mod.sum != mod.sum:
+			return fail(".mod")
+		case old.zipKind != zipNone && zc != nil && old.zipHash != zc.hash:
+			return fail(".zip")
+		}
+		m = old
+	}
+	meta := func(kind string) sortKey { return sortKey{class: 0, path: src.Path, version: src.Version, name: kind} }
+	var err error
+	if info != nil && m.info == nil {
+		if m.info, err = w.addBlob(*info, meta("info")); err != nil {
+			return err
+		}
+		m.infoOrigin = src.InfoOrigin
+	}
+	if mod != nil && m.mod == nil {
+		if m.mod, err = w.addBlob(*mod, meta("mod")); err != nil {
+			return err
+		}
+		m.modOrigin, m.modHash = src.ModOrigin, modHash
+	}
+	if zc != nil && m.zipKind == zipNone {
+		m.zipHash, m.zipOrigin = zc.hash, src.ZipOrigin
+		if err := w.addZip(m, zc); err != nil {
+			return err
+		}
+	}
+	w.mods[mv] = m
+	return nil
+}
+
+// fileError marks which file of a module version an error is about.
+type fileError struct {
+	kind FileKind
+	err  error
+}
+
+func (e *fileError) Error() string { return "." + e.kind.String() + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+// fileKindOf returns the file kind an AddModule error is about, or 0.
+func fileKindOf(err error) FileKind {
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return fe.kind
+	}
+	return 0
+}
+
+// checkInfo checks that an .info file is a JSON object naming version.
+func checkInfo(data []byte, version string) error {
+	var info struct{ Version string }
+	if err := json.Unmarshal(data, &info); err != nil {
+		return fmt.Errorf("not valid JSON: %v", err)
+	}
+	if info.Version != version {
+		return fmt.Errorf("names version %q", info.Version)
+	}
+	return nil
+}
+
+// zipContent is a module zip read into memory file by file.
+type zipContent struct {
+	hash  string
+	raw   *content // set when the zip can't be rebuilt and is kept as is
+	names []string
+	files []content
+	size  int64 // of the rebuilt zip
+	sum   Sum   // of the rebuilt zip
+}
+
+// readZip checks a module zip and reads its files.
+func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, error) {
+	cf, err := modzip.CheckZip(mv, name)
+	if err != nil {
+		return nil, oneLine(err)
+	}
+	if err := cf.Err(); err != nil {
+		return nil, oneLine(err)
+	}
+	hash, err := dirhash.HashZip(name, dirhash.Hash1)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := zip.OpenReader(name)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	prefix := zipPrefix(mv.Path, mv.Version)
+	zc := &zipContent{hash: hash}
+	for _, zf := range zr.File {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rel, ok := splitZipName(zf.Name, prefix)
+		if !ok {
+			return nil, fmt.Errorf("file %s is outside %s", zf.Name, prefix)
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", zf.Name, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", zf.Name, err)
+		}
+		zc.names = append(zc.names, rel)
+		zc.files = append(zc.files, newContent(data))
+	}
+	entry := &modEntry{path: mv.Path, version: mv.Version}
+	blobs := make([]blobEntry, len(zc.files))
+	for i, c := range zc.files {
+		entry.files = append(entry.files, zipFile{name: zc.names[i], blob: uint32(i)})
+		blobs[i] = blobEntry{size: int64(len(c.data)), crc: c.crc}
+	}
+	size, err := zipLayoutSize(entry, blobs)
+	if err != nil {
+		// A plain zip can't hold this: keep the original bytes.
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		c := newContent(raw)
+		zc.raw, zc.names, zc.files = &c, nil, nil
+		return zc, nil
+	}
+	entry.zipSize = size
+	l := newZipLayout(entry, blobs)
+	h := sha256.New()
+	for i, c := range zc.files {
+		h.Write(l.localHeader(i))
+		h.Write(c.data)
+	}
+	h.Write(l.centralDirectory())
+	zc.size = size
+	copy(zc.sum[:], h.Sum(nil))
+	return zc, nil
+}
+
+// oneLine folds a multi-line error (x/mod/zip lists one problem a line)
+// into its first line and a count of the rest.
+func oneLine(err error) error {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	if len(lines) == 1 {
+		return err
+	}
+	return fmt.Errorf("%s (and %d more problems)", lines[0], len(lines)-1)
+}
+
+// addZip stores a zip's files (or its raw bytes); the caller holds w.mu.
+func (w *Writer) addZip(m *wmod, zc *zipContent) error {
+	if zc.raw != nil {
+		b, err := w.addBlob(*zc.raw, sortKey{class: 1, path: m.path, name: "\xff", version: m.version})
+		if err != nil {
+			return err
+		}
+		m.zipKind, m.zipBlob, m.zipSize, m.zipSum = zipRaw, b, b.size, b.sum
+		return nil
+	}
+	m.zipKind, m.zipSize, m.zipSum = zipRebuilt, zc.size, zc.sum
+	for i, name := range zc.names {
+		b, err := w.addBlob(zc.files[i], sortKey{class: 1, path: m.path, name: name, version: m.version})
+		if err != nil {
+			return err
+		}
+		m.files = append(m.files, wfile{name: name, blob: b})
+	}
+	return nil
+}
+
+// AddExtra adds an extra blob.
+func (w *Writer) AddExtra(ctx context.Context, x ExtraSource) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if x.Kind == "" || x.Name == "" || len(x.Kind) > maxStringLen || len(x.Name) > maxStringLen {
+		return fmt.Errorf("extra %q %q: kind and name must be non-empty and short", x.Kind, x.Name)
+	}
+	key := [2]string{x.Kind, x.Name}
+	c := newContent(x.Data)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if old, ok := w.extras[key]; ok {
+		if old.blob.sum != c.sum {
+			return fmt.Errorf("extra %s %s added twice with different content", x.Kind, x.Name)
+		}
+		return nil
+	}
+	b, err := w.addBlob(c, sortKey{class: 2, path: x.Kind, name: x.Name})
+	if err != nil {
+		return err
+	}
+	w.extras[key] = &wextra{kind: x.Kind, name: x.Name, origin: x.Origin, blob: b}
+	return nil
+}
+
+// Len returns the number of module versions added so far.
+func (w *Writer) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.mods)
+}
+
+// WriteFile writes the bundle to name through a temporary file in the same
+// directory, renamed into place only when complete.
+func (w *Writer) WriteFile(ctx context.Context, name string) (Stats, error) {
+	dir, base := filepath.Split(name)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return Stats{}, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := w.WriteTo(ctx, tmp); err != nil {
+		return Stats{}, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return Stats{}, err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return Stats{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return Stats{}, err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return Stats{}, err
+	}
+	ok = true
+	// The bundle is in place; reading its figures back is not cancellable.
+	r, err := Open(context.WithoutCancel(ctx), name)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer r.Close()
+	return r.Stats(), nil
+}
+
+// plan is the layout of the data section.
+type plan struct {
+	blobs  []*wblob
+	frames [][2]int // blob ranges
+}
+
+func (w *Writer) plan() plan {
+	blobs := make([]*wblob, 0, len(w.blobs))
+	for _, b := range w.blobs {
+		blobs = append(blobs, b)
+	}
+	sort.Slice(blobs, func(i, j int) bool {
+		a, b := blobs[i], blobs[j]
+		if keyLess(a.key, b.key) {
+			return true
+		}
+		if keyLess(b.key, a.key) {
+			return false
+		}
+		return bytes.Compare(a.sum[:], b.sum[:]) < 0
+	})
+	var p plan
+	p.blobs = blobs
+	start, size := 0, int64(0)
+	cut := func(i int) {
+		if i > start {
+			p.frames = append(p.frames, [2]int{start, i})
+		}
+		start, size = i, 0
+	}
+	for i := 0; i < len(blobs); {
+		// A group is one class and module path: content of one module
+		// stays together where it fits.
+		j, gsize := i, int64(0)
+		for j < len(blobs) && blobs[j].key.class == blobs[i].key.class && blobs[j].key.path == blobs[i].key.path {
+			gsize += blobs[j].size
+			j++
+		}
+		target := int64(w.opts.FrameSize)
+		if blobs[i].key.class != 1 {
+			target = metaFrameSize
+		}
+		if i > start && (blobs[i].key.class != blobs[start].key.class ||
+			(size+gsize > target && size >= target/4)) {
+			cut(i)
+		}
+		for k := i; k < j; k++ {
+			if k > start && size+blobs[k].size > target {
+				cut(k)
+			}
+			size += blobs[k].size
+		}
+		i = j
+	}
+	cut(len(blobs))
+	for i, b := range blobs {
+		b.index = uint32(i)
+	}
+	return p
+}
+
+// WriteTo writes the bundle to f, which must be empty.
+func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("bundle writer is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := w.plan()
+	ix := &index{meta: Meta{
+		Tool:       w.opts.Tool,
+		Created:    w.opts.Created.UTC(),
+		Inputs:     w.opts.Inputs,
+		Mirrors:    w.opts.Mirrors,
+		Properties: append([]Property(nil), w.opts.Properties...),
+	}}
+	if w.opts.Created.IsZero() {
+		ix.meta.Created = time.Unix(0, 0).UTC()
+	}
+	sort.Slice(ix.meta.Properties, func(i, j int) bool { return ix.meta.Properties[i].Key < ix.meta.Properties[j].Key })
+
+	header := encodeHeader()
+	if _, err := f.Write(header); err != nil {
+		return err
+	}
+	frames, err := w.writeFrames(ctx, f, p)
+	if err != nil {
+		return err
+	}
+	ix.frames = frames
+	ix.blobs = make([]blobEntry, len(p.blobs))
+	for fi, fr := range p.frames {
+		var off int64
+		for _, b := range p.blobs[fr[0]:fr[1]] {
+			ix.blobs[b.index] = blobEntry{frame: uint32(fi), off: off, size: b.size, sum: b.sum, crc: b.crc}
+			off += b.size
+		}
+	}
+	w.fillIndex(ix)
+	raw := ix.encode()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return err
+	}
+	comp := enc.EncodeAll(raw, nil)
+	enc.Close()
+	var dataEnd int64 = headerSize
+	for _, fr := range frames {
+		dataEnd += fr.clen
+	}
+	if _, err := f.Write(comp); err != nil {
+		return err
+	}
+	t := trailer{indexOff: dataEnd, indexLen: int64(len(comp)), indexRawLen: int64(len(raw)), indexSum: sha256.Sum256(comp), version: FormatVersion}
+	_, err = f.Write(encodeTrailer(t, header))
+	return err
+}
+
+// fillIndex turns the writer's modules and extras into sorted index entries.
+func (w *Writer) fillIndex(ix *index) {
+	originIDs := map[string]uint32{}
+	for _, m := range w.mods {
+		for _, o := range []string{m.infoOrigin, m.modOrigin, m.zipOrigin} {
+			originIDs[o] = 0
+		}
+	}
+	for _, x := range w.extras {
+		originIDs[x.origin] = 0
+	}
+	delete(originIDs, "")
+	for o := range originIDs {
+		ix.origins = append(ix.origins, o)
+	}
+	sort.Strings(ix.origins)
+	for i, o := range ix.origins {
+		originIDs[o] = uint32(i + 1)
+	}
+	ref := func(b *wblob) uint32 {
+		if b == nil {
+			return noBlob
+		}
+		return b.index
+	}
+	for _, m := range w.mods {
+		e := modEntry{
+			path: m.path, version: m.version,
+			info: ref(m.info), mod: ref(m.mod),
+			infoOrigin: originIDs[m.infoOrigin], modOrigin: originIDs[m.modOrigin],
+			modHash: m.modHash, zipKind: m.zipKind,
+		}
+		if m.zipKind != zipNone {
+			e.zipHash, e.zipOrigin, e.zipSize, e.zipSum = m.zipHash, originIDs[m.zipOrigin], m.zipSize, m.zipSum
+			e.zipBlob = ref(m.zipBlob)
+			for _, f := range m.files {
+				e.files = append(e.files, zipFile{name: f.name, blob: f.blob.index})
+			}
+		}
+		ix.mods = append(ix.mods, e)
+	}
+	sort.Slice(ix.mods, func(i, j int) bool { return modLess(&ix.mods[i], &ix.mods[j]) })
+	for _, x := range w.extras {
+		ix.extras = append(ix.extras, extraEntry{kind: x.kind, name: x.name, blob: x.blob.index, origin: originIDs[x.origin]})
+	}
+	sort.Slice(ix.extras, func(i, j int) bool {
+		a, b := ix.extras[i], ix.extras[j]
+		return a.kind < b.kind || (a.kind == b.kind && a.name < b.name)
+	})
+}
+
+// writeFrames compresses the planned frames in parallel and writes them in
+// order.
+func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]frameEntry, error) {
+	type result struct {
+		comp []byte
+		ulen int64
+		err  error
+	}
+	n := w.opts.Concurrency
+	encoders := make(chan *zstd.Encoder, n)
+	window := 1
+	for window < w.opts.FrameSize {
+		window <<= 1
+	}
+	window = max(window, zstd.MinWindowSize)
+	for range n {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.opts.Level), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(window), zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true))
+		if err != nil {
+			return nil, err
+		}
+		defer enc.Close()
+		encoders <- enc
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan result, len(p.frames))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, n+1)
+	go func() {
+		for i, fr := range p.frames {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				for ; i < len(p.frames); i++ {
+					results[i] <- result{err: ctx.Err()}
+				}
+				return
+			}
+			go func(i int, blobs []*wblob) {
+				var size int64
+				for _, b := range blobs {
+					size += b.size
+				}
+				raw := make([]byte, size)
+				var off int64
+				for _, b := range blobs {
+					if _, err := w.spool.ReadAt(raw[off:off+b.size], b.spoolOff); err != nil {
+						results[i] <- result{err: fmt.Errorf("reading spool: %w", err)}
+						return
+					}
+					off += b.size
+				}
+				enc := <-encoders
+				comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+				encoders <- enc
+				results[i] <- result{comp: comp, ulen: size}
+			}(i, p.blobs[fr[0]:fr[1]])
+		}
+	}()
+	var total, done int64
+	for _, b := range p.blobs {
+		total += b.size
+	}
+	frames := make([]frameEntry, len(p.frames))
+	off := int64(headerSize)
+	for i := range p.frames {
+		r := <-results[i]
+		<-sem
+		if r.err != nil {
+			return nil, r.err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := out.Write(r.comp); err != nil {
+			return nil, err
+		}
+		frames[i] = frameEntry{off: off, clen: int64(len(r.comp)), ulen: r.ulen, sum: sha256.Sum256(r.comp)}
+		off += int64(len(r.comp))
+		done += r.ulen
+		if w.opts.Progress != nil {
+			w.opts.Progress(Event{Phase: "compress", Done: done, Total: total})
+		}
+	}
+	return frames, nil
+}
