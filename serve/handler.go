@@ -1,0 +1,452 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/gobundle/gobundle/bundle"
+)
+
+const (
+	// maxPathLen bounds request paths; longer ones are answered 400.
+	maxPathLen = 2048
+	// smallFile is the size up to which a file is read and checked whole
+	// before its first byte is sent. Larger ones are checked while sent.
+	smallFile = 1 << 20
+)
+
+// Header values shared by all responses; net/http never modifies them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrText    = []string{"text/plain; charset=utf-8"}
+	hdrZip     = []string{"application/zip"}
+	hdrProm    = []string{"text/plain; version=0.0.4; charset=utf-8"}
+	hdrNoCache = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+)
+
+// statusWriter records the status and body size of a response. With hold
+// set, it keeps the status back until the first body byte, so a response
+// whose content fails its check before anything was sent can still become
+// a clean error.
+type statusWriter struct {
+	w         http.ResponseWriter
+	status    int
+	n         int64
+	hold      bool
+	committed bool
+}
+
+func (sw *statusWriter) Header() http.Header { return sw.w.Header() }
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status != 0 && sw.status >= 200 {
+		return
+	}
+	sw.status = code
+	if !sw.hold || code < 200 {
+		sw.commit()
+	}
+}
+
+func (sw *statusWriter) commit() {
+	if sw.committed {
+		return
+	}
+	sw.committed = true
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	sw.w.WriteHeader(sw.status)
+}
+
+func (sw *statusWriter) Write(p []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	sw.commit()
+	n, err := sw.w.Write(p)
+	sw.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.w }
+
+// request is the parsed form of a GOPROXY request path.
+type request struct {
+	kind   reqKind
+	escMod string
+	escVer string
+	file   bundle.FileKind
+}
+
+// parsePath splits a request path. ok is false for paths that are not part
+// of the protocol.
+func parsePath(p string) (req request, ok bool) {
+	switch {
+	case p == "/healthz":
+		return request{kind: kindHealth}, true
+	case p == "/metrics":
+		return request{kind: kindMetrics}, true
+	case strings.HasPrefix(p, "/sumdb/"):
+		return request{kind: kindSumdb}, true
+	case len(p) < 2 || p[0] != '/':
+		return request{}, false
+	}
+	p = p[1:]
+	if i := strings.Index(p, "/@v/"); i > 0 {
+		req.escMod, p = p[:i], p[i+len("/@v/"):]
+		if p == "list" {
+			req.kind = kindList
+			return req, true
+		}
+		dot := strings.LastIndexByte(p, '.')
+		if dot <= 0 || strings.IndexByte(p, '/') >= 0 {
+			return req, false
+		}
+		req.escVer = p[:dot]
+		switch p[dot+1:] {
+		case "info":
+			req.kind, req.file = kindInfo, bundle.KindInfo
+		case "mod":
+			req.kind, req.file = kindMod, bundle.KindMod
+		case "zip":
+			req.kind, req.file = kindZip, bundle.KindZip
+		default:
+			return req, false
+		}
+		return req, true
+	}
+	if mod, found := strings.CutSuffix(p, "/@latest"); found && mod != "" {
+		return request{kind: kindLatest, escMod: mod}, true
+	}
+	return req, false
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.metrics.inFlight.Add(1)
+	sw := statusWriter{w: w}
+	kind, abort := s.serve(&sw, r)
+	s.metrics.inFlight.Add(-1)
+	d := time.Since(start)
+	code := sw.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	mcode := code
+	if abort {
+		mcode = http.StatusInternalServerError
+	}
+	s.metrics.observe(kind, mcode, sw.n, d)
+	if s.opts.AccessLog {
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", code),
+			slog.Int64("bytes", sw.n),
+			slog.Duration("duration", d),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if abort {
+			attrs = append(attrs, slog.Bool("aborted", true))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	}
+	if abort {
+		// The status line went out already: break the transfer so the
+		// client never takes what it got for a complete, good file.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve answers r; abort reports that the response must be broken off.
+func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bool) {
+	p := r.URL.Path
+	if len(p) > maxPathLen {
+		plain(w, http.StatusBadRequest, "bad request: path longer than %d bytes", maxPathLen)
+		return kindOther, false
+	}
+	req, ok := parsePath(p)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		plain(w, http.StatusMethodNotAllowed, "method %s not allowed: this GOPROXY is read-only (GET and HEAD only)", r.Method)
+		return req.kind, false
+	}
+	if !ok {
+		plain(w, http.StatusNotFound, "not found: %s is not a GOPROXY protocol path (MODULE/@v/list, MODULE/@v/VERSION.info|.mod|.zip, MODULE/@latest)", p)
+		return kindOther, false
+	}
+	switch req.kind {
+	case kindHealth:
+		v := s.acquire()
+		defer v.release(s.log)
+		w.Header()["Cache-Control"] = hdrNoCache
+		plain(w, http.StatusOK, "ok: %d bundles, %d module versions", len(v.bundles), v.versions)
+		return req.kind, false
+	case kindMetrics:
+		v := s.acquire()
+		nb, nv := len(v.bundles), v.versions
+		v.release(s.log)
+		h := w.Header()
+		h["Content-Type"] = hdrProm
+		h["Cache-Control"] = hdrNoCache
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			s.metrics.write(w, nb, nv)
+		}
+		return req.kind, false
+	case kindSumdb:
+		s.notFound(w, "not found: %s: this server has no checksum database", p)
+		return req.kind, false
+	}
+
+	v := s.acquire()
+	defer v.release(s.log)
+	me := v.mods[req.escMod]
+	if me == nil {
+		path, err := module.UnescapePath(req.escMod)
+		if err != nil {
+			plain(w, http.StatusBadRequest, "bad request: %v", err)
+			return req.kind, false
+		}
+		s.notFound(w, "not found: module %s is not in the loaded bundles (%s)", path, v.names)
+		return req.kind, false
+	}
+	switch req.kind {
+	case kindList:
+		body, tag := me.listBody()
+		s.sendBytes(w, r, body, tag, hdrText, s.listAgeHdr)
+		return req.kind, false
+	case kindLatest:
+		body, tag, ok, err := me.latestBody(r.Context())
+		if err != nil {
+			s.readError(w, me.path+"@latest", err)
+			return req.kind, false
+		}
+		if !ok {
+			s.notFound(w, "not found: module %s has no version with an .info file in the loaded bundles (%s)", me.path, v.names)
+			return req.kind, false
+		}
+		s.sendBytes(w, r, body, tag, hdrJSON, s.listAgeHdr)
+		return req.kind, false
+	}
+
+	mv := me.versions[req.escVer]
+	if mv == nil {
+		ver, err := module.UnescapeVersion(req.escVer)
+		if err != nil {
+			plain(w, http.StatusBadRequest, "bad request: %s: %v", me.path, err)
+			return req.kind, false
+		}
+		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)
+		return req.kind, false
+	}
+	loc := mv.loc(req.file)
+	if !loc.ok() {
+		s.notFound(w, "not found: %s@%s.%s is not in the loaded bundles (%s), which hold only some files of this version", me.path, mv.version, req.file, v.names)
+		return req.kind, false
+	}
+	return req.kind, s.sendFile(w, r, me.path, mv, req.file, loc)
+}
+
+// sendFile sends one module file, checked against the bundle's checksums
+// before (small files) or while (large ones) it is sent.
+func (s *Server) sendFile(w *statusWriter, r *http.Request, path string, mv *modVersion, kind bundle.FileKind, loc *fileLoc) (abort bool) {
+	tag := etag(loc.fi.SHA256)
+	h := w.Header()
+	switch kind {
+	case bundle.KindInfo:
+		h["Content-Type"] = hdrJSON
+	case bundle.KindMod:
+		h["Content-Type"] = hdrText
+	default:
+		h["Content-Type"] = hdrZip
+	}
+	h["Cache-Control"] = s.maxAgeHdr
+	h["Etag"] = []string{tag}
+	if notModified(w, r, tag) {
+		return false
+	}
+	what := path + "@" + mv.version + "." + kind.String()
+	f, err := loc.b.src.OpenFile(r.Context(), path, mv.version, kind)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.notFound(w, "not found: %s is not in bundle %s", what, loc.b.name)
+			return false
+		}
+		s.readError(w, what, err)
+		return false
+	}
+	defer f.Close()
+
+	size := f.Size()
+	if size <= smallFile {
+		buf := make([]byte, size)
+		n, err := f.ReadAt(buf, 0)
+		if n == len(buf) {
+			err = nil
+		} else if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			s.readError(w, what+" in "+loc.b.name, err)
+			return false
+		}
+		s.sendBytes(w, r, buf, "", nil, nil)
+		return false
+	}
+
+	w.hold = true
+	cr := &checkedReader{f: f}
+	http.ServeContent(w, r, "", time.Time{}, cr)
+	if cr.err == nil {
+		w.commit()
+		return false
+	}
+	if !w.committed {
+		for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Accept-Ranges", "Cache-Control"} {
+			delete(h, k)
+		}
+		w.status = 0
+		w.hold = false
+		s.readError(w, what+" in "+loc.b.name, cr.err)
+		return false
+	}
+	s.logReadError(what+" in "+loc.b.name, cr.err, true)
+	return true
+}
+
+// sendBytes sends body, already checked. ctype and cache, when not nil,
+// set those headers; tag, when not empty, the ETag.
+func (s *Server) sendBytes(w *statusWriter, r *http.Request, body []byte, tag string, ctype, cache []string) {
+	h := w.Header()
+	if ctype != nil {
+		h["Content-Type"] = ctype
+	}
+	if cache != nil {
+		h["Cache-Control"] = cache
+	}
+	if tag != "" {
+		h["Etag"] = []string{tag}
+		if notModified(w, r, tag) {
+			return
+		}
+	}
+	if _, ranged := r.Header["Range"]; ranged {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+		return
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// notModified answers 304 when the request's If-None-Match names tag.
+func notModified(w *statusWriter, r *http.Request, tag string) bool {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" || !etagListMatches(inm, tag) {
+		return false
+	}
+	h := w.Header()
+	delete(h, "Content-Type")
+	delete(h, "Content-Length")
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+// etagListMatches reports whether the If-None-Match list matches tag
+// (weak comparison, as RFC 9110 asks for If-None-Match).
+func etagListMatches(list, tag string) bool {
+	for list != "" {
+		var item string
+		item, list, _ = strings.Cut(list, ",")
+		item = strings.TrimSpace(item)
+		if item == "*" || strings.TrimPrefix(item, "W/") == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// checkedReader remembers the first read error of f, which would otherwise
+// be lost inside http.ServeContent.
+type checkedReader struct {
+	f   file
+	err error
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+func (c *checkedReader) Seek(off int64, whence int) (int64, error) {
+	n, err := c.f.Seek(off, whence)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// readError answers a failure to read what from a bundle: 500, and the
+// problem logged. Corrupt content is counted.
+func (s *Server) readError(w *statusWriter, what string, err error) {
+	w.Header()["Cache-Control"] = hdrNoCache
+	if errors.Is(err, context.Canceled) {
+		plain(w, http.StatusServiceUnavailable, "request canceled")
+		return
+	}
+	s.logReadError(what, err, false)
+	if errors.Is(err, bundle.ErrCorrupt) {
+		plain(w, http.StatusInternalServerError, "internal error: %s: bundle content failed its checksum; not served (see the server log)", what)
+		return
+	}
+	plain(w, http.StatusInternalServerError, "internal error: reading %s: %v", what, err)
+}
+
+func (s *Server) logReadError(what string, err error, aborted bool) {
+	if errors.Is(err, bundle.ErrCorrupt) {
+		s.metrics.corrupt.Add(1)
+		s.log.Error("corrupt bundle content refused", "entry", what, "aborted", aborted, "err", err)
+		return
+	}
+	s.log.Error("reading bundle", "entry", what, "aborted", aborted, "err", err)
+}
+
+// notFound answers 404 with a short-lived Cache-Control, as the answer
+// changes when bundles are added.
+func (s *Server) notFound(w *statusWriter, format string, args ...any) {
+	w.Header()["Cache-Control"] = s.listAgeHdr
+	plain(w, http.StatusNotFound, format, args...)
+}
+
+// plain writes a one-line plain-text response.
+func plain(w *statusWriter, code int, format string, args ...any) {
+	h := w.Header()
+	h["Content-Type"] = hdrText
+	h["X-Content-Type-Options"] = hdrNosniff
+	delete(h, "Etag")
+	msg := fmt.Sprintf(format, args...) + "\n"
+	h["Content-Length"] = []string{strconv.Itoa(len(msg))}
+	w.WriteHeader(code)
+	io.WriteString(w, msg)
+}

@@ -1,0 +1,158 @@
+package serve
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// reqKind classifies requests for metrics and logs.
+type reqKind uint8
+
+const (
+	kindOther reqKind = iota
+	kindList
+	kindInfo
+	kindMod
+	kindZip
+	kindLatest
+	kindSumdb
+	kindHealth
+	kindMetrics
+	numKinds
+)
+
+var kindNames = [numKinds]string{"other", "list", "info", "mod", "zip", "latest", "sumdb", "healthz", "metrics"}
+
+func (k reqKind) String() string { return kindNames[k] }
+
+// statusCodes are the status codes counted in fixed slots; others share
+// the last slot and are counted under their own code in a map.
+var statusCodes = [...]int{200, 206, 304, 400, 404, 405, 412, 416, 500, 0}
+
+func statusSlot(code int) int {
+	for i, c := range statusCodes[:len(statusCodes)-1] {
+		if c == code {
+			return i
+		}
+	}
+	return len(statusCodes) - 1
+}
+
+// latencyBuckets are the upper bounds, in seconds, of the latency histogram.
+var latencyBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// metrics are the server's counters, written without locks on the request
+// path and rendered in the Prometheus text format by hand.
+type metrics struct {
+	requests [numKinds][len(statusCodes)]atomic.Uint64
+	bytes    [numKinds]atomic.Uint64
+	buckets  [numKinds][len(latencyBuckets) + 1]atomic.Uint64
+	sumNanos [numKinds]atomic.Uint64
+
+	corrupt       atomic.Uint64
+	reloads       atomic.Uint64
+	reloadErrors  atomic.Uint64
+	inFlight      atomic.Int64
+	otherMu       sync.Mutex
+	otherStatuses map[[2]int]uint64 // (kind, code) → count, for codes without a slot
+}
+
+func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
+	slot := statusSlot(code)
+	if slot == len(statusCodes)-1 {
+		m.otherMu.Lock()
+		if m.otherStatuses == nil {
+			m.otherStatuses = make(map[[2]int]uint64)
+		}
+		m.otherStatuses[[2]int{int(k), code}]++
+		m.otherMu.Unlock()
+	} else {
+		m.requests[k][slot].Add(1)
+	}
+	if n > 0 {
+		m.bytes[k].Add(uint64(n))
+	}
+	s := d.Seconds()
+	b := len(latencyBuckets)
+	for i, ub := range latencyBuckets {
+		if s <= ub {
+			b = i
+			break
+		}
+	}
+	m.buckets[k][b].Add(1)
+	m.sumNanos[k].Add(uint64(d))
+}
+
+// write renders the metrics. bundles and versions describe the current view.
+func (m *metrics) write(w io.Writer, bundles, versions int) error {
+	bw := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+
+	p("# HELP gobundle_serve_requests_total Requests answered, by kind and status code.\n")
+	p("# TYPE gobundle_serve_requests_total counter\n")
+	for k := range numKinds {
+		for i, code := range statusCodes[:len(statusCodes)-1] {
+			if n := m.requests[k][i].Load(); n > 0 {
+				p("gobundle_serve_requests_total{kind=%q,code=\"%d\"} %d\n", k.String(), code, n)
+			}
+		}
+	}
+	m.otherMu.Lock()
+	for kc, n := range m.otherStatuses {
+		p("gobundle_serve_requests_total{kind=%q,code=\"%d\"} %d\n", reqKind(kc[0]).String(), kc[1], n)
+	}
+	m.otherMu.Unlock()
+
+	p("# HELP gobundle_serve_response_bytes_total Response body bytes sent, by kind.\n")
+	p("# TYPE gobundle_serve_response_bytes_total counter\n")
+	for k := range numKinds {
+		p("gobundle_serve_response_bytes_total{kind=%q} %d\n", k.String(), m.bytes[k].Load())
+	}
+
+	p("# HELP gobundle_serve_request_duration_seconds Time to answer a request, by kind.\n")
+	p("# TYPE gobundle_serve_request_duration_seconds histogram\n")
+	for k := range numKinds {
+		var cum uint64
+		for i, ub := range latencyBuckets {
+			cum += m.buckets[k][i].Load()
+			p("gobundle_serve_request_duration_seconds_bucket{kind=%q,le=%q} %d\n", k.String(), strconv.FormatFloat(ub, 'g', -1, 64), cum)
+		}
+		cum += m.buckets[k][len(latencyBuckets)].Load()
+		p("gobundle_serve_request_duration_seconds_bucket{kind=%q,le=\"+Inf\"} %d\n", k.String(), cum)
+		p("gobundle_serve_request_duration_seconds_sum{kind=%q} %s\n", k.String(), formatSeconds(m.sumNanos[k].Load()))
+		p("gobundle_serve_request_duration_seconds_count{kind=%q} %d\n", k.String(), cum)
+	}
+
+	p("# HELP gobundle_serve_requests_in_flight Requests being answered now.\n")
+	p("# TYPE gobundle_serve_requests_in_flight gauge\n")
+	p("gobundle_serve_requests_in_flight %d\n", m.inFlight.Load())
+	p("# HELP gobundle_serve_corrupt_total Responses refused or aborted because bundle content failed its checksum.\n")
+	p("# TYPE gobundle_serve_corrupt_total counter\n")
+	p("gobundle_serve_corrupt_total %d\n", m.corrupt.Load())
+	p("# HELP gobundle_serve_reloads_total Reloads of the bundle set, by result.\n")
+	p("# TYPE gobundle_serve_reloads_total counter\n")
+	p("gobundle_serve_reloads_total{result=\"ok\"} %d\n", m.reloads.Load())
+	p("gobundle_serve_reloads_total{result=\"error\"} %d\n", m.reloadErrors.Load())
+	p("# HELP gobundle_serve_bundles_loaded Bundle files in the served view.\n")
+	p("# TYPE gobundle_serve_bundles_loaded gauge\n")
+	p("gobundle_serve_bundles_loaded %d\n", bundles)
+	p("# HELP gobundle_serve_module_versions Module versions in the served view.\n")
+	p("# TYPE gobundle_serve_module_versions gauge\n")
+	p("gobundle_serve_module_versions %d\n", versions)
+	return bw.Flush()
+}
+
+func formatSeconds(nanos uint64) string {
+	s := float64(nanos) / 1e9
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		return "0"
+	}
+	return strconv.FormatFloat(s, 'g', -1, 64)
+}

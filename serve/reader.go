@@ -1,0 +1,27 @@
+package serve
+
+import (
+	"context"
+
+	"github.com/gobundle/gobundle/bundle"
+)
+
+// readerSource serves a *bundle.Reader.
+type readerSource struct{ *bundle.Reader }
+
+func (r readerSource) OpenFile(ctx context.Context, path, version string, kind bundle.FileKind) (file, error) {
+	f, err := r.Reader.OpenFile(ctx, path, version, kind)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// openReader opens a bundle file with the bundle package.
+func openReader(ctx context.Context, name string) (source, error) {
+	r, err := bundle.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return readerSource{r}, nil
+}

@@ -1,0 +1,278 @@
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Bundles are bundle files, or directories whose *.gobundle files are
+	// served, merged into one view in the order given.
+	Bundles []string
+
+	// Logger receives the access log (at Info) and problems (at Warn and
+	// Error). Nil discards everything.
+	Logger *slog.Logger
+	// AccessLog logs one line per request.
+	AccessLog bool
+
+	// MaxAge is the Cache-Control max-age of versioned files (.info, .mod,
+	// .zip), which never change; 0 means one year.
+	MaxAge time.Duration
+	// ListMaxAge is the Cache-Control max-age of @v/list and @latest, which
+	// change when bundles are added; 0 means one minute.
+	ListMaxAge time.Duration
+
+	// PollInterval is how often the bundle directories (and files) are
+	// checked for changes, reloading the view when they change; 0 disables
+	// polling (Reload still works).
+	PollInterval time.Duration
+
+	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
+	TLSCertFile, TLSKeyFile string
+
+	// ShutdownTimeout bounds how long Run waits for requests in flight
+	// once its context is done; 0 means ten minutes.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a read-only GOPROXY over a merged view of bundles.
+//
+// # Reloads
+//
+// Reload swaps in a new view atomically. Requests hold the view they
+// started with, and its readers stay open until the last of them ends, so
+// a download in flight during a reload completes from the bundle it started
+// on.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	open    openFunc
+	metrics metrics
+
+	maxAgeHdr  []string
+	listAgeHdr []string
+
+	cur      atomic.Pointer[view]
+	reloadMu sync.Mutex
+	failSig  string // signature of the last bundle set that failed to load
+	closed   bool
+}
+
+// New opens the bundles of opts and merges them. It fails if a bundle
+// cannot be opened or two bundles hold different content for the same
+// module version (a *ConflictError naming both).
+func New(ctx context.Context, opts Options) (*Server, error) {
+	return newServer(ctx, opts, openReader)
+}
+
+func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error) {
+	if len(opts.Bundles) == 0 {
+		return nil, errors.New("serve: no bundles given")
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = 365 * 24 * time.Hour
+	}
+	if opts.ListMaxAge <= 0 {
+		opts.ListMaxAge = time.Minute
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Minute
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, errors.New("serve: TLS needs both a certificate and a key file")
+	}
+	if opts.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile); err != nil {
+			return nil, fmt.Errorf("serve: TLS key pair %s, %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:       opts,
+		log:        log,
+		open:       open,
+		maxAgeHdr:  []string{fmt.Sprintf("public, max-age=%d, immutable", int64(opts.MaxAge/time.Second))},
+		listAgeHdr: []string{fmt.Sprintf("public, max-age=%d", int64(opts.ListMaxAge/time.Second))},
+	}
+	files, sig, err := expand(opts.Bundles)
+	if err != nil {
+		return nil, err
+	}
+	v, err := buildView(ctx, files, sig, nil, open, log)
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(v)
+	s.log.Info("bundles loaded", "bundles", len(v.bundles), "modules", len(v.mods), "versions", v.versions)
+	return s, nil
+}
+
+// Handler returns the HTTP handler: the GOPROXY protocol, /healthz and
+// /metrics.
+func (s *Server) Handler() http.Handler { return s }
+
+// Stats describes the view being served.
+type Stats struct {
+	Bundles  []string // bundle file names
+	Modules  int      // module paths
+	Versions int      // module versions
+}
+
+// Stats describes the view being served.
+func (s *Server) Stats() Stats {
+	v := s.cur.Load()
+	st := Stats{Modules: len(v.mods), Versions: v.versions}
+	for _, b := range v.bundles {
+		st.Bundles = append(st.Bundles, b.name)
+	}
+	return st
+}
+
+// Reload re-reads the configured bundle paths and swaps in the new view;
+// bundles that did not change are not reopened. On error the current view
+// stays in place.
+func (s *Server) Reload(ctx context.Context) error {
+	return s.reload(ctx, true)
+}
+
+// reload rebuilds the view; unless force, only when the files changed and
+// the same change did not fail before.
+func (s *Server) reload(ctx context.Context, force bool) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.closed {
+		return errors.New("serve: server closed")
+	}
+	old := s.cur.Load()
+	files, sig, err := expand(s.opts.Bundles)
+	if err != nil {
+		sig = "\x00" + err.Error() // log the same failure once when polling
+	}
+	if !force && (sig == old.sig || sig == s.failSig) {
+		return nil
+	}
+	var v *view
+	if err == nil {
+		v, err = buildView(ctx, files, sig, old, s.open, s.log)
+	}
+	if err != nil {
+		s.failSig = sig
+		s.metrics.reloadErrors.Add(1)
+		s.log.Error("reload failed; still serving the previous bundles", "err", err)
+		return err
+	}
+	s.failSig = ""
+	s.cur.Store(v)
+	old.release(s.log)
+	s.metrics.reloads.Add(1)
+	s.log.Info("bundles reloaded", "bundles", len(v.bundles), "modules", len(v.mods), "versions", v.versions)
+	return nil
+}
+
+// acquire returns the current view with a reference held for the caller.
+func (s *Server) acquire() *view {
+	for {
+		v := s.cur.Load()
+		v.refs.Add(1)
+		if s.cur.Load() == v {
+			return v
+		}
+		v.release(s.log) // swapped meanwhile: retry on the new one
+	}
+}
+
+// Close releases the bundles; readers still used by requests in flight
+// are closed when those end.
+func (s *Server) Close() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.cur.Load().release(s.log)
+	return nil
+}
+
+// Run serves HTTP (or HTTPS, per Options) on ln until ctx is done, then
+// shuts down gracefully: it stops accepting, lets requests in flight
+// finish (up to Options.ShutdownTimeout) and closes the bundles. While it
+// runs, the bundle paths are polled for changes every
+// Options.PollInterval.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.opts.TLSCertFile != "" {
+			err = srv.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	pollDone := make(chan struct{})
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	go func() {
+		defer close(pollDone)
+		s.poll(pollCtx)
+	}()
+	var err error
+	select {
+	case err = <-errc:
+		stopPoll()
+	case <-ctx.Done():
+		stopPoll()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			srv.Close()
+			err = fmt.Errorf("serve: shutdown: %w", err)
+		} else if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+	}
+	<-pollDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.Close()
+	return err
+}
+
+// poll reloads when the bundle files change, until ctx is done.
+func (s *Server) poll(ctx context.Context) {
+	if s.opts.PollInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reload(ctx, false) // logs its own errors
+		}
+	}
+}
