@@ -30,6 +30,7 @@ type CLI struct {
 	Inspect InspectCmd `cmd:"" help:"Show a bundle's metadata, module versions, sizes and compression figures.\n\nExample: gobundle inspect deps.gobundle --json"`
 	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`
 	Unpack  UnpackCmd  `cmd:"" help:"Write a bundle out as a GOPROXY file tree usable as GOPROXY=file://DIR.\n\nExample: gobundle unpack deps.gobundle ./proxy"`
+	Serve   ServeCmd   `cmd:"" help:"Serve bundles (files, or directories of *.gobundle files) as one read-only GOPROXY.\n\nExample: gobundle serve --listen :8080 /srv/bundles  # then on clients: GOPROXY=http://HOST:8080"`
 }
 
 // env is what commands may know of the process environment; cmd is the only

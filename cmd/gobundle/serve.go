@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gobundle/gobundle/serve"
+)
+
+// ServeCmd is `gobundle serve`.
+type ServeCmd struct {
+	Listen    string        `default:"127.0.0.1:8080" help:"Address to listen on, host:port (port 0 picks a free one; :8080 listens on every interface)."`
+	TLSCert   string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
+	TLSKey    string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
+	LogFormat string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
+	Poll      time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
+	Bundles   []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
+}
+
+// Run serves until SIGINT or SIGTERM, reloading on SIGHUP.
+func (c *ServeCmd) Run(e *env) error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
+	}
+	level := slog.LevelInfo
+	if e.quiet {
+		level = slog.LevelWarn
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(e.stderr, hopts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(e.stderr, hopts)
+	}
+	log := slog.New(h)
+
+	ctx := e.ctx
+	s, err := serve.New(ctx, serve.Options{
+		Bundles:      c.Bundles,
+		Logger:       log,
+		AccessLog:    !e.quiet,
+		PollInterval: c.Poll,
+		TLSCertFile:  c.TLSCert,
+		TLSKeyFile:   c.TLSKey,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + clientAddr(ln.Addr())
+	st := s.Stats()
+	fmt.Fprintf(e.stdout, "gobundle serve: %d bundles, %d module versions at %s\n", len(st.Bundles), st.Versions, url)
+	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
+	fmt.Fprintf(e.stdout, "# GOSUMDB: no checksum database is served yet: builds whose go.sum is complete need none; "+
+		"to add modules set GONOSUMDB=<their paths> (or GOSUMDB=off) on the clients\n")
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // never delivered on Windows
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go func() {
+		for {
+			select {
+			case <-reloadCtx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading bundles")
+				s.Reload(reloadCtx) // logs its own failure and keeps serving
+			}
+		}
+	}()
+	err = s.Run(ctx, ln)
+	log.Info("stopped")
+	return err
+}
+
+// clientAddr is the address clients use for a listener: its own, or this
+// host's name when it listens on every interface.
+func clientAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
