@@ -256,3 +256,15 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	}
 	return r.r.Read(p)
 }
+
+// forget removes the key of module@version's file of the given kind.
+func (c *blobCache) forget(path, version, kind string) error {
+	kp, err := c.keyPath(path, version, kind)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(kp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("download cache: %w", err)
+	}
+	return nil
+}

@@ -438,3 +438,18 @@ func (m *Mirrors) Probe(ctx context.Context, path, version string) (bool, error)
 	}
 	return false, err
 }
+
+// Forget drops module@version's file of the given kind from the download
+// cache, so that the next Fetch downloads it again. Callers use it when a
+// file fails verification (a mirror served wrong bytes with a right
+// length): without it the bad copy would be served from the cache forever.
+// The blob itself stays; other keys may share its content.
+func (m *Mirrors) Forget(ctx context.Context, path, version, kind string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.cache.forget(path, version, kind); err != nil {
+		return &module.ModuleError{Path: path, Version: version, Err: err}
+	}
+	return nil
+}
