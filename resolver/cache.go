@@ -43,11 +43,13 @@ type cacheKey struct {
 type blobCache struct {
 	dir string
 
+	sem chan struct{} // bounds files open for reading the cache
+
 	mu       sync.Mutex
 	verified map[string]bool // blob hashes checked by this process
 }
 
-func newBlobCache(dir string) (*blobCache, error) {
+func newBlobCache(dir string, jobs int) (*blobCache, error) {
 	if dir == "" {
 		return nil, errors.New("download cache directory not set")
 	}
@@ -60,7 +62,7 @@ func newBlobCache(dir string) (*blobCache, error) {
 			return nil, fmt.Errorf("download cache: %w", err)
 		}
 	}
-	c := &blobCache{dir: abs, verified: make(map[string]bool)}
+	c := &blobCache{dir: abs, verified: make(map[string]bool), sem: make(chan struct{}, max(jobs, 1))}
 	c.removeStale(24 * time.Hour)
 	return c, nil
 }
@@ -99,6 +101,12 @@ func (c *blobCache) keyPath(path, version, kind string) (string, error) {
 // get returns the cached file for the key, or ok=false if it is missing or
 // corrupt (a corrupt blob is removed).
 func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetched, ok bool) {
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return Fetched{}, false
+	}
 	kp, err := c.keyPath(path, version, kind)
 	if err != nil {
 		return Fetched{}, false

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -115,7 +116,7 @@ func NewMirrors(cfg MirrorConfig) (*Mirrors, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cache, err := newBlobCache(cfg.CacheDir)
+	cache, err := newBlobCache(cfg.CacheDir, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -339,20 +340,28 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 	if err != nil {
 		return Fetched{}, err
 	}
-	tmp, err := m.cache.tempFile()
-	if err != nil {
-		return Fetched{}, fmt.Errorf("download cache: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed into the cache
-	defer tmp.Close()
+	// The temporary file is made once a request slot is held, so that
+	// waiting callers hold no open files.
+	var tmp *os.File
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name()) // no-op once renamed into the cache
+		}
+	}()
 	item := path + "@" + version + " " + kind
 	var h hash.Hash
 	var n int64
 	consume := func(body io.Reader, size int64) error {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		if tmp == nil {
+			f, err := m.cache.tempFile()
+			if err != nil {
+				return fmt.Errorf("download cache: %w", err)
+			}
+			tmp = f
+		} else if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return err
-		}
-		if err := tmp.Truncate(0); err != nil {
+		} else if err := tmp.Truncate(0); err != nil {
 			return err
 		}
 		h = sha256.New()
@@ -364,8 +373,7 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 		return err
 	}
 	if spec.url.Scheme == "file" {
-		m.stats.requests.Add(1)
-		err = readFileURL(ctx, target, consume)
+		err = m.readFile(ctx, target, consume)
 	} else {
 		err = m.get.get(ctx, target, consume)
 	}
@@ -452,4 +460,14 @@ func (m *Mirrors) Forget(ctx context.Context, path, version, kind string) error 
 		return &module.ModuleError{Path: path, Version: version, Err: err}
 	}
 	return nil
+}
+
+// readFile reads a file:// URL within the Jobs bound.
+func (m *Mirrors) readFile(ctx context.Context, target *url.URL, consume func(io.Reader, int64) error) error {
+	if err := m.get.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.get.release()
+	m.stats.requests.Add(1)
+	return readFileURL(ctx, target, consume)
 }

@@ -434,8 +434,7 @@ func (m *Mirrors) readURL(ctx context.Context, u *url.URL) ([]byte, error) {
 	}
 	var err error
 	if u.Scheme == "file" {
-		m.stats.requests.Add(1)
-		err = readFileURL(ctx, u, consume)
+		err = m.readFile(ctx, u, consume)
 	} else {
 		err = m.get.get(ctx, u, consume)
 	}
