@@ -89,9 +89,9 @@ func SafeGoEnv(work, gocache string) []string {
 // envKeys returns the variables passed to background processes (serve).
 func envKeys() []string {
 	return []string{"PATH", "HOME", "TMPDIR", "WORK", "GOTRACEBACK", "GOCOVERDIR", "GORACE",
-	"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
-	"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
-	"CGO_ENABLED", "GODEBUG", "GOMAXPROCS"}
+		"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
+		"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
+		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS"}
 }
 
 // stateKey keys the per-script *state in testscript.Env.Values.
@@ -266,7 +266,9 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 	st := getState(ts)
 	sub, args := args[0], args[1:]
 	var name string
-	nameFlag := func(fs *flag.FlagSet) { fs.StringVar(&name, "name", "UPSTREAM", "upstream name (its URL goes to $NAME)") }
+	nameFlag := func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "UPSTREAM", "upstream name (its URL goes to $NAME)")
+	}
 	get := func() *fakeproxy.Server {
 		st.mu.Lock()
 		defer st.mu.Unlock()

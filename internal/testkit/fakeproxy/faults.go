@@ -50,8 +50,8 @@ func ParseKind(s string) (Kind, error) {
 
 // A Fault makes the proxy misbehave on matching requests.
 //
-// A request matches when its URL path (as sent, case-escaped, with the
-// leading "/") matches Pattern, a glob in which "*" matches any run of
+// A request matches when its URL path (%-decoded, so module paths keep the
+// proxy protocol's "!" case escapes, with the leading "/") matches Pattern, a glob in which "*" matches any run of
 // characters, "/" included, and "?" one character. Whether a matching
 // request is faulted depends only on the proxy's seed, the fault's index,
 // the path and how many earlier requests for the same path this fault has

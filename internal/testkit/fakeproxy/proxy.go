@@ -33,11 +33,12 @@ import (
 type Request struct {
 	Seq      int
 	Method   string
-	Path     string // URL path as sent (escaped)
+	Path     string // URL path, %-decoded: module paths keep their !-escapes
 	Status   int    // status sent (200 for reset, truncate and corrupt)
 	Fault    Kind   // fault applied, or ""
 	Bytes    int    // body bytes written
 	Duration time.Duration
+	Done     bool // the answer is complete (Bytes and Duration are final)
 }
 
 // String formats r as one log line: "GET /path 200" plus " fault=KIND".
@@ -123,7 +124,7 @@ func (s *Server) Faults() []Fault {
 	return out
 }
 
-// Requests returns the request log, in order of completion.
+// Requests returns the request log, in order of arrival.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -179,7 +180,7 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	p := r.URL.EscapedPath()
+	p := r.URL.Path
 	s.mu.Lock()
 	d, faulted := decide(s.seed, s.faults, p)
 	s.mu.Unlock()
@@ -190,15 +191,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp = s.answer(r)
 	}
+	// Log the request before answering, so that a client that has read the
+	// answer always finds it in the log; Bytes, Duration and Done follow.
 	entry := Request{Method: r.Method, Path: p, Status: resp.status}
 	if faulted {
 		entry.Fault = d.kind
 	}
-	entry.Bytes, entry.Status = s.write(w, r, resp, d, faulted)
-	entry.Duration = time.Since(start)
 	s.mu.Lock()
-	entry.Seq = len(s.log) + 1
+	i := len(s.log)
+	entry.Seq = i + 1
 	s.log = append(s.log, entry)
+	s.mu.Unlock()
+	n, status := s.write(w, r, resp, d, faulted)
+	s.mu.Lock()
+	if i < len(s.log) && s.log[i].Seq == entry.Seq {
+		s.log[i].Bytes, s.log[i].Status, s.log[i].Duration, s.log[i].Done = n, status, time.Since(start), true
+	}
 	s.mu.Unlock()
 }
 
@@ -296,7 +304,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, resp response, d 
 			if d.kind != LatestNotFound {
 				code, _ = strconv.Atoi(string(d.kind))
 			}
-			resp = textResponse(code, "fakeproxy: injected fault %s for %s", d.kind, r.URL.EscapedPath())
+			resp = textResponse(code, "fakeproxy: injected fault %s for %s", d.kind, r.URL.Path)
 		case Corrupt:
 			body := append([]byte(nil), resp.body...)
 			if len(body) == 0 {

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"github.com/gobundle/gobundle/internal/testkit"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain makes the gobundle command available to scripts (it runs run,
+// as main does) and, where possible, runs every test of this package inside
+// an air gap (see testkit.Main).
+func TestMain(m *testing.M) {
+	testkit.Main(m, map[string]func(){"gobundle": gobundleMain}, os.Getenv)
+}
+
+func gobundleMain() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// TestScript runs testdata/script/*.txtar with the kit's commands; see
+// internal/testkit's package doc to add one.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testkit.Params(t, "testdata/script"))
+}
