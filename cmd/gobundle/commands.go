@@ -18,6 +18,9 @@ type PackCmd struct {
 	Dir    string `arg:"" help:"GOPROXY file tree to pack, such as $(go env GOMODCACHE)/cache/download or an unpacked bundle." type:"existingdir"`
 	Output string `short:"o" required:"" help:"Bundle file to write." placeholder:"FILE"`
 	Jobs   int    `help:"Compression workers (default: number of CPUs)." default:"0"`
+	// FrameSize trades compression ratio for random-read cost; hidden, for
+	// measurements.
+	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
 }
 
 func (c *PackCmd) Run(e *env) error {
@@ -27,6 +30,7 @@ func (c *PackCmd) Run(e *env) error {
 		Inputs:      []string{c.Dir},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
 		Concurrency: c.Jobs,
+		FrameSize:   c.FrameSize,
 		Progress:    bundleProgress(e.newProgress("compressing", true)),
 	})
 	if err != nil {
