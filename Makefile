@@ -39,9 +39,9 @@ test-deps:
 bench: build
 	$(GO) run ./internal/bench $(BENCHFLAGS)
 
-# demo bundles this project's own dependencies, verifies and inspects the bundle.
+# demo: create a bundle of this project, verify, inspect, serve it, build offline.
 demo: build
-	./scripts/demo.sh
+	./internal/demo/demo.sh
 
 clean:
 	rm -rf bin out .bench
