@@ -104,6 +104,11 @@ func (f *fakeMirror) Fetch(ctx context.Context, path, version, kind string) (Fet
 
 func (f *fakeMirror) Chain() []string { return []string{"fake"} }
 
+func (f *fakeMirror) Forget(ctx context.Context, path, version, kind string) error {
+	f.count(path, version, kind+" forget")
+	return nil
+}
+
 func writeZip(file string, m module.Version, gomod string) error {
 	out, err := os.Create(file)
 	if err != nil {
@@ -390,6 +395,10 @@ func TestGoSumMismatch(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "example.com/a@v1.0.0") || !strings.Contains(err.Error(), wrong) {
 				t.Errorf("message %q does not name the module and hashes", err)
+			}
+			kind := map[string]string{"go.mod": "mod", "zip": "zip"}[tc.file]
+			if got := f.fetched(kind + " forget"); !slices.Equal(got, []string{"example.com/a@v1.0.0"}) {
+				t.Errorf("forgotten %s files: %q", kind, got)
 			}
 		})
 	}

@@ -78,6 +78,9 @@ type fetcher interface {
 	ReadFile(ctx context.Context, path, version, kind string) ([]byte, Fetched, error)
 	Fetch(ctx context.Context, path, version, kind string) (Fetched, error)
 	Chain() []string
+	// Forget drops a file from the download cache, so that a file that
+	// failed verification is fetched again next time.
+	Forget(ctx context.Context, path, version, kind string) error
 }
 
 // sumChecker is what the resolver needs of [SumDB].
@@ -257,6 +260,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			}
 			gs, err := l.verify(gctx, m, false, h, fz.Origin)
 			if err != nil {
+				l.forget(gctx, m, "zip")
 				return err
 			}
 			zmu.Lock()
@@ -443,6 +447,7 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 	}
 	gs, err := l.verify(ctx, m, true, h, fm.Origin)
 	if err != nil {
+		l.forget(ctx, m, "mod")
 		return nil, err
 	}
 	mf, err := modfile.ParseLax(m.Path+"@"+m.Version+"/go.mod", data, nil)
@@ -457,6 +462,13 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 	s.mod, s.modData, s.modFetched, s.modHash, s.goSum = m, data, fm, h, gs
 	s.info, s.infoFetched = info, fi
 	return s, nil
+}
+
+// forget drops a file that failed verification from the download cache.
+func (l *loader) forget(ctx context.Context, m module.Version, kind string) {
+	if err := l.f.Forget(context.WithoutCancel(ctx), m.Path, m.Version, kind); err != nil {
+		l.log.Warn("cannot drop file that failed verification from the cache", "module", modString(m), "kind", kind, "err", err)
+	}
 }
 
 // verify checks a hash against the go.sum lines and the checksum database.

@@ -26,6 +26,7 @@ var version = "devel"
 type CLI struct {
 	Quiet bool `help:"Silence progress output." short:"q"`
 
+	Create  CreateCmd  `cmd:"" help:"Resolve the full module graph of projects through the mirror chain, verify it against go.sum and the checksum database, and write one bundle.\n\nExample: gobundle create ./myproject -o deps.gobundle --proxy https://proxy.example.com"`
 	Pack    PackCmd    `cmd:"" help:"Pack a GOPROXY file tree (such as $GOMODCACHE/cache/download) into a bundle.\n\nExample: gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle"`
 	Inspect InspectCmd `cmd:"" help:"Show a bundle's metadata, module versions, sizes and compression figures.\n\nExample: gobundle inspect deps.gobundle --json"`
 	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`

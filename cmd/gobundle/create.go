@@ -1,0 +1,462 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/resolver"
+)
+
+// CreateCmd is `gobundle create`.
+type CreateCmd struct {
+	Inputs  []string `arg:"" optional:"" name:"input" help:"Directories holding go.mod (default .), go.mod or go.work files, or module@version."`
+	Output  string   `short:"o" required:"" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed)."`
+	From    []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
+	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
+	SumDB   string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
+	Jobs    int      `default:"16" help:"Parallel requests to the mirrors."`
+	Cache   string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
+	AllZips bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
+	JSON    bool     `name:"json" help:"Print the summary as JSON on standard output."`
+	Verbose bool     `short:"v" help:"Log what the resolver does on standard error."`
+}
+
+// goEnvKeys returns the go command settings create honours, from the
+// environment or else from `go env`.
+func goEnvKeys() []string {
+	return []string{"GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE", "GOFLAGS", "GOROOT"}
+}
+
+// passEnv returns the variables handed to the go command for "direct" mirrors.
+func passEnv() []string {
+	return []string{"PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SystemRoot", "TMPDIR", "TEMP", "TMP",
+		"XDG_CONFIG_HOME", "GOENV", "GOPATH", "GOCACHE", "GOTOOLCHAIN", "GOVCS", "GIT_SSH_COMMAND", "GIT_TERMINAL_PROMPT",
+		"SSH_AUTH_SOCK", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+}
+
+// createSummary is what create reports, as text or --json.
+type createSummary struct {
+	Output         string   `json:"output"`
+	Inputs         []string `json:"inputs"`
+	Mirrors        []string `json:"mirrors"`
+	SumDB          string   `json:"sumdb"`
+	ModuleVersions int      `json:"module_versions"`
+	Zips           int      `json:"zips"`
+	Files          int      `json:"files"`
+	GraphNodes     int      `json:"graph_nodes"`
+	GraphEdges     int      `json:"graph_edges"`
+	BuildList      int      `json:"build_list"`
+	ModuleBytes    int64    `json:"module_bytes"`
+	BytesFetched   int64    `json:"bytes_fetched"`
+	Requests       int64    `json:"requests"`
+	CacheHits      int64    `json:"cache_hits"`
+	Retries        int64    `json:"retries"`
+	GoSumChecks    int      `json:"gosum_checks"`
+	SumDBChecks    int      `json:"sumdb_checks"`
+	BundleSize     int64    `json:"bundle_size"`
+	Seconds        float64  `json:"seconds"`
+}
+
+func (c *CreateCmd) Run(e *env) error {
+	start := time.Now()
+	ctx := e.ctx
+	if c.Jobs < 1 {
+		return usageError{errors.New("create: --jobs must be at least 1")}
+	}
+
+	// Inputs.
+	var inputs []resolver.Input
+	args := c.Inputs
+	if len(args) == 0 && len(c.From) == 0 {
+		args = []string{"."}
+	}
+	for _, a := range args {
+		in, err := resolver.ParseInput(a, "")
+		if err != nil {
+			return usageError{err}
+		}
+		inputs = append(inputs, in)
+	}
+	for _, f := range c.From {
+		ins, err := resolver.ReadInputList(ctx, f)
+		if err != nil {
+			return usageError{fmt.Errorf("--from: %w", err)}
+		}
+		inputs = append(inputs, ins...)
+	}
+	if len(inputs) == 0 {
+		return usageError{errors.New("create: no inputs")}
+	}
+
+	// Settings: flags, else environment, else go env.
+	goenv, err := e.goEnv(ctx, goEnvKeys())
+	if err != nil {
+		return err
+	}
+	proxy := firstNonEmpty(c.Proxy, goenv["GOPROXY"])
+	if proxy == "" {
+		return usageError{errors.New("create: no mirror chain: set --proxy or GOPROXY")}
+	}
+	gosumdb := firstNonEmpty(c.SumDB, goenv["GOSUMDB"])
+	if gosumdb == "" {
+		gosumdb = "off"
+	}
+	cache := c.Cache
+	if cache == "" {
+		ucd, err := os.UserCacheDir()
+		if err != nil {
+			return usageError{fmt.Errorf("create: no user cache directory (%v): set --cache", err)}
+		}
+		cache = filepath.Join(ucd, "gobundle")
+	}
+	if err := os.MkdirAll(cache, 0o777); err != nil {
+		return err
+	}
+
+	level := slog.LevelWarn
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	prog := newCreateProgress(e)
+	defer prog.finish()
+
+	mirrors, err := resolver.NewMirrors(resolver.MirrorConfig{
+		Proxy:    proxy,
+		NoProxy:  goenv["GONOPROXY"],
+		Private:  goenv["GOPRIVATE"],
+		Insecure: goenv["GOINSECURE"],
+		CacheDir: cache,
+		Jobs:     c.Jobs,
+		Netrc:    e.netrcFile(),
+		GoEnv:    e.directEnv(goenv),
+		Logger:   log,
+		Progress: prog.event,
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("create: --proxy: %w", err)}
+	}
+	gosumdb, err = withSumDBKey(ctx, gosumdb, goenv["GOROOT"])
+	if err != nil {
+		return usageError{fmt.Errorf("create: --sumdb: %w", err)}
+	}
+	sumdb, err := resolver.NewSumDB(resolver.SumDBConfig{
+		GOSUMDB:  gosumdb,
+		NoSumDB:  goenv["GONOSUMDB"],
+		Private:  goenv["GOPRIVATE"],
+		CacheDir: cache,
+		Logger:   log,
+	}, mirrors)
+	if err != nil {
+		return usageError{fmt.Errorf("create: --sumdb: %w", err)}
+	}
+	if sumdb != nil {
+		defer sumdb.Close()
+	}
+
+	res, err := resolver.Resolve(ctx, resolver.Config{
+		Inputs:   inputs,
+		Mirrors:  mirrors,
+		SumDB:    sumdb,
+		AllZips:  c.AllZips,
+		Jobs:     c.Jobs,
+		Logger:   log,
+		Progress: prog.event,
+	})
+	if err != nil {
+		return err
+	}
+	prog.finish()
+
+	st, err := writeBundle(ctx, e, c.Output, res, sumdb)
+	if err != nil {
+		return err
+	}
+
+	sum := createSummary{
+		Output: c.Output, Inputs: res.Inputs, Mirrors: res.Mirrors, SumDB: "off",
+		ModuleVersions: res.Stats.Modules, Zips: res.Stats.Zips, Files: res.Stats.Files,
+		GraphNodes: res.Stats.Nodes, GraphEdges: res.Stats.Edges, BuildList: res.Stats.BuildList,
+		ModuleBytes: res.Stats.Bytes, BytesFetched: res.Stats.Fetch.Bytes, Requests: res.Stats.Fetch.Requests,
+		CacheHits: res.Stats.Fetch.CacheHits, Retries: res.Stats.Fetch.Retries,
+		GoSumChecks: res.Stats.GoSumChecks, SumDBChecks: res.Stats.SumDBChecks,
+		BundleSize: st.FileSize, Seconds: time.Since(start).Seconds(),
+	}
+	if sumdb != nil {
+		sum.SumDB = sumdb.Name()
+	}
+	if c.JSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d files, %s) from %d inputs, graph %d nodes / %d edges\n",
+			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), len(sum.Inputs), sum.GraphNodes, sum.GraphEdges)
+		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; bundle %s; %s\n",
+			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
+			humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// writeBundle hands every resolved module version (and the checksum
+// database answers read on the way) to a bundle writer and writes the file.
+func writeBundle(ctx context.Context, e *env, output string, res *resolver.Result, sumdb *resolver.SumDB) (bundle.Stats, error) {
+	var props []bundle.Property
+	if sumdb != nil {
+		props = append(props, bundle.Property{Key: "sumdb", Value: sumdb.Name()})
+	}
+	compress := e.newProgress("compressing", true)
+	defer compress.Finish()
+	w, err := bundle.NewWriter(bundle.WriterOptions{
+		Tool:       "gobundle " + version,
+		Created:    e.created(),
+		Inputs:     res.Inputs,
+		Mirrors:    res.Mirrors,
+		Properties: props,
+		TempDir:    e.getenv("GOBUNDLE_TMPDIR"),
+		Progress:   bundleProgress(compress),
+	})
+	if err != nil {
+		return bundle.Stats{}, err
+	}
+	defer w.Close()
+
+	add := e.newProgress("adding", false)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		done  int64
+	)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, m := range res.Modules {
+		src := bundle.ModuleSource{
+			Path: m.Path, Version: m.Version,
+			Info: m.Info, Mod: m.Mod, InfoOrigin: m.InfoOrigin, ModOrigin: m.ModOrigin,
+		}
+		if m.Zip != nil {
+			src.ZipFile, src.ZipOrigin = m.Zip.File, m.Zip.Origin
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-cctx.Done():
+		}
+		if cctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := w.AddModule(cctx, src)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+				cancel()
+			}
+			done++
+			add.Update(done, int64(len(res.Modules)), m.Path+"@"+m.Version)
+		}()
+	}
+	wg.Wait()
+	add.Finish()
+	if first == nil {
+		first = ctx.Err()
+	}
+	if first != nil {
+		return bundle.Stats{}, first
+	}
+	if sumdb != nil {
+		if err := addSumDBExtras(ctx, w, sumdb); err != nil {
+			return bundle.Stats{}, err
+		}
+	}
+	return w.WriteFile(ctx, output)
+}
+
+// addSumDBExtras stores the checksum database answers the resolver read
+// (lookups, tiles, the signed tree head) so that a later serve can replay
+// them.
+func addSumDBExtras(ctx context.Context, w *bundle.Writer, sumdb *resolver.SumDB) error {
+	name := sumdb.Name()
+	for _, rec := range []map[string][]byte{sumdb.RecordedLookups(), sumdb.RecordedTiles()} {
+		keys := make([]string, 0, len(rec))
+		for k := range rec {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := w.AddExtra(ctx, bundle.ExtraSource{Kind: "sumdb", Name: name + "/" + k, Data: rec[k], Origin: sumdb.Source()}); err != nil {
+				return err
+			}
+		}
+	}
+	if latest, err := sumdb.Latest(); err == nil && len(latest) > 0 {
+		return w.AddExtra(ctx, bundle.ExtraSource{Kind: "sumdb", Name: name + "/latest", Data: latest, Origin: sumdb.Source()})
+	}
+	return nil
+}
+
+// goEnv returns the values of keys from the environment, asking `go env`
+// for those that are unset.
+func (e *env) goEnv(ctx context.Context, keys []string) (map[string]string, error) {
+	out := map[string]string{}
+	var ask []string
+	for _, k := range keys {
+		if v := e.getenv(k); v != "" {
+			out[k] = v
+		} else {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"env", "-json"}, ask...)...)
+	data, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return nil, fmt.Errorf("create: go env: %w (set GOPROXY and GOSUMDB, or pass --proxy and --sumdb)", err)
+	}
+	var vals map[string]string
+	if err := json.Unmarshal(data, &vals); err != nil {
+		return nil, fmt.Errorf("create: go env: %w", err)
+	}
+	for _, k := range ask {
+		out[k] = vals[k]
+	}
+	return out, nil
+}
+
+// directEnv is the environment of the go command run for "direct" mirrors.
+func (e *env) directEnv(goenv map[string]string) []string {
+	var env []string
+	for _, k := range passEnv() {
+		if v := e.getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	for _, k := range []string{"GOFLAGS", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB"} {
+		if v := goenv[k]; v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// netrcFile returns $NETRC, else ~/.netrc (_netrc on Windows) if it exists.
+func (e *env) netrcFile() string {
+	if f := e.getenv("NETRC"); f != "" {
+		return f
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	name := ".netrc"
+	if runtime.GOOS == "windows" {
+		name = "_netrc"
+	}
+	f := filepath.Join(home, name)
+	if _, err := os.Stat(f); err != nil {
+		return ""
+	}
+	return f
+}
+
+// withSumDBKey turns a bare checksum database name (GOSUMDB=name or
+// "name url") into name+key with the key built into the go toolchain at
+// goroot; other values are returned as they are.
+func withSumDBKey(ctx context.Context, gosumdb, goroot string) (string, error) {
+	f := strings.Fields(gosumdb)
+	if len(f) == 0 || f[0] == "off" || strings.Contains(f[0], "+") {
+		return gosumdb, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if goroot == "" {
+		return "", fmt.Errorf("GOSUMDB %q names no key and GOROOT is unknown: pass name+key", gosumdb)
+	}
+	keyFile := filepath.Join(goroot, "src", "cmd", "go", "internal", "modfetch", "key.go")
+	src, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", fmt.Errorf("GOSUMDB %q names no key: %w", gosumdb, err)
+	}
+	key, ok := resolver.KnownSumDBKeys(src)[f[0]]
+	if !ok {
+		return "", fmt.Errorf("GOSUMDB %q names no key and the go toolchain knows none for it (%s): pass name+key", gosumdb, keyFile)
+	}
+	f[0] = key
+	return strings.Join(f, " "), nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// createProgress draws the resolver's events: a bar for resolving the
+// graph, then one for downloading and verifying zips.
+type createProgress struct {
+	e       *env
+	mu      sync.Mutex
+	resolve *progress
+	zips    *progress
+}
+
+func newCreateProgress(e *env) *createProgress {
+	return &createProgress{e: e}
+}
+
+func (p *createProgress) event(ev resolver.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Phase {
+	case "resolve":
+		if p.resolve == nil {
+			p.resolve = p.e.newProgress("resolving", false)
+		}
+		p.resolve.Update(ev.Done, ev.Total, ev.Item)
+	case "verify":
+		if p.resolve != nil {
+			p.resolve.Finish()
+		}
+		if p.zips == nil {
+			p.zips = p.e.newProgress("downloading zips", false)
+		}
+		p.zips.Update(ev.Done, ev.Total, ev.Item)
+	}
+}
+
+func (p *createProgress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.resolve.Finish()
+	p.zips.Finish()
+}
