@@ -58,6 +58,11 @@ func (c *ServeCmd) Run(e *env) error {
 		s.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Catch SIGHUP before announcing readiness, so a reload asked for
+	// right after the GOPROXY line never kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // never delivered on Windows
+	defer signal.Stop(hup)
 	scheme := "http"
 	if c.TLSCert != "" {
 		scheme = "https"
@@ -69,9 +74,6 @@ func (c *ServeCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "# GOSUMDB: no checksum database is served yet: builds whose go.sum is complete need none; "+
 		"to add modules set GONOSUMDB=<their paths> (or GOSUMDB=off) on the clients\n")
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP) // never delivered on Windows
-	defer signal.Stop(hup)
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	go func() {
