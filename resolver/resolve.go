@@ -67,7 +67,7 @@ type Stats struct {
 	Zips        int   // zips bundled
 	Files       int   // .info, .mod and .zip files bundled
 	Bytes       int64 // size of those files
-	SumDBChecks int   // hashes checked against the checksum database
+	SumDBChecks int   // hashes passed to SumDB.Check (which skips GONOSUMDB modules) and confirmed
 	GoSumChecks int   // hashes found in and matched with an input's go.sum
 	Fetch       FetchStats
 	Elapsed     time.Duration
