@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +202,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"gosum":    cmdGosum,
 		"serve":    cmdServe,
 		"airgap":   cmdAirgap,
+		"fetch":    cmdFetch,
 	}
 }
 
@@ -498,14 +501,43 @@ func cmdAirgap(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-const serveUsage = `serve [ARG]... (runs: gobundle serve --listen 127.0.0.1:0 ARG...) | serve -stop`
+const fetchUsage = `fetch [-status CODE] [-method GET|HEAD] URL (loopback URLs only)`
+
+func cmdFetch(ts *testscript.TestScript, neg bool, args []string) {
+	status := 200
+	method := http.MethodGet
+	rest := parseFlags(ts, fetchUsage, args, func(fs *flag.FlagSet) {
+		fs.IntVar(&status, "status", 200, "expected status")
+		fs.StringVar(&method, "method", http.MethodGet, "request method")
+	})
+	if neg || len(rest) != 1 {
+		ts.Fatalf("usage: %s", fetchUsage)
+	}
+	u, err := url.Parse(rest[0])
+	ts.Check(err)
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		ts.Fatalf("fetch: %s is not a loopback URL; scripts never leave the machine", rest[0])
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, rest[0], nil)
+	ts.Check(err)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	ts.Stdout().Write(body)
+	if resp.StatusCode != status {
+		ts.Fatalf("fetch %s: %s, want %d", rest[0], resp.Status, status)
+	}
+}
 
 func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
-	if neg {
-		ts.Fatalf("unsupported: ! serve")
-	}
 	st := getState(ts)
 	if len(args) == 1 && args[0] == "-stop" {
+		if neg {
+			ts.Fatalf("unsupported: ! serve -stop")
+		}
 		st.mu.Lock()
 		n := len(st.serves)
 		var p *BackgroundProcess
@@ -524,13 +556,27 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		return
 	}
-	p, url, err := StartBackground(ts, "gobundle", append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), "GOPROXY=", 30*time.Second)
+	timeout := 30 * time.Second
+	if v := ts.Getenv("SERVE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		ts.Check(err)
+		timeout = d
+	}
+	p, proxyURL, err := StartBackground(ts, "gobundle", append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), "GOPROXY=", timeout)
+	if neg {
+		if err == nil {
+			p.Stop(5 * time.Second)
+			ts.Fatalf("gobundle serve started, want a failure")
+		}
+		fmt.Fprintln(ts.Stdout(), err)
+		return
+	}
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
 	st.mu.Lock()
 	st.serves = append(st.serves, p)
 	st.mu.Unlock()
-	ts.Setenv("GOBUNDLE_PROXY", url)
-	ts.Logf("gobundle serve: GOPROXY=%s ($GOBUNDLE_PROXY)", url)
+	ts.Setenv("GOBUNDLE_PROXY", proxyURL)
+	ts.Logf("gobundle serve: GOPROXY=%s ($GOBUNDLE_PROXY)", proxyURL)
 }
