@@ -27,6 +27,7 @@ type CreateCmd struct {
 	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
 	SumDB   string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
 	Jobs    int      `default:"16" help:"Parallel requests to the mirrors."`
+	Retries int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
 	Cache   string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
 	AllZips bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
 	JSON    bool     `name:"json" help:"Print the summary as JSON on standard output."`
@@ -74,6 +75,13 @@ func (c *CreateCmd) Run(e *env) error {
 	ctx := e.ctx
 	if c.Jobs < 1 {
 		return usageError{errors.New("create: --jobs must be at least 1")}
+	}
+	retries := c.Retries
+	switch {
+	case retries < 0:
+		return usageError{errors.New("create: --retries must not be negative")}
+	case retries == 0:
+		retries = -1 // the fetch layer's "none"
 	}
 
 	// Inputs.
@@ -141,6 +149,7 @@ func (c *CreateCmd) Run(e *env) error {
 		Insecure: goenv["GOINSECURE"],
 		CacheDir: cache,
 		Jobs:     c.Jobs,
+		Retries:  retries,
 		Netrc:    e.netrcFile(),
 		GoEnv:    e.directEnv(goenv),
 		Logger:   log,
