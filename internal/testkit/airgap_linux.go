@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -35,6 +36,9 @@ func reexecAirGapped() (code int, ok bool) {
 	cmd := exec.Command(unshare, append(append(nsArgs, exe), os.Args[1:]...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), netnsMarker+"=1")
+	// The child dies with this process (go test's timeout kill included).
+	// Pdeathsig follows the creating thread, so pin this goroutine to it.
+	runtime.LockOSThread()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)

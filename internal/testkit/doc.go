@@ -70,6 +70,9 @@
 //	    https://<name> stays on loopback), $SUMDB_KEY (verifier key),
 //	    $SUMDB_URL and GOSUMDB="$SUMDB_KEY $SUMDB_URL". To go through an
 //	    upstream's /sumdb/ path instead: env GOSUMDB=$SUMDB_KEY.
+//	[!] sumdb requested [-count N] URLPAT
+//	    Assert on the requests the database answered directly
+//	    ('/lookup/example.com/a@v1.1.0', '/tile/*').
 //	fixture PROJECT [DIR] | fixture -gen NxM [-genseed S] [-gendeps D] DIR
 //	    Write a fixture project (hello, work, newgo: fixtures/projects) or
 //	    the generated project (requires every generated module at its

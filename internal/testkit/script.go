@@ -402,13 +402,41 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-const sumdbUsage = `sumdb start [-name NAME] [-lie PATH@VERSION[/go.mod]]... [-lazy] [-gen NxM [-genseed S] [-gendeps D]]`
+const sumdbUsage = `sumdb start [-name NAME] [-lie PATH@VERSION[/go.mod]]... [-lazy] [-gen NxM [-genseed S] [-gendeps D]]
+[!] sumdb requested [-count N] URLPAT (requests made directly, not through an upstream)`
 
 func cmdSumdb(ts *testscript.TestScript, neg bool, args []string) {
+	st := getState(ts)
+	if len(args) > 0 && args[0] == "requested" {
+		count := -1
+		rest := parseFlags(ts, sumdbUsage, args[1:], func(fs *flag.FlagSet) {
+			fs.IntVar(&count, "count", -1, "exact number of matching requests")
+		})
+		st.mu.Lock()
+		db := st.sumdb
+		st.mu.Unlock()
+		if len(rest) != 1 || db == nil || (neg && count >= 0) {
+			ts.Fatalf("usage (after sumdb start): %s", sumdbUsage)
+		}
+		n := 0
+		for _, p := range db.Requests() {
+			if fakeproxy.MatchPath(rest[0], p) {
+				n++
+			}
+		}
+		switch {
+		case neg && n > 0:
+			ts.Fatalf("sumdb: %d requests match %s, want none", n, rest[0])
+		case !neg && count >= 0 && n != count:
+			ts.Fatalf("sumdb: %d requests match %s, want %d", n, rest[0], count)
+		case !neg && count < 0 && n == 0:
+			ts.Fatalf("sumdb: no request matches %s", rest[0])
+		}
+		return
+	}
 	if neg || len(args) == 0 || args[0] != "start" {
 		ts.Fatalf("usage: %s", sumdbUsage)
 	}
-	st := getState(ts)
 	var opts fakesumdb.Options
 	var lies listFlag
 	var genOpts func() (fixtures.GenOptions, bool, error)

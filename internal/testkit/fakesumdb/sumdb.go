@@ -62,6 +62,7 @@ type DB struct {
 	url    string
 
 	mu      sync.Mutex
+	log     []string // paths of the requests served directly
 	records [][]byte
 	hashes  hashes
 	ids     map[module.Version]int64
@@ -108,7 +109,13 @@ func Start(set *fixtures.Set, opts Options) (*DB, error) {
 		l.Close()
 		return nil, err
 	}
-	d.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: d.Handler()}}
+	h := d.Handler()
+	d.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.log = append(d.log, r.URL.Path)
+		d.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})}}
 	d.srv.Start()
 	d.url = d.srv.URL
 	return d, nil
@@ -138,6 +145,14 @@ func (d *DB) GOSUMDB() string { return d.vkey + " " + d.url }
 
 // Handler returns the HTTP handler serving /lookup/, /latest and /tile/.
 func (d *DB) Handler() http.Handler { return sumdb.NewServer(d) }
+
+// Requests returns the URL paths of the requests the started database
+// answered directly (not those through a proxy), in order of arrival.
+func (d *DB) Requests() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.log...)
+}
 
 // Size returns the number of records in the log.
 func (d *DB) Size() int64 {

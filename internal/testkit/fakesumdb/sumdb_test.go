@@ -128,6 +128,10 @@ func TestLookupDirectAndThroughProxy(t *testing.T) {
 			t.Errorf("security errors: %v", ops.security)
 		}
 	}
+	direct := strings.Join(db.Requests(), "\n")
+	if !strings.Contains(direct, "/lookup/example.com/a@v1.0.0") || !strings.Contains(direct, "/tile/8/0/000") {
+		t.Errorf("direct log: %s", direct)
+	}
 	if up.Count("/sumdb/*/lookup/*") == 0 || up.Count("/sumdb/*/tile/*") == 0 {
 		t.Errorf("proxy log: %v", up.Requests())
 	}
