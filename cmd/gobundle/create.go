@@ -71,6 +71,14 @@ type createSummary struct {
 }
 
 func (c *CreateCmd) Run(e *env) error {
+	err := c.run(e)
+	if err != nil && e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+		return fmt.Errorf("create: interrupted; %s not written (files downloaded so far stay in the cache)", c.Output)
+	}
+	return err
+}
+
+func (c *CreateCmd) run(e *env) error {
 	start := time.Now()
 	ctx := e.ctx
 	if c.Jobs < 1 {
