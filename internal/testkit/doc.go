@@ -22,19 +22,27 @@
 // Write cmd/gobundle/testdata/script/NAME.txtar; `go test ./cmd/gobundle
 // -run TestScript/NAME` runs it. A typical script:
 //
-//	airgap                      # log whether the air gap is enforced
-//	upstream start              # fake GOPROXY with every fixture; sets $UPSTREAM and GOPROXY
-//	sumdb start                 # fake checksum database; sets GOSUMDB (direct)
-//	fixture hello               # writes the hello project into ./hello
+//	# Log whether the air gap is enforced.
+//	airgap
+//	# A fake GOPROXY with every fixture ($UPSTREAM, GOPROXY) and a fake
+//	# checksum database (GOSUMDB, direct).
+//	upstream start
+//	sumdb start
+//	# The hello project, into ./hello.
+//	fixture hello
 //	cd hello
-//	exec go mod download all    # the real go command (exec is required)
+//	# The real go command (exec is required) and gobundle.
 //	exec go build ./...
 //	exec gobundle create -o $WORK/b.gobundle .
-//	serve $WORK/b.gobundle      # gobundle serve in the background; sets $GOBUNDLE_PROXY
+//	# gobundle serve in the background ($GOBUNDLE_PROXY).
+//	serve $WORK/b.gobundle
 //	env GOPROXY=$GOBUNDLE_PROXY
 //	env GOMODCACHE=$WORK/cold
+//	upstream resetlog
 //	exec go build ./...
-//	! upstream requested '*'    # nothing came from the upstream
+//	! upstream requested '*'
+//
+// (testscript has no trailing comments: a comment is a line of its own.)
 //
 // Every script starts with [SafeGoEnv]: GOENV=off, GOPATH and GOMODCACHE
 // under $WORK/gopath, the host's build cache as GOCACHE (build outputs
