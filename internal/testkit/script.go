@@ -255,7 +255,8 @@ func genFlags(fs *flag.FlagSet) func() (fixtures.GenOptions, bool, error) {
 	}
 }
 
-const upstreamUsage = `upstream start [-name NAME] [-seed N] [-only PATTERN]... [-skip PATTERN]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
+const upstreamUsage = `upstream start [-name NAME] [-seed N] [-auth USER:PASSWORD] [-only PATTERN]... [-skip PATTERN]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
+upstream stop [-name NAME]
 upstream fault [-name NAME] [-first N] [-prob P] [-delay D] [-chunk BYTES] [-kinds K,K] KIND [URLPATTERN]
 upstream clearfaults [-name NAME]
 upstream log [-name NAME]
@@ -289,6 +290,7 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 		var seed uint64
 		var only, skip listFlag
 		var nofix bool
+		var auth string
 		var genOpts func() (fixtures.GenOptions, bool, error)
 		rest := parseFlags(ts, upstreamUsage, args, func(fs *flag.FlagSet) {
 			nameFlag(fs)
@@ -296,6 +298,7 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 			fs.Var(&only, "only", "serve only modules matching")
 			fs.Var(&skip, "skip", "do not serve modules matching")
 			fs.BoolVar(&nofix, "nofixtures", false, "serve no module fixtures")
+			fs.StringVar(&auth, "auth", "", "require basic auth USER:PASSWORD")
 			genOpts = genFlags(fs)
 		})
 		if len(rest) > 0 {
@@ -328,12 +331,17 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("upstream %s already started", name)
 		}
 		u := fakeproxy.Start(set, seed)
+		if auth != "" {
+			user, pw, _ := strings.Cut(auth, ":")
+			u.RequireAuth(user, pw)
+		}
 		st.upstreams[name] = u
 		if st.sumdb != nil {
 			u.MountSumDB(st.sumdb.Name(), st.sumdb.Handler())
 		}
 		st.mu.Unlock()
 		ts.Setenv(name, u.URL)
+		ts.Setenv(name+"_HOST", strings.TrimPrefix(u.URL, "http://"))
 		if name == "UPSTREAM" {
 			ts.Setenv("GOPROXY", u.URL)
 		}
@@ -366,6 +374,9 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 		ts.Check(get().AddFault(f))
+	case "stop":
+		parseFlags(ts, upstreamUsage, args, nameFlag)
+		get().Close()
 	case "clearfaults":
 		parseFlags(ts, upstreamUsage, args, nameFlag)
 		get().ClearFaults()

@@ -60,6 +60,7 @@ type Server struct {
 	srv  *httptest.Server
 
 	mu     sync.Mutex
+	auth   string // "user:password" required by basic auth, or ""
 	faults []*faultState
 	log    []Request
 	sumdbs map[string]http.Handler
@@ -84,6 +85,18 @@ func (s *Server) Close() {
 	if s.srv != nil {
 		s.srv.CloseClientConnections()
 		s.srv.Close()
+	}
+}
+
+// RequireAuth makes the proxy answer 401 Unauthorized (logged as such) to
+// every request without HTTP basic auth user and password; "" for both
+// turns it off. Credentials are never logged.
+func (s *Server) RequireAuth(user, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auth = ""
+	if user != "" || password != "" {
+		s.auth = user + ":" + password
 	}
 }
 
@@ -182,14 +195,26 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p := r.URL.Path
 	s.mu.Lock()
-	d, faulted := decide(s.seed, s.faults, p)
+	auth := s.auth
 	s.mu.Unlock()
-
 	var resp response
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		resp = textResponse(http.StatusMethodNotAllowed, "fakeproxy: method %s not allowed", r.Method)
+	var d decision
+	faulted := false
+	if u, pw, ok := r.BasicAuth(); auth != "" && (!ok || u+":"+pw != auth) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="fakeproxy"`)
+		resp = textResponse(http.StatusUnauthorized, "fakeproxy: unauthorized")
 	} else {
-		resp = s.answer(r)
+		s.mu.Lock()
+		d, faulted = decide(s.seed, s.faults, p)
+		s.mu.Unlock()
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			resp = textResponse(http.StatusMethodNotAllowed, "fakeproxy: method %s not allowed", r.Method)
+		} else {
+			resp = s.answer(r)
+		}
+	}
+	if faulted {
+		resp = alter(resp, d, r.URL.Path)
 	}
 	// Log the request before answering, so that a client that has read the
 	// answer always finds it in the log; Bytes, Duration and Done follow.
@@ -285,43 +310,47 @@ func (s *Server) answer(r *http.Request) response {
 	}
 }
 
-// write sends resp, applying the fault d if faulted, and returns the body
-// bytes written and the status sent.
+// alter applies the faults that change the answer itself: an error status
+// or a flipped byte.
+func alter(resp response, d decision, path string) response {
+	switch d.kind {
+	case NotFound, Gone, Forbidden, ServerError, LatestNotFound:
+		code := http.StatusNotFound
+		if d.kind != LatestNotFound {
+			code, _ = strconv.Atoi(string(d.kind))
+		}
+		return textResponse(code, "fakeproxy: injected fault %s for %s", d.kind, path)
+	case Corrupt:
+		body := append([]byte(nil), resp.body...)
+		if len(body) == 0 {
+			body = []byte{'!'}
+		} else {
+			body[d.rng.IntN(len(body))] ^= 0xff
+		}
+		resp.body = body
+	}
+	return resp
+}
+
+// write sends resp, applying the transport fault d (latency, reset,
+// truncate, trickle) if faulted, and returns the body bytes written and the
+// status sent.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, resp response, d decision, faulted bool) (int, int) {
 	head := r.Method == http.MethodHead
-	if faulted {
+	if faulted && d.kind == Latency {
+		delay := d.fault.Delay
+		if delay <= 0 {
+			delay = 200 * time.Millisecond
+		}
+		if sleep(r.Context(), delay) != nil {
+			return 0, 0
+		}
+	}
+	if faulted && !head {
 		switch d.kind {
-		case Latency:
-			delay := d.fault.Delay
-			if delay <= 0 {
-				delay = 200 * time.Millisecond
-			}
-			if sleep(r.Context(), delay) != nil {
-				return 0, 0
-			}
-		case NotFound, Gone, Forbidden, ServerError, LatestNotFound:
-			code := http.StatusNotFound
-			if d.kind != LatestNotFound {
-				code, _ = strconv.Atoi(string(d.kind))
-			}
-			resp = textResponse(code, "fakeproxy: injected fault %s for %s", d.kind, r.URL.Path)
-		case Corrupt:
-			body := append([]byte(nil), resp.body...)
-			if len(body) == 0 {
-				body = []byte{'!'}
-			} else {
-				body[d.rng.IntN(len(body))] ^= 0xff
-			}
-			resp.body = body
 		case Reset, Truncate:
-			if head {
-				break
-			}
 			return s.cut(w, resp, d.kind == Reset)
 		case Trickle:
-			if head {
-				break
-			}
 			return s.trickle(w, r, resp, d.fault)
 		}
 	}

@@ -335,3 +335,26 @@ func TestBadFault(t *testing.T) {
 		t.Errorf("String = %q", f)
 	}
 }
+
+func TestRequireAuth(t *testing.T) {
+	s := start(t, 1)
+	s.RequireAuth("alice", "s3cret")
+	if r := fetch(t, s, "GET", "/example.com/a/@v/list"); r.status != 401 {
+		t.Errorf("without credentials: %d", r.status)
+	}
+	u := s.URL
+	s.URL = strings.Replace(u, "http://", "http://alice:wrong@", 1)
+	if r := fetch(t, s, "GET", "/example.com/a/@v/list"); r.status != 401 {
+		t.Errorf("wrong password: %d", r.status)
+	}
+	s.URL = strings.Replace(u, "http://", "http://alice:s3cret@", 1)
+	if r := fetch(t, s, "GET", "/example.com/a/@v/list"); r.status != 200 {
+		t.Errorf("with credentials: %d", r.status)
+	}
+	s.URL = u
+	for _, r := range settled(t, s) {
+		if strings.Contains(r.String(), "s3cret") {
+			t.Errorf("log shows the password: %v", r)
+		}
+	}
+}
