@@ -54,14 +54,18 @@
 //
 // # Commands
 //
-//	upstream start [-name NAME] [-seed N] [-auth USER:PW] [-only PAT]... [-skip PAT]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
+//	upstream start [-name NAME] [-seed N] [-tls] [-auth USER:PW] [-only PAT]... [-skip PAT]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
 //	    Start a fake upstream serving the fixtures (all, or those matching
 //	    -only and not -skip; PAT is a path.Match pattern on the module path,
 //	    or on path@version if it holds "@", or PATH/... for a subtree), plus a
 //	    generated graph with -gen. Sets $NAME (default UPSTREAM) to its URL,
 //	    $NAME_HOST to its 127.0.0.1:PORT, and GOPROXY too for the default
 //	    name. -seed drives random faults. -auth requires HTTP basic auth
-//	    (401 otherwise): use http://USER:PW@$NAME_HOST or a .netrc.
+//	    (401 otherwise) and writes $WORK/NAME.netrc for it (the go command
+//	    matches "machine 127.0.0.1:PORT"). -tls serves https://127.0.0.1:PORT and sets
+//	    SSL_CERT_FILE to a file holding its certificate (the go command
+//	    sends credentials, from https://USER:PW@$NAME_HOST or a .netrc,
+//	    only over https).
 //	upstream stop [-name NAME]
 //	    Stop it: connections to its port are then refused.
 //	    A started sumdb is mounted on it under /sumdb/<name>/.

@@ -93,7 +93,7 @@ func envKeys() []string {
 	return []string{"PATH", "HOME", "TMPDIR", "WORK", "GOTRACEBACK", "GOCOVERDIR", "GORACE",
 		"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
 		"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
-		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS"}
+		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS", "SSL_CERT_FILE", "NETRC"}
 }
 
 // stateKey keys the per-script *state in testscript.Env.Values.
@@ -255,7 +255,7 @@ func genFlags(fs *flag.FlagSet) func() (fixtures.GenOptions, bool, error) {
 	}
 }
 
-const upstreamUsage = `upstream start [-name NAME] [-seed N] [-auth USER:PASSWORD] [-only PATTERN]... [-skip PATTERN]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
+const upstreamUsage = `upstream start [-name NAME] [-seed N] [-tls] [-auth USER:PASSWORD] [-only PATTERN]... [-skip PATTERN]... [-nofixtures] [-gen NxM [-genseed S] [-gendeps D]]
 upstream stop [-name NAME]
 upstream fault [-name NAME] [-first N] [-prob P] [-delay D] [-chunk BYTES] [-kinds K,K] KIND [URLPATTERN]
 upstream clearfaults [-name NAME]
@@ -291,6 +291,7 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 		var only, skip listFlag
 		var nofix bool
 		var auth string
+		var useTLS bool
 		var genOpts func() (fixtures.GenOptions, bool, error)
 		rest := parseFlags(ts, upstreamUsage, args, func(fs *flag.FlagSet) {
 			nameFlag(fs)
@@ -299,6 +300,7 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 			fs.Var(&skip, "skip", "do not serve modules matching")
 			fs.BoolVar(&nofix, "nofixtures", false, "serve no module fixtures")
 			fs.StringVar(&auth, "auth", "", "require basic auth USER:PASSWORD")
+			fs.BoolVar(&useTLS, "tls", false, "serve HTTPS; sets SSL_CERT_FILE")
 			genOpts = genFlags(fs)
 		})
 		if len(rest) > 0 {
@@ -330,7 +332,12 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 			st.mu.Unlock()
 			ts.Fatalf("upstream %s already started", name)
 		}
-		u := fakeproxy.Start(set, seed)
+		var u *fakeproxy.Server
+		if useTLS {
+			u = fakeproxy.StartTLS(set, seed)
+		} else {
+			u = fakeproxy.Start(set, seed)
+		}
 		if auth != "" {
 			user, pw, _ := strings.Cut(auth, ":")
 			u.RequireAuth(user, pw)
@@ -341,7 +348,18 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		st.mu.Unlock()
 		ts.Setenv(name, u.URL)
-		ts.Setenv(name+"_HOST", strings.TrimPrefix(u.URL, "http://"))
+		_, host, _ := strings.Cut(u.URL, "://")
+		ts.Setenv(name+"_HOST", host)
+		if auth != "" {
+			user, pw, _ := strings.Cut(auth, ":")
+			netrc := fmt.Sprintf("machine %s login %s password %s\n", host, user, pw)
+			ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), name+".netrc"), []byte(netrc), 0o600))
+		}
+		if pemData := u.CertPEM(); pemData != nil {
+			certFile := ts.MkAbs(filepath.Join(ts.Getenv("WORK"), "fakeproxy-cert.pem"))
+			ts.Check(os.WriteFile(certFile, pemData, 0o666))
+			ts.Setenv("SSL_CERT_FILE", certFile)
+		}
 		if name == "UPSTREAM" {
 			ts.Setenv("GOPROXY", u.URL)
 		}

@@ -16,6 +16,8 @@ package fakeproxy
 
 import (
 	"bufio"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,6 +80,25 @@ func Start(set *fixtures.Set, seed uint64) *Server {
 	s.srv = httptest.NewServer(s.Handler())
 	s.URL = s.srv.URL
 	return s
+}
+
+// StartTLS starts a proxy over set on 127.0.0.1 with HTTPS, using the
+// net/http/httptest certificate (valid for 127.0.0.1); clients trust it
+// through [Server.CertPEM] (the go command: SSL_CERT_FILE).
+func StartTLS(set *fixtures.Set, seed uint64) *Server {
+	s := New(set, seed)
+	s.srv = httptest.NewTLSServer(s.Handler())
+	s.URL = s.srv.URL
+	return s
+}
+
+// CertPEM returns the PEM certificate of a proxy started with [StartTLS],
+// or nil.
+func (s *Server) CertPEM() []byte {
+	if s.srv == nil || s.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
 // Close stops the server, cutting open connections.
@@ -386,7 +407,11 @@ func (s *Server) cut(w http.ResponseWriter, resp response, reset bool) (int, int
 	bw.Write(half)
 	bw.Flush()
 	_ = buf
-	if tc, ok := conn.(*net.TCPConn); ok {
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		if reset {
 			tc.SetLinger(0)
 		} else {

@@ -3,6 +3,8 @@ package fakeproxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +43,13 @@ func fetch(t *testing.T, s *Server, method, path string) result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	tr := &http.Transport{DisableKeepAlives: true}
+	if pemData := s.CertPEM(); pemData != nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemData)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return result{err: err}
@@ -212,6 +220,30 @@ func TestCutFaults(t *testing.T) {
 				t.Errorf("log: %v, %d bytes", got, got.Bytes)
 			}
 		})
+	}
+}
+
+func TestTLS(t *testing.T) {
+	set, err := fixtures.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := StartTLS(set, 1)
+	defer s.Close()
+	if !strings.HasPrefix(s.URL, "https://127.0.0.1:") || s.CertPEM() == nil {
+		t.Fatalf("URL %s", s.URL)
+	}
+	if r := fetch(t, s, "GET", "/example.com/a/@v/list"); r.status != 200 || string(r.body) != "v1.0.0\nv1.1.0\n" {
+		t.Errorf("list over TLS: %d %q %v", r.status, r.body, r.err)
+	}
+	for _, k := range []Kind{Reset, Truncate} {
+		s.ClearFaults()
+		if err := s.AddFault(Fault{Kind: k, Pattern: "*.zip"}); err != nil {
+			t.Fatal(err)
+		}
+		if r := fetch(t, s, "GET", "/example.com/c/@v/v1.0.0.zip"); r.err == nil {
+			t.Errorf("%s over TLS: read all %d bytes", k, len(r.body))
+		}
 	}
 }
 
