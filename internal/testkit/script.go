@@ -46,7 +46,11 @@ func Params(t testing.TB, dir string) testscript.Params {
 // HostGOCACHE returns the host go command's build cache directory; only
 // build outputs live there, never modules.
 func HostGOCACHE(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	cmd := exec.CommandContext(ctx, "go", "env", "GOCACHE")
+	// Outside any module, never switching toolchains (which could download).
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=")
+	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("testkit: go env GOCACHE: %w", err)
 	}
