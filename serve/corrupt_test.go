@@ -107,3 +107,33 @@ func TestCorruptDuringTransfer(t *testing.T) {
 		t.Errorf("range in damaged part: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestHotCopyChecked damages the in-memory copy of a hot .mod file: the
+// server notices, logs it and serves the bundle's checked bytes instead.
+func TestHotCopyChecked(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "h.gobundle")
+	writeBundle(t, name, 0, testMod{path: "example.com/h", version: "v1.0.0"})
+	s, ts, logs := startServer(t, Options{Bundles: []string{name}})
+	url := ts.URL + "/example.com/h/@v/v1.0.0.mod"
+	for range 2 {
+		resp, body := mustGet(t, "GET", url)
+		if resp.StatusCode != 200 || string(body) != "module example.com/h\n" {
+			t.Fatalf(".mod: %d %q", resp.StatusCode, body)
+		}
+	}
+	v := s.acquire()
+	loc := &v.mods["example.com/h"].versions["v1.0.0"].mod
+	hf := loc.hot.Load()
+	v.release(s.log)
+	if hf == nil {
+		t.Fatal("a .mod read twice is not kept in memory")
+	}
+	hf.data[0] ^= 0x20
+	resp, body := mustGet(t, "GET", url)
+	if resp.StatusCode != 200 || string(body) != "module example.com/h\n" {
+		t.Errorf(".mod after its in-memory copy changed: %d %q", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "in-memory copy") {
+		t.Errorf("damaged in-memory copy not logged:\n%s", logs)
+	}
+}

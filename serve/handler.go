@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ const (
 	// smallFile is the size up to which a file is read and checked whole
 	// before its first byte is sent. Larger ones are checked while sent.
 	smallFile = 1 << 20
+	// hotLimit bounds the bytes of .info and .mod files a view keeps in
+	// memory.
+	hotLimit = 32 << 20
 )
 
 // Header values shared by all responses; net/http never modifies them.
@@ -139,8 +143,16 @@ func parsePath(p string) (req request, ok bool) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.metrics.inFlight.Add(1)
-	sw := statusWriter{w: w}
-	kind, abort := s.serve(&sw, r)
+	sw, _ := s.writers.Get().(*statusWriter)
+	if sw == nil {
+		sw = new(statusWriter)
+	}
+	*sw = statusWriter{w: w}
+	defer func() {
+		*sw = statusWriter{}
+		s.writers.Put(sw)
+	}()
+	kind, abort := s.serve(sw, r)
 	s.metrics.inFlight.Add(-1)
 	d := time.Since(start)
 	code := sw.status
@@ -260,13 +272,13 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		s.notFound(w, "not found: %s@%s.%s is not in the loaded bundles (%s), which hold only some files of this version", me.path, mv.version, req.file, v.names)
 		return req.kind, false
 	}
-	return req.kind, s.sendFile(w, r, me.path, mv, req.file, loc)
+	return req.kind, s.sendFile(w, r, v, me.path, mv, req.file, loc)
 }
 
 // sendFile sends one module file, checked against the bundle's checksums
-// before (small files) or while (large ones) it is sent.
-func (s *Server) sendFile(w *statusWriter, r *http.Request, path string, mv *modVersion, kind bundle.FileKind, loc *fileLoc) (abort bool) {
-	tag := etag(loc.fi.SHA256)
+// before (small files) or while (large ones) it is sent. Small .info and
+// .mod files are kept in memory once read and checked again each time.
+func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string, mv *modVersion, kind bundle.FileKind, loc *fileLoc) (abort bool) {
 	h := w.Header()
 	switch kind {
 	case bundle.KindInfo:
@@ -277,18 +289,40 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, path string, mv *mod
 		h["Content-Type"] = hdrZip
 	}
 	h["Cache-Control"] = s.maxAgeHdr
-	h["Etag"] = []string{tag}
-	if notModified(w, r, tag) {
+	var hf *hotFile
+	if kind != bundle.KindZip {
+		hf = loc.hot.Load()
+	}
+	var etagHdr []string
+	if hf != nil {
+		etagHdr = hf.etag
+	} else {
+		etagHdr = []string{etag(loc.fi.SHA256)}
+	}
+	h["Etag"] = etagHdr
+	if notModified(w, r, etagHdr[0]) {
 		return false
 	}
-	what := path + "@" + mv.version + "." + kind.String()
+	what := func() string { return path + "@" + mv.version + "." + kind.String() + " in " + loc.b.name }
+	if hf != nil {
+		if sha256.Sum256(hf.data) == loc.fi.SHA256 {
+			sendData(w, r, hf.data, hf.clen)
+			return false
+		}
+		// Memory went bad: forget the copy and read the bundle again.
+		if loc.hot.CompareAndSwap(hf, nil) {
+			v.hotBytes.Add(-int64(len(hf.data)))
+		}
+		s.logReadError(what()+" (in-memory copy)", fmt.Errorf("sha256 mismatch: %w", bundle.ErrCorrupt), false)
+	}
+
 	f, err := loc.b.src.OpenFile(r.Context(), path, mv.version, kind)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			s.notFound(w, "not found: %s is not in bundle %s", what, loc.b.name)
+			s.notFound(w, "not found: %s", what())
 			return false
 		}
-		s.readError(w, what, err)
+		s.readError(w, what(), err)
 		return false
 	}
 	defer f.Close()
@@ -303,10 +337,16 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, path string, mv *mod
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
-			s.readError(w, what+" in "+loc.b.name, err)
+			s.readError(w, what(), err)
 			return false
 		}
-		s.sendBytes(w, r, buf, "", nil, nil)
+		clen := []string{strconv.Itoa(len(buf))}
+		if kind != bundle.KindZip && v.hotBytes.Add(size) <= hotLimit {
+			if !loc.hot.CompareAndSwap(nil, &hotFile{data: buf, etag: etagHdr, clen: clen}) {
+				v.hotBytes.Add(-size)
+			}
+		}
+		sendData(w, r, buf, clen)
 		return false
 	}
 
@@ -323,11 +363,25 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, path string, mv *mod
 		}
 		w.status = 0
 		w.hold = false
-		s.readError(w, what+" in "+loc.b.name, cr.err)
+		s.readError(w, what(), cr.err)
 		return false
 	}
-	s.logReadError(what+" in "+loc.b.name, cr.err, true)
+	s.logReadError(what(), cr.err, true)
 	return true
+}
+
+// sendData sends a checked file whose headers are set, clen being its
+// Content-Length.
+func sendData(w *statusWriter, r *http.Request, data []byte, clen []string) {
+	if _, ranged := r.Header["Range"]; ranged {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		return
+	}
+	w.Header()["Content-Length"] = clen
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(data)
+	}
 }
 
 // sendBytes sends body, already checked. ctype and cache, when not nil,

@@ -62,6 +62,8 @@ type Server struct {
 	maxAgeHdr  []string
 	listAgeHdr []string
 
+	writers sync.Pool // of *statusWriter
+
 	cur      atomic.Pointer[view]
 	reloadMu sync.Mutex
 	failSig  string // signature of the last bundle set that failed to load

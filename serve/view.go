@@ -61,6 +61,16 @@ func (b *openBundle) release(log *slog.Logger) {
 type fileLoc struct {
 	b  *openBundle
 	fi *bundle.FileInfo
+	// hot holds the bytes of a small .info or .mod once read from the
+	// bundle; they are checked against fi.SHA256 again each time sent.
+	hot atomic.Pointer[hotFile]
+}
+
+// hotFile is a small file kept in memory with its ready-made headers.
+type hotFile struct {
+	data []byte
+	etag []string
+	clen []string
 }
 
 func (l *fileLoc) ok() bool { return l.b != nil }
@@ -108,6 +118,8 @@ type view struct {
 	versions int
 	sig      string // signature of the bundle files, to notice changes
 	names    string // bundle base names for messages
+
+	hotBytes atomic.Int64 // held by fileLoc.hot copies
 
 	refs atomic.Int64
 	once sync.Once
@@ -297,13 +309,13 @@ func (mv *modVersion) check(m bundle.Module, b *openBundle) error {
 // add fills in the files of m that the view lacks so far from b.
 func (mv *modVersion) add(m bundle.Module, b *openBundle) {
 	if !mv.info.ok() && m.Info != nil {
-		mv.info = fileLoc{b, m.Info}
+		mv.info.b, mv.info.fi = b, m.Info
 	}
 	if !mv.mod.ok() && m.Mod != nil {
-		mv.mod = fileLoc{b, m.Mod}
+		mv.mod.b, mv.mod.fi = b, m.Mod
 	}
 	if !mv.zip.ok() && m.Zip != nil {
-		mv.zip = fileLoc{b, m.Zip}
+		mv.zip.b, mv.zip.fi = b, m.Zip
 	}
 	if mv.modHash == "" {
 		mv.modHash = m.ModHash
