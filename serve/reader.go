@@ -17,11 +17,15 @@ func (r readerSource) OpenFile(ctx context.Context, path, version string, kind b
 	return f, nil
 }
 
-// openReader opens a bundle file with the bundle package.
-func openReader(ctx context.Context, name string) (source, error) {
+// openReader opens a bundle file with the bundle package; cacheBytes, if
+// not 0, bounds its frame cache.
+func openReader(ctx context.Context, name string, cacheBytes int64) (source, error) {
 	r, err := bundle.Open(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if cacheBytes > 0 {
+		r.SetCacheBytes(cacheBytes)
 	}
 	return readerSource{r}, nil
 }

@@ -37,6 +37,10 @@ type Options struct {
 	// polling (Reload still works).
 	PollInterval time.Duration
 
+	// FrameCacheBytes bounds, per bundle, the decompressed frames kept in
+	// memory for reading zips; 0 leaves the bundle package's default.
+	FrameCacheBytes int64
+
 	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
 	TLSCertFile, TLSKeyFile string
 
@@ -74,7 +78,9 @@ type Server struct {
 // cannot be opened or two bundles hold different content for the same
 // module version (a *ConflictError naming both).
 func New(ctx context.Context, opts Options) (*Server, error) {
-	return newServer(ctx, opts, openReader)
+	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
+		return openReader(ctx, name, opts.FrameCacheBytes)
+	})
 }
 
 func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error) {

@@ -18,16 +18,20 @@ import (
 
 // ServeCmd is `gobundle serve`.
 type ServeCmd struct {
-	Listen    string        `default:"127.0.0.1:8080" help:"Address to listen on, host:port (port 0 picks a free one; :8080 listens on every interface)."`
-	TLSCert   string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
-	TLSKey    string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
-	LogFormat string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	Poll      time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
-	Bundles   []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
+	Listen     string        `default:"127.0.0.1:8080" help:"Address to listen on, host:port (port 0 picks a free one; :8080 listens on every interface)."`
+	TLSCert    string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
+	TLSKey     string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
+	LogFormat  string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
+	FrameCache int64         `name:"frame-cache" default:"128" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips (default 128)."`
+	Poll       time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
+	Bundles    []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP.
 func (c *ServeCmd) Run(e *env) error {
+	if c.FrameCache < 1 {
+		return usageError{errors.New("serve: --frame-cache must be at least 1 (MiB)")}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
 	}
@@ -44,19 +48,21 @@ func (c *ServeCmd) Run(e *env) error {
 
 	// A proxy allocates a little per request over a small live heap: with
 	// the default GOGC it collects thousands of times a second under load.
-	// Collect less often unless the user chose.
+	// Collect less often unless the user chose (400 measured 130 MiB RSS
+	// on 10,000 module versions under wrk; 200 stays near 80 MiB).
 	if e.getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(200)
 	}
 
 	ctx := e.ctx
 	s, err := serve.New(ctx, serve.Options{
-		Bundles:      c.Bundles,
-		Logger:       log,
-		AccessLog:    !e.quiet,
-		PollInterval: c.Poll,
-		TLSCertFile:  c.TLSCert,
-		TLSKeyFile:   c.TLSKey,
+		Bundles:         c.Bundles,
+		Logger:          log,
+		AccessLog:       !e.quiet,
+		PollInterval:    c.Poll,
+		FrameCacheBytes: c.FrameCache << 20,
+		TLSCertFile:     c.TLSCert,
+		TLSKeyFile:      c.TLSKey,
 	})
 	if err != nil {
 		return err
