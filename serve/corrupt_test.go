@@ -101,6 +101,10 @@ func TestCorruptDuringTransfer(t *testing.T) {
 	if resp.StatusCode != 206 || !bytes.Equal(body, good[:100000]) {
 		t.Errorf("range in intact part: %d, %d bytes", resp.StatusCode, len(body))
 	}
+	// Several ranges get the whole file, so a broken transfer.
+	if resp, body, err := get(t, "GET", url, "Range: bytes=0-9,20-29"); err == nil {
+		t.Errorf("multi-range over a damaged zip: transfer completed: %d, %d bytes", resp.StatusCode, len(body))
+	}
 	off := bytes.Index(good, []byte(last))
 	resp, body = mustGet(t, "GET", url, fmt.Sprintf("Range: bytes=%d-%d", off, off+999))
 	if resp.StatusCode != 500 || !strings.Contains(string(body), "failed its checksum") {

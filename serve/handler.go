@@ -350,6 +350,12 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 		return false
 	}
 
+	if strings.Contains(r.Header.Get("Range"), ",") {
+		// Several ranges would be read by a goroutine of ServeContent that
+		// may outlive this handler: answer with the whole file instead.
+		r = r.Clone(r.Context())
+		r.Header.Del("Range")
+	}
 	w.hold = true
 	cr := &checkedReader{f: f}
 	http.ServeContent(w, r, "", time.Time{}, cr)
