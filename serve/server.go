@@ -124,6 +124,9 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 		return nil, err
 	}
 	s.cur.Store(v)
+	if len(v.bundles) == 0 {
+		s.log.Warn("no bundles found yet; every request is answered 404 until some are added", "paths", opts.Bundles)
+	}
 	s.log.Info("bundles loaded", "bundles", len(v.bundles), "modules", len(v.mods), "versions", v.versions)
 	return s, nil
 }
