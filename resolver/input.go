@@ -70,7 +70,8 @@ func (e *InputError) Unwrap() error { return e.Err }
 
 // ParseInput classifies one command-line input:
 //
-//   - an existing directory: its go.mod, or its go.work when it has no go.mod;
+//   - an existing directory: its go.work if it has one (as the go command
+//     run there would use it), else its go.mod;
 //   - an existing file: a go.work if named go.work or *.work, else a go.mod;
 //   - otherwise module@version, with a full (canonical) semantic version.
 //
@@ -93,7 +94,7 @@ func ParseInput(arg, dir string) (Input, error) {
 			for _, c := range []struct {
 				name string
 				kind InputKind
-			}{{"go.mod", InputGoMod}, {"go.work", InputWork}} {
+			}{{"go.work", InputWork}, {"go.mod", InputGoMod}} {
 				f := filepath.Join(abs, c.name)
 				if _, err := os.Stat(f); err == nil {
 					return Input{Arg: arg, Kind: c.kind, File: f}, nil

@@ -29,7 +29,7 @@ func TestParseInput(t *testing.T) {
 		{"mod", InputGoMod, "mod/go.mod", module.Version{}},
 		{"mod/go.mod", InputGoMod, "mod/go.mod", module.Version{}},
 		{"work", InputWork, "work/go.work", module.Version{}},
-		{"both", InputGoMod, "both/go.mod", module.Version{}},
+		{"both", InputWork, "both/go.work", module.Version{}},
 		{"both/go.work", InputWork, "both/go.work", module.Version{}},
 		{"other/x.work", InputWork, "other/x.work", module.Version{}},
 		{"named/app.mod", InputGoMod, "named/app.mod", module.Version{}},

@@ -21,7 +21,7 @@ import (
 
 // CreateCmd is `gobundle create`.
 type CreateCmd struct {
-	Inputs  []string `arg:"" optional:"" name:"input" help:"Directories holding go.mod (default .), go.mod or go.work files, or module@version."`
+	Inputs  []string `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
 	Output  string   `short:"o" required:"" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed)."`
 	From    []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
 	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gobundle/gobundle/resolver"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func TestWithSumDBKey(t *testing.T) {
+	_, vkey, err := note.GenerateKey(nil, "sums.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goroot := t.TempDir()
+	keyGo := filepath.Join(goroot, "src", "cmd", "go", "internal", "modfetch", "key.go")
+	if err := os.MkdirAll(filepath.Dir(keyGo), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	src := "package modfetch\n\nvar knownGOSUMDB = map[string]string{\n\t\"sums.example.test\": \"" + vkey + "\",\n}\n"
+	if err := os.WriteFile(keyGo, []byte(src), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for in, want := range map[string]string{
+		"sums.example.test":                      vkey,
+		"sums.example.test https://mirror.test/": vkey + " https://mirror.test/",
+		"off":                                    "off",
+		vkey:                                     vkey,
+		vkey + " http://127.0.0.1:1":             vkey + " http://127.0.0.1:1",
+	} {
+		got, err := withSumDBKey(ctx, in, goroot)
+		if err != nil || got != want {
+			t.Errorf("withSumDBKey(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := withSumDBKey(ctx, "other.example.test", goroot); err == nil || !strings.Contains(err.Error(), "pass name+key") {
+		t.Errorf("unknown database: err = %v", err)
+	}
+	if _, err := withSumDBKey(ctx, "sums.example.test", ""); err == nil {
+		t.Error("no GOROOT: no error")
+	}
+}
+
+// fakeEnv returns a getenv that knows only vars.
+func fakeEnv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestGoEnvFromEnvironment(t *testing.T) {
+	vars := map[string]string{}
+	for _, k := range goEnvKeys() {
+		vars[k] = "value-of-" + k
+	}
+	// Every key is set, so the go command is never asked: a PATH without
+	// it proves that.
+	e := &env{ctx: context.Background(), getenv: fakeEnv(vars)}
+	t.Setenv("PATH", t.TempDir())
+	got, err := e.goEnv(e.ctx, goEnvKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range goEnvKeys() {
+		if got[k] != vars[k] {
+			t.Errorf("%s = %q, want %q", k, got[k], vars[k])
+		}
+	}
+	direct := strings.Join(e.directEnv(got), "\n")
+	for _, k := range []string{"GOFLAGS", "GOPRIVATE", "GONOPROXY", "GONOSUMDB"} {
+		if !strings.Contains(direct, k+"=value-of-"+k) {
+			t.Errorf("direct go command environment lacks %s: %s", k, direct)
+		}
+	}
+}
+
+func TestCreateUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	getenv := fakeEnv(map[string]string{"GOPROXY": "off", "GOSUMDB": "off", "GOROOT": dir})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "-o", filepath.Join(dir, "x.gobundle"), filepath.Join(dir, "nowhere")}, "no such file or directory, and not module@version"},
+		{[]string{"create", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@master"}, "not a full semantic version"},
+		{[]string{"create", "--jobs", "0", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "--jobs must be at least 1"},
+		{[]string{"create", "--retries=-1", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "--retries must not be negative"},
+		{[]string{"create", "example.com/m@v1.0.0"}, "missing flags: --output"},
+		{[]string{"create", "--proxy", "ftp://a.test", "--cache", dir, "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "invalid proxy URL scheme"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tc.args, &stdout, &stderr, getenv)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("gobundle %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.gobundle")); err == nil {
+		t.Error("a usage error wrote a bundle")
+	}
+}
+
+func TestCreateProgressPlain(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		var stderr bytes.Buffer
+		p := newCreateProgress(&env{stderr: &stderr, quiet: quiet})
+		p.event(resolver.Event{Phase: "resolve", Item: "example.com/a@v1.0.0", Done: 1, Total: 2})
+		p.event(resolver.Event{Phase: "download", Item: "example.com/a@v1.0.0 zip", Bytes: 10})
+		p.event(resolver.Event{Phase: "verify", Item: "example.com/a@v1.0.0 zip", Done: 1, Total: 1})
+		p.finish()
+		out := stderr.String()
+		if quiet && out != "" {
+			t.Errorf("quiet progress wrote %q", out)
+		}
+		if !quiet && (!strings.Contains(out, "resolving: 1/2 example.com/a@v1.0.0\n") || !strings.Contains(out, "downloading zips: 1/1 example.com/a@v1.0.0 zip\n")) {
+			t.Errorf("progress wrote %q", out)
+		}
+	}
+}
