@@ -167,7 +167,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.AccessLog {
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", logPath(r.URL.Path)),
 			slog.Int("status", code),
 			slog.Int64("bytes", sw.n),
 			slog.Duration("duration", d),
@@ -183,6 +183,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// client never takes what it got for a complete, good file.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// logPath shortens over-long request paths for the access log.
+func logPath(p string) string {
+	if len(p) > 512 {
+		return p[:512] + "..."
+	}
+	return p
 }
 
 // serve answers r; abort reports that the response must be broken off.
