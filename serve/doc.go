@@ -1,3 +1,66 @@
 // Package serve owns the disconnected side: a read-only GOPROXY (and checksum
 // database) over one or many opened bundles.
+//
+// # Merged view
+//
+// [New] opens every bundle named by [Options.Bundles] (files, or the
+// *.gobundle files of directories; hidden files are skipped as being
+// written) and merges their indexes into one view, without reading any
+// content: a map from escaped module path to versions. The same module
+// version in two bundles must have identical content (same .info and .mod
+// sha256, same zip h1: hash), or New fails with a [*ConflictError] naming
+// both bundles. Files present in only one of them are served from it.
+//
+// # Protocol
+//
+// The handler answers the GOPROXY protocol:
+//
+//	/MODULE/@v/list             versions with an .info, no pseudo-versions, semver order
+//	/MODULE/@v/VERSION.info     application/json
+//	/MODULE/@v/VERSION.mod      text/plain
+//	/MODULE/@v/VERSION.zip      application/zip
+//	/MODULE/@latest             the go command's choice: highest release, else
+//	                            prerelease, else pseudo-version, skipping versions
+//	                            retracted by the highest version's go.mod
+//
+// MODULE and VERSION are case-escaped ([golang.org/x/mod/module.EscapePath]).
+// Anything not in the view is a 404 whose plain-text body names what was
+// asked and says it is not in the loaded bundles, so GOPROXY=serve,other
+// falls through and the go command shows the reason. Malformed escapes and
+// paths are 400, methods other than GET and HEAD 405. /sumdb/... is 404.
+//
+// Versioned files carry ETag (the content's sha256 in quotes), honour
+// If-None-Match and Range, and are marked Cache-Control immutable; list and
+// @latest get a short max-age.
+//
+// # Checked bytes
+//
+// Every byte sent was checked against the bundle's sha256: files up to
+// 1 MiB are read and checked whole before the status line is sent, so
+// corrupt content is answered 500 and logged; larger zips are checked while
+// streamed, and a failure mid-body breaks the connection
+// ([net/http.ErrAbortHandler]) so the client never takes a short or wrong
+// body for a good one. Small .info and .mod files stay in memory once read
+// and are checked against their sha256 again on every answer.
+//
+// # Reloads
+//
+// [Server.Reload] (SIGHUP in the command) and, with [Options.PollInterval],
+// a poller that notices changed bundle files build a new view and swap it
+// in atomically. Unchanged bundles are not reopened. A request keeps the
+// view it started with; a bundle's reader is closed only when no view and
+// no request uses it any more, so a download in flight finishes from the
+// bundle it started on. A reload that fails (unreadable or conflicting
+// bundle) is logged once and the previous view stays.
+//
+// # Operations
+//
+// /healthz answers 200 once the bundles are open. /metrics gives, in the
+// Prometheus text format: gobundle_serve_requests_total{kind,code},
+// gobundle_serve_response_bytes_total{kind},
+// gobundle_serve_request_duration_seconds{kind} (histogram),
+// gobundle_serve_requests_in_flight, gobundle_serve_corrupt_total,
+// gobundle_serve_reloads_total{result}, gobundle_serve_bundles_loaded and
+// gobundle_serve_module_versions. With [Options.AccessLog], each request is
+// logged at Info on [Options.Logger].
 package serve
