@@ -58,6 +58,7 @@ type config struct {
 	repeat  int    // repetitions of expensive timed pairs
 	cheap   int    // repetitions of cheap measurements
 	project string // module@version overriding the candidate list
+	trees   []string
 	bigSize int64  // target raw size of the synthetic big tree
 	path    string // PATH for child processes
 	home    string // HOME for child processes
@@ -110,6 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	dir := fs.String("dir", ".bench", "work directory for downloads and outputs")
 	project := fs.String("project", "", "module@version of the project to use instead of the built-in candidates")
 	bigMB := fs.Int64("big-mb", 1200, "raw size in MiB of the synthetic tree for the inspect stage")
+	treesFlag := fs.String("trees", "project,multi", "real trees to measure (project, multi); -quick uses project only")
 	list := fs.Bool("list", false, "list the stages and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -140,6 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cheap:   max(*cheap, 1),
 		project: *project,
 		bigSize: *bigMB << 20,
+		trees:   strings.Split(*treesFlag, ","),
 		path:    getenv("PATH"),
 		home:    getenv("HOME"),
 	}

@@ -90,8 +90,8 @@ func (b *bench) stagePrepare(ctx context.Context) error {
 	if _, err := b.tree(ctx, "project"); err != nil {
 		return err
 	}
-	if !b.cfg.quick {
-		if _, err := b.tree(ctx, "multi"); err != nil {
+	for _, name := range b.treeNames() {
+		if _, err := b.tree(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -103,7 +103,13 @@ func (b *bench) treeNames() []string {
 	if b.cfg.quick {
 		return []string{"project"}
 	}
-	return []string{"project", "multi"}
+	var out []string
+	for _, n := range []string{"project", "multi"} {
+		if contains(b.cfg.trees, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // tree returns the named tree, preparing it (or re-using the cached one).
