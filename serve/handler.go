@@ -30,15 +30,22 @@ const (
 	hotLimit = 32 << 20
 )
 
-// Header values shared by all responses; net/http never modifies them.
-var (
-	hdrJSON    = []string{"application/json"}
-	hdrText    = []string{"text/plain; charset=utf-8"}
-	hdrZip     = []string{"application/zip"}
-	hdrProm    = []string{"text/plain; version=0.0.4; charset=utf-8"}
-	hdrNoCache = []string{"no-store"}
-	hdrNosniff = []string{"nosniff"}
-)
+// headerValues are header values shared by all responses of a server;
+// net/http never modifies them.
+type headerValues struct {
+	json, text, zip, prom, noCache, nosniff []string
+}
+
+func newHeaderValues() headerValues {
+	return headerValues{
+		json:    []string{"application/json"},
+		text:    []string{"text/plain; charset=utf-8"},
+		zip:     []string{"application/zip"},
+		prom:    []string{"text/plain; version=0.0.4; charset=utf-8"},
+		noCache: []string{"no-store"},
+		nosniff: []string{"nosniff"},
+	}
+}
 
 // statusWriter records the status and body size of a response. With hold
 // set, it keeps the status back until the first body byte, so a response
@@ -197,33 +204,33 @@ func logPath(p string) string {
 func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bool) {
 	p := r.URL.Path
 	if len(p) > maxPathLen {
-		plain(w, http.StatusBadRequest, "bad request: path longer than %d bytes", maxPathLen)
+		s.plain(w, http.StatusBadRequest, "bad request: path longer than %d bytes", maxPathLen)
 		return kindOther, false
 	}
 	req, ok := parsePath(p)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		plain(w, http.StatusMethodNotAllowed, "method %s not allowed: this GOPROXY is read-only (GET and HEAD only)", r.Method)
+		s.plain(w, http.StatusMethodNotAllowed, "method %s not allowed: this GOPROXY is read-only (GET and HEAD only)", r.Method)
 		return req.kind, false
 	}
 	if !ok {
-		plain(w, http.StatusNotFound, "not found: %s is not a GOPROXY protocol path (MODULE/@v/list, MODULE/@v/VERSION.info|.mod|.zip, MODULE/@latest)", p)
+		s.plain(w, http.StatusNotFound, "not found: %s is not a GOPROXY protocol path (MODULE/@v/list, MODULE/@v/VERSION.info|.mod|.zip, MODULE/@latest)", p)
 		return kindOther, false
 	}
 	switch req.kind {
 	case kindHealth:
 		v := s.acquire()
 		defer v.release(s.log)
-		w.Header()["Cache-Control"] = hdrNoCache
-		plain(w, http.StatusOK, "ok: %d bundles, %d module versions", len(v.bundles), v.versions)
+		w.Header()["Cache-Control"] = s.hdr.noCache
+		s.plain(w, http.StatusOK, "ok: %d bundles, %d module versions", len(v.bundles), v.versions)
 		return req.kind, false
 	case kindMetrics:
 		v := s.acquire()
 		nb, nv := len(v.bundles), v.versions
 		v.release(s.log)
 		h := w.Header()
-		h["Content-Type"] = hdrProm
-		h["Cache-Control"] = hdrNoCache
+		h["Content-Type"] = s.hdr.prom
+		h["Cache-Control"] = s.hdr.noCache
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			s.metrics.write(w, nb, nv)
@@ -240,7 +247,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 	if me == nil {
 		path, err := module.UnescapePath(req.escMod)
 		if err != nil {
-			plain(w, http.StatusBadRequest, "bad request: %v", err)
+			s.plain(w, http.StatusBadRequest, "bad request: %v", err)
 			return req.kind, false
 		}
 		s.notFound(w, "not found: module %s is not in the loaded bundles (%s)", path, v.names)
@@ -249,7 +256,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 	switch req.kind {
 	case kindList:
 		body, tag := me.listBody()
-		s.sendBytes(w, r, body, tag, hdrText, s.listAgeHdr)
+		s.sendBytes(w, r, body, tag, s.hdr.text, s.listAgeHdr)
 		return req.kind, false
 	case kindLatest:
 		body, tag, ok, err := me.latestBody(r.Context())
@@ -261,7 +268,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 			s.notFound(w, "not found: module %s has no version with an .info file in the loaded bundles (%s)", me.path, v.names)
 			return req.kind, false
 		}
-		s.sendBytes(w, r, body, tag, hdrJSON, s.listAgeHdr)
+		s.sendBytes(w, r, body, tag, s.hdr.json, s.listAgeHdr)
 		return req.kind, false
 	}
 
@@ -269,7 +276,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 	if mv == nil {
 		ver, err := module.UnescapeVersion(req.escVer)
 		if err != nil {
-			plain(w, http.StatusBadRequest, "bad request: %s: %v", me.path, err)
+			s.plain(w, http.StatusBadRequest, "bad request: %s: %v", me.path, err)
 			return req.kind, false
 		}
 		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)
@@ -290,11 +297,11 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 	h := w.Header()
 	switch kind {
 	case bundle.KindInfo:
-		h["Content-Type"] = hdrJSON
+		h["Content-Type"] = s.hdr.json
 	case bundle.KindMod:
-		h["Content-Type"] = hdrText
+		h["Content-Type"] = s.hdr.text
 	default:
-		h["Content-Type"] = hdrZip
+		h["Content-Type"] = s.hdr.zip
 	}
 	h["Cache-Control"] = s.maxAgeHdr
 	var hf *hotFile
@@ -478,17 +485,17 @@ func (c *checkedReader) Seek(off int64, whence int) (int64, error) {
 // readError answers a failure to read what from a bundle: 500, and the
 // problem logged. Corrupt content is counted.
 func (s *Server) readError(w *statusWriter, what string, err error) {
-	w.Header()["Cache-Control"] = hdrNoCache
+	w.Header()["Cache-Control"] = s.hdr.noCache
 	if errors.Is(err, context.Canceled) {
-		plain(w, http.StatusServiceUnavailable, "request canceled")
+		s.plain(w, http.StatusServiceUnavailable, "request canceled")
 		return
 	}
 	s.logReadError(what, err, false)
 	if errors.Is(err, bundle.ErrCorrupt) {
-		plain(w, http.StatusInternalServerError, "internal error: %s: bundle content failed its checksum; not served (see the server log)", what)
+		s.plain(w, http.StatusInternalServerError, "internal error: %s: bundle content failed its checksum; not served (see the server log)", what)
 		return
 	}
-	plain(w, http.StatusInternalServerError, "internal error: reading %s: %v", what, err)
+	s.plain(w, http.StatusInternalServerError, "internal error: reading %s: %v", what, err)
 }
 
 func (s *Server) logReadError(what string, err error, aborted bool) {
@@ -504,14 +511,14 @@ func (s *Server) logReadError(what string, err error, aborted bool) {
 // changes when bundles are added.
 func (s *Server) notFound(w *statusWriter, format string, args ...any) {
 	w.Header()["Cache-Control"] = s.listAgeHdr
-	plain(w, http.StatusNotFound, format, args...)
+	s.plain(w, http.StatusNotFound, format, args...)
 }
 
 // plain writes a one-line plain-text response.
-func plain(w *statusWriter, code int, format string, args ...any) {
+func (s *Server) plain(w *statusWriter, code int, format string, args ...any) {
 	h := w.Header()
-	h["Content-Type"] = hdrText
-	h["X-Content-Type-Options"] = hdrNosniff
+	h["Content-Type"] = s.hdr.text
+	h["X-Content-Type-Options"] = s.hdr.nosniff
 	delete(h, "Etag")
 	msg := fmt.Sprintf(format, args...) + "\n"
 	h["Content-Length"] = []string{strconv.Itoa(len(msg))}

@@ -27,32 +27,61 @@ const (
 	numKinds
 )
 
-var kindNames = [numKinds]string{"other", "list", "info", "mod", "zip", "latest", "sumdb", "healthz", "metrics"}
+func (k reqKind) String() string {
+	switch k {
+	case kindList:
+		return "list"
+	case kindInfo:
+		return "info"
+	case kindMod:
+		return "mod"
+	case kindZip:
+		return "zip"
+	case kindLatest:
+		return "latest"
+	case kindSumdb:
+		return "sumdb"
+	case kindHealth:
+		return "healthz"
+	case kindMetrics:
+		return "metrics"
+	}
+	return "other"
+}
 
-func (k reqKind) String() string { return kindNames[k] }
+// numCodes is the number of status codes counted in fixed slots (see
+// statusCodes); others are counted in a map.
+const numCodes = 9
 
-// statusCodes are the status codes counted in fixed slots; others share
-// the last slot and are counted under their own code in a map.
-var statusCodes = [...]int{200, 206, 304, 400, 404, 405, 412, 416, 500, 0}
+// statusCodes are the status codes counted in fixed slots.
+func statusCodes() [numCodes]int {
+	return [numCodes]int{200, 206, 304, 400, 404, 405, 412, 416, 500}
+}
 
+// statusSlot returns the fixed slot of code, or -1.
 func statusSlot(code int) int {
-	for i, c := range statusCodes[:len(statusCodes)-1] {
+	for i, c := range statusCodes() {
 		if c == code {
 			return i
 		}
 	}
-	return len(statusCodes) - 1
+	return -1
 }
 
+// numBuckets is the number of finite latency histogram buckets.
+const numBuckets = 15
+
 // latencyBuckets are the upper bounds, in seconds, of the latency histogram.
-var latencyBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+func latencyBuckets() [numBuckets]float64 {
+	return [numBuckets]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+}
 
 // metrics are the server's counters, written without locks on the request
 // path and rendered in the Prometheus text format by hand.
 type metrics struct {
-	requests [numKinds][len(statusCodes)]atomic.Uint64
+	requests [numKinds][numCodes]atomic.Uint64
 	bytes    [numKinds]atomic.Uint64
-	buckets  [numKinds][len(latencyBuckets) + 1]atomic.Uint64
+	buckets  [numKinds][numBuckets + 1]atomic.Uint64
 	sumNanos [numKinds]atomic.Uint64
 
 	corrupt       atomic.Uint64
@@ -65,7 +94,7 @@ type metrics struct {
 
 func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 	slot := statusSlot(code)
-	if slot == len(statusCodes)-1 {
+	if slot < 0 {
 		m.otherMu.Lock()
 		if m.otherStatuses == nil {
 			m.otherStatuses = make(map[[2]int]uint64)
@@ -79,8 +108,8 @@ func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 		m.bytes[k].Add(uint64(n))
 	}
 	s := d.Seconds()
-	b := len(latencyBuckets)
-	for i, ub := range latencyBuckets {
+	b := numBuckets
+	for i, ub := range latencyBuckets() {
 		if s <= ub {
 			b = i
 			break
@@ -98,7 +127,7 @@ func (m *metrics) write(w io.Writer, bundles, versions int) error {
 	p("# HELP gobundle_serve_requests_total Requests answered, by kind and status code.\n")
 	p("# TYPE gobundle_serve_requests_total counter\n")
 	for k := range numKinds {
-		for i, code := range statusCodes[:len(statusCodes)-1] {
+		for i, code := range statusCodes() {
 			if n := m.requests[k][i].Load(); n > 0 {
 				p("gobundle_serve_requests_total{kind=%q,code=\"%d\"} %d\n", k.String(), code, n)
 			}
@@ -120,11 +149,11 @@ func (m *metrics) write(w io.Writer, bundles, versions int) error {
 	p("# TYPE gobundle_serve_request_duration_seconds histogram\n")
 	for k := range numKinds {
 		var cum uint64
-		for i, ub := range latencyBuckets {
+		for i, ub := range latencyBuckets() {
 			cum += m.buckets[k][i].Load()
 			p("gobundle_serve_request_duration_seconds_bucket{kind=%q,le=%q} %d\n", k.String(), strconv.FormatFloat(ub, 'g', -1, 64), cum)
 		}
-		cum += m.buckets[k][len(latencyBuckets)].Load()
+		cum += m.buckets[k][numBuckets].Load()
 		p("gobundle_serve_request_duration_seconds_bucket{kind=%q,le=\"+Inf\"} %d\n", k.String(), cum)
 		p("gobundle_serve_request_duration_seconds_sum{kind=%q} %s\n", k.String(), formatSeconds(m.sumNanos[k].Load()))
 		p("gobundle_serve_request_duration_seconds_count{kind=%q} %d\n", k.String(), cum)

@@ -63,6 +63,7 @@ type Server struct {
 	open    openFunc
 	metrics metrics
 
+	hdr        headerValues
 	maxAgeHdr  []string
 	listAgeHdr []string
 
@@ -112,6 +113,7 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 		opts:       opts,
 		log:        log,
 		open:       open,
+		hdr:        newHeaderValues(),
 		maxAgeHdr:  []string{fmt.Sprintf("public, max-age=%d, immutable", int64(opts.MaxAge/time.Second))},
 		listAgeHdr: []string{fmt.Sprintf("public, max-age=%d", int64(opts.ListMaxAge/time.Second))},
 	}
