@@ -16,7 +16,9 @@ import (
 type File struct {
 	r     *Reader
 	ctx   context.Context
-	entry string // "path@version kind", for errors
+	// path, version and kind name the entry in errors.
+	path, version string
+	kind          FileKind
 	info  FileInfo
 	pos   int64
 
@@ -34,12 +36,13 @@ type File struct {
 // file's reads.
 func (r *Reader) OpenFile(ctx context.Context, path, version string, kind FileKind) (*File, error) {
 	m := r.find(path, version)
-	entry := path + "@" + version + " " + kind.String()
-	notExist := fmt.Errorf("%s: %s: %w", r.name, entry, fs.ErrNotExist)
-	if m == nil {
-		return nil, notExist
+	notExist := func() error {
+		return fmt.Errorf("%s: %s@%s %s: %w", r.name, path, version, kind, fs.ErrNotExist)
 	}
-	f := &File{r: r, ctx: ctx, entry: entry, lastBlob: noBlob}
+	if m == nil {
+		return nil, notExist()
+	}
+	f := &File{r: r, ctx: ctx, path: path, version: version, kind: kind, lastBlob: noBlob}
 	switch kind {
 	case KindInfo, KindMod:
 		ref, origin := m.info, m.infoOrigin
@@ -47,7 +50,7 @@ func (r *Reader) OpenFile(ctx context.Context, path, version string, kind FileKi
 			ref, origin = m.mod, m.modOrigin
 		}
 		if ref == noBlob {
-			return nil, notExist
+			return nil, notExist()
 		}
 		b := r.ix.blobs[ref]
 		f.blob = ref
@@ -56,7 +59,7 @@ func (r *Reader) OpenFile(ctx context.Context, path, version string, kind FileKi
 		f.info = FileInfo{Size: m.zipSize, SHA256: m.zipSum, Origin: r.origin(m.zipOrigin)}
 		switch m.zipKind {
 		case zipNone:
-			return nil, notExist
+			return nil, notExist()
 		case zipRaw:
 			f.blob = m.zipBlob
 		case zipRebuilt:
@@ -115,7 +118,7 @@ func (f *File) blobData(i uint32) ([]byte, error) {
 	if err := f.ctx.Err(); err != nil {
 		return nil, err
 	}
-	data, err := f.r.blob(f.ctx, i, f.entry)
+	data, err := f.r.blob(f.ctx, i, f.path+"@"+f.version+" "+f.kind.String())
 	if err != nil {
 		return nil, err
 	}
