@@ -39,11 +39,12 @@ type project struct {
 	mains   []mainModule
 	replace map[module.Version]source // Old (Version "" for all versions) → New
 	exclude map[module.Version]bool
-	// pruned reports graph pruning (the main module, or go.work, says go 1.17
-	// or later), which changes the build list the go command computes.
-	pruned   bool
-	tools    []string // package paths of tool directives
-	sumFiles []string // go.sum and go.work.sum files
+	// goVersion is the go line of the main module (or of go.work), which
+	// decides how the go command prunes the graph.
+	goVersion string
+	workspace bool
+	tools     []string // package paths of tool directives
+	sumFiles  []string // go.sum and go.work.sum files
 }
 
 // mainModule is a module whose requirements are roots of the graph.
@@ -68,7 +69,9 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 		}
 		dir := filepath.Dir(in.File)
 		p.addMain(mf, dir)
-		p.pruned = goPrunes(mf.Go)
+		if mf.Go != nil {
+			p.goVersion = mf.Go.Version
+		}
 		if err := p.addReplaces(mf.Replace, dir, in.File, true); err != nil {
 			return nil, err
 		}
@@ -87,7 +90,10 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 		if err := p.addReplaces(wf.Replace, wdir, in.File, true); err != nil {
 			return nil, err
 		}
-		p.pruned = wf.Go == nil || goPrunes(&modfile.Go{Version: wf.Go.Version})
+		p.workspace = true
+		if wf.Go != nil {
+			p.goVersion = wf.Go.Version
+		}
 		var mfs []*modfile.File
 		var dirs []string
 		for _, u := range wf.Use {
@@ -196,15 +202,6 @@ func (p *project) isMain(path string) bool {
 		}
 	}
 	return false
-}
-
-// goPrunes reports whether a go directive enables module graph pruning
-// (go 1.17 or later).
-func goPrunes(g *modfile.Go) bool {
-	if g == nil {
-		return false
-	}
-	return goAtLeast(g.Version, 1, 17)
 }
 
 // goAtLeast compares a go directive's version ("1.21", "1.21.0",
@@ -416,12 +413,24 @@ func (g *graph) buildList() []module.Version {
 	return selected(sel)
 }
 
+// pruning is how the go command loads a module's requirements (see
+// readModGraph in the go command's modload package).
+type pruning int
+
+const (
+	pruned    pruning = iota // go 1.17+: requirements count, are not loaded
+	unpruned                 // go 1.16-: the whole transitive graph is loaded
+	workspace                // go.work: requirements are loaded one level deeper
+)
+
 // prunedBuildList returns the build list the go command computes from the
-// pruned graph (go 1.17 and later): the main modules' requirements are
-// loaded; a loaded module's requirements count, but are themselves loaded
-// only when the module's go.mod says go 1.16 or earlier (then its whole
-// transitive graph is loaded).
-func (g *graph) prunedBuildList(p *project) []module.Version {
+// pruned graph (go 1.17 and later main modules), or, with ws, in workspace
+// mode. The main modules' requirements are loaded; a loaded module's
+// requirements count, but are themselves loaded only when the module's
+// go.mod says go 1.16 or earlier (then its whole transitive graph is
+// loaded), or, in workspace mode, one level further, and again for every
+// module whose selected version is above what its requirer asked for.
+func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 	sel := map[string]string{}
 	note := func(m module.Version) {
 		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
@@ -429,8 +438,8 @@ func (g *graph) prunedBuildList(p *project) []module.Version {
 		}
 	}
 	type item struct {
-		m        module.Version
-		unpruned bool
+		m module.Version
+		p pruning
 	}
 	seen := map[item]bool{}
 	var queue []item
@@ -440,24 +449,93 @@ func (g *graph) prunedBuildList(p *project) []module.Version {
 			queue = append(queue, it)
 		}
 	}
-	for _, mm := range p.mains {
-		for _, r := range g.reqs[module.Version{Path: mm.Path}] {
-			note(r)
-			enqueue(item{r, false})
-		}
-	}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		expand := it.unpruned || !goAtLeast(g.goVer[it.m], 1, 17)
-		for _, r := range g.reqs[it.m] {
-			note(r)
-			if expand {
-				enqueue(item{r, true})
+	drain := func() {
+		for len(queue) > 0 {
+			it := queue[0]
+			queue = queue[1:]
+			own := pruned
+			if !goAtLeast(g.goVer[it.m], 1, 17) {
+				own = unpruned
+			}
+			next := own
+			if it.p == unpruned {
+				next = unpruned
+			}
+			for _, r := range g.reqs[it.m] {
+				note(r)
+				if it.p != pruned || own == unpruned {
+					enqueue(item{r, next})
+				}
 			}
 		}
 	}
+	rootMode := pruned
+	if ws {
+		rootMode = workspace
+	}
+	var roots []module.Version
+	for _, mm := range p.mains {
+		for _, r := range g.reqs[module.Version{Path: mm.Path}] {
+			note(r)
+			enqueue(item{r, rootMode})
+			roots = append(roots, r)
+		}
+	}
+	drain()
+	if !ws {
+		return selected(sel)
+	}
+	// Workspace mode reloads, at their selected versions, the dependencies
+	// whose requirements may provide packages.
+	hasDepsInAll := map[string]bool{}
+	loaded := map[module.Version]bool{}
+	for _, r := range roots {
+		hasDepsInAll[r.Path] = true
+	}
+	for {
+		need := map[module.Version]bool{}
+		for path := range hasDepsInAll {
+			m := module.Version{Path: path, Version: sel[path]}
+			if !loaded[m] {
+				need[m] = true
+				continue
+			}
+			for _, r := range g.reqs[m] {
+				s := module.Version{Path: r.Path, Version: sel[r.Path]}
+				if semver.Compare(s.Version, r.Version) > 0 && !loaded[s] {
+					need[s] = true
+				}
+			}
+		}
+		if len(need) == 0 {
+			break
+		}
+		for m := range need {
+			enqueue(item{m, workspace})
+			loaded[m] = true
+			hasDepsInAll[m.Path] = true
+		}
+		drain()
+	}
 	return selected(sel)
+}
+
+// zipLists returns the build lists whose modules get zips: those the go
+// command computes for the project, and, for a main module at go 1.17,
+// whose go mod tidy checks compatibility with go 1.16, the unpruned one.
+func (g *graph) zipLists(p *project) [][]module.Version {
+	switch {
+	case p.workspace:
+		// go commands run in a used module's directory without the
+		// workspace (GOWORK=off) see that module's pruned graph; the
+		// workspace's covers the shared requirements, the union is cheap.
+		return [][]module.Version{g.prunedBuildList(p, true), g.prunedBuildList(p, false)}
+	case !goAtLeast(p.goVersion, 1, 17):
+		return [][]module.Version{g.buildList()}
+	case !goAtLeast(p.goVersion, 1, 18):
+		return [][]module.Version{g.prunedBuildList(p, false), g.buildList()}
+	}
+	return [][]module.Version{g.prunedBuildList(p, false)}
 }
 
 func selected(sel map[string]string) []module.Version {

@@ -249,7 +249,7 @@ func TestMVSFullGraph(t *testing.T) {
 	}
 }
 
-func TestPrunedBuildListAddsLowerVersions(t *testing.T) {
+func TestZipsFollowGraphPruning(t *testing.T) {
 	mods := map[string]string{
 		"example.com/a@v1.0.0": "module example.com/a\ngo 1.21\nrequire example.com/b v1.0.0\n",
 		"example.com/b@v1.0.0": "module example.com/b\ngo 1.21\nrequire example.com/x v1.1.0\n",
@@ -261,8 +261,11 @@ func TestPrunedBuildListAddsLowerVersions(t *testing.T) {
 		want   []string
 	}{
 		// Pruned: b's requirements are not loaded, so the go command
-		// selects x v1.0.0 while the full graph selects x v1.1.0.
-		{"1.21", []string{"example.com/a@v1.0.0 zip", "example.com/b@v1.0.0 zip", "example.com/x@v1.0.0 zip", "example.com/x@v1.1.0 zip"}},
+		// selects x v1.0.0 while the full graph selects x v1.1.0, which
+		// no go command needs.
+		{"1.21", []string{"example.com/a@v1.0.0 zip", "example.com/b@v1.0.0 zip", "example.com/x@v1.0.0 zip", "example.com/x@v1.1.0"}},
+		// go 1.17: go mod tidy also checks the unpruned (go 1.16) graph.
+		{"1.17", []string{"example.com/a@v1.0.0 zip", "example.com/b@v1.0.0 zip", "example.com/x@v1.0.0 zip", "example.com/x@v1.1.0 zip"}},
 		{"1.16", []string{"example.com/a@v1.0.0 zip", "example.com/b@v1.0.0 zip", "example.com/x@v1.0.0", "example.com/x@v1.1.0 zip"}},
 	} {
 		t.Run(tc.goLine, func(t *testing.T) {
@@ -294,16 +297,50 @@ func TestPrunedBuildListLoadsUnprunedDeps(t *testing.T) {
 		},
 	}
 	p := &project{mains: []mainModule{{Path: "m"}}}
-	got := g.prunedBuildList(p)
+	got := g.prunedBuildList(p, false)
 	want := []module.Version{{Path: "a", Version: "v1.0.0"}, {Path: "b", Version: "v1.0.0"}, {Path: "c", Version: "v1.0.0"}, {Path: "d", Version: "v1.0.0"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("pruned build list = %v, want %v", got, want)
 	}
 	g.goVer[module.Version{Path: "a", Version: "v1.0.0"}] = "1.21"
-	got = g.prunedBuildList(p)
+	got = g.prunedBuildList(p, false)
 	want = want[:2]
 	if !slices.Equal(got, want) {
 		t.Errorf("pruned build list with pruned a = %v, want %v", got, want)
+	}
+}
+
+func TestWorkspaceBuildList(t *testing.T) {
+	v := func(p string) module.Version { return module.Version{Path: p, Version: "v1.0.0"} }
+	v2 := func(p string) module.Version { return module.Version{Path: p, Version: "v2.0.0"} }
+	g := &graph{
+		reqs: map[module.Version][]module.Version{
+			{Path: "m"}: {v("a"), v("d")},
+			v("a"):      {v("b")},
+			v("b"):      {v("c")},
+			v("d"):      {v("e")},
+			v("e"):      {v2("a")},
+			v2("a"):     {v("f")},
+			v("f"):      {v("g")},
+		},
+		goVer: map[module.Version]string{},
+	}
+	for m := range g.reqs {
+		g.goVer[m] = "1.21"
+	}
+	p := &project{mains: []mainModule{{Path: "m"}}}
+	// Pruned: only the main module's requirements are loaded, so e's
+	// requirement on a v2.0.0 is never seen.
+	want := []module.Version{v("a"), v("b"), v("d"), v("e")}
+	if got := g.prunedBuildList(p, false); !slices.Equal(got, want) {
+		t.Errorf("pruned = %v, want %v", got, want)
+	}
+	// Workspace: one level further (b's and e's requirements count), and
+	// a, selected at v2.0.0 above the v1.0.0 asked for, is loaded again in
+	// workspace mode, which loads f and so counts g.
+	want = []module.Version{v2("a"), v("b"), v("c"), v("d"), v("e"), v("f"), v("g")}
+	if got := g.prunedBuildList(p, true); !slices.Equal(got, want) {
+		t.Errorf("workspace = %v, want %v", got, want)
 	}
 }
 

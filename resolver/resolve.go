@@ -62,7 +62,7 @@ type Stats struct {
 	Projects    int   // inputs resolved
 	Nodes       int   // module versions in the graphs (as required, all inputs)
 	Edges       int   // requirements in the graphs
-	BuildList   int   // module versions in the build lists (all inputs)
+	BuildList   int   // module versions in the unpruned build lists (all inputs)
 	Modules     int   // module versions bundled
 	Zips        int   // zips bundled
 	Files       int   // .info, .mod and .zip files bundled
@@ -97,14 +97,18 @@ type sumChecker interface {
 //
 // For every module version of the unpruned graph (after the main modules'
 // replace and exclude directives; a replacement by a module version is
-// fetched in place of the original): .info and .mod. For every module of the
-// build lists: .zip. The build list is computed both over the full graph and
-// as the go command does with graph pruning (go 1.17 and later), which may
-// select lower versions; both get zips. Since a module whose path is a prefix
-// of an imported package path is checked by go mod tidy only when it is in
-// the build list, the build-list zips cover it; tool directives name
-// packages of required modules, covered the same way. With
-// [Config.AllZips], every module version of the graph gets its zip.
+// fetched in place of the original): .info and .mod, which go list -m all
+// and -mod=mod need. For every module of the build list the go command
+// computes: .zip. That build list is the unpruned one (MVS over the full
+// graph) for main modules at go 1.16 or earlier; the pruned one for go 1.18
+// and later (the full graph's may select higher versions of modules no
+// command loads, and holds many more); both at go 1.17, whose go mod tidy
+// also checks the go 1.16 graph; in a workspace, the workspace's and the
+// pruned one. A module whose path is a prefix of an imported package path
+// is checked by go mod tidy only when it is in that build list, so its
+// zip is there; tool directives name packages of required modules, covered
+// the same way. With [Config.AllZips], every module version of the graph
+// gets its zip.
 //
 // Main modules, used directories of a go.work and local-path replacements
 // are read from disk and walked, but never bundled.
@@ -183,7 +187,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 				return nil, &ChainError{Chain: []module.Version{m}, Err: err}
 			}
 			p.mains = []mainModule{{Path: m.Path, Require: s.require}}
-			p.pruned = goAtLeast(s.goVersion, 1, 17)
+			p.goVersion = s.goVersion
 			zips[m] = true
 		}
 		log.Debug("walking module graph", "input", p.input.String(), "mains", len(p.mains))
@@ -195,10 +199,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 		resolved += int64(len(g.reqs) - len(p.mains))
 		bl := g.buildList()
-		lists := [][]module.Version{bl}
-		if p.pruned {
-			lists = append(lists, g.prunedBuildList(p))
-		}
+		lists := g.zipLists(p)
 		inList := map[string]bool{}
 		for _, list := range lists {
 			for _, m := range list {
@@ -225,7 +226,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		res.Stats.Edges += g.edges
 		res.Stats.BuildList += len(bl)
 		log.Info("resolved module graph", "input", p.input.String(), "nodes", len(g.parent)-len(p.mains),
-			"edges", g.edges, "build_list", len(bl), "pruned", p.pruned)
+			"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
 	}
 
 	// Fetch and verify the zips.
