@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
 	"github.com/gobundle/gobundle/resolver"
 )
 
@@ -30,6 +30,7 @@ type CreateCmd struct {
 	Retries int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
 	Cache   string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
 	AllZips bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
+	Base    []string `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
 	JSON    bool     `name:"json" help:"Print the summary as JSON on standard output."`
 	Verbose bool     `short:"v" help:"Log what the resolver does on standard error."`
 }
@@ -198,7 +199,11 @@ func (c *CreateCmd) run(e *env) error {
 	}
 	prog.finish()
 
-	st, err := writeBundle(ctx, e, c.Output, res, sumdb)
+	sd, err := collectSumDB(ctx, res, sumdb, c.Base)
+	if err != nil {
+		return err
+	}
+	st, err := writeBundle(ctx, e, c.Output, res, sumdb, sd)
 	if err != nil {
 		return err
 	}
@@ -232,10 +237,13 @@ func (c *CreateCmd) run(e *env) error {
 
 // writeBundle hands every resolved module version (and the checksum
 // database answers read on the way) to a bundle writer and writes the file.
-func writeBundle(ctx context.Context, e *env, output string, res *resolver.Result, sumdb *resolver.SumDB) (bundle.Stats, error) {
+func writeBundle(ctx context.Context, e *env, output string, res *resolver.Result, sumdb *resolver.SumDB, sd *sumdbstore.Data) (bundle.Stats, error) {
 	var props []bundle.Property
 	if sumdb != nil {
 		props = append(props, bundle.Property{Key: "sumdb", Value: sumdb.Name()})
+	}
+	if sd != nil {
+		props = append(props, sd.Properties()...)
 	}
 	compress := e.newProgress("compressing", true)
 	defer compress.Finish()
@@ -301,35 +309,12 @@ func writeBundle(ctx context.Context, e *env, output string, res *resolver.Resul
 	if first != nil {
 		return bundle.Stats{}, first
 	}
-	if sumdb != nil {
-		if err := addSumDBExtras(ctx, w, sumdb); err != nil {
+	if sd != nil {
+		if err := sd.AddTo(ctx, w, sumdb.Source()); err != nil {
 			return bundle.Stats{}, err
 		}
 	}
 	return w.WriteFile(ctx, output)
-}
-
-// addSumDBExtras stores the checksum database answers the resolver read
-// (lookups, tiles, the signed tree head) so that a later serve can replay
-// them.
-func addSumDBExtras(ctx context.Context, w *bundle.Writer, sumdb *resolver.SumDB) error {
-	name := sumdb.Name()
-	for _, rec := range []map[string][]byte{sumdb.RecordedLookups(), sumdb.RecordedTiles()} {
-		keys := make([]string, 0, len(rec))
-		for k := range rec {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := w.AddExtra(ctx, bundle.ExtraSource{Kind: "sumdb", Name: name + "/" + k, Data: rec[k], Origin: sumdb.Source()}); err != nil {
-				return err
-			}
-		}
-	}
-	if latest, err := sumdb.Latest(); err == nil && len(latest) > 0 {
-		return w.AddExtra(ctx, bundle.ExtraSource{Kind: "sumdb", Name: name + "/latest", Data: latest, Origin: sumdb.Source()})
-	}
-	return nil
 }
 
 // goEnv returns the values of keys from the environment, asking `go env`

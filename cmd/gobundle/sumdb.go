@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/resolver"
+	"github.com/gobundle/gobundle/serve"
+)
+
+// collectSumDB gets the checksum database records of every bundled module
+// version and the tiles proving them in one signed tree head, plus the
+// proofs that the trees of the bundles in bases are contained in it. It
+// returns nil when the database is off.
+func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.SumDB, bases []string) (*sumdbstore.Data, error) {
+	if sumdb == nil {
+		if len(bases) > 0 {
+			return nil, usageError{fmt.Errorf("create: --base needs the checksum database (not --sumdb off)")}
+		}
+		return nil, nil
+	}
+	cfg := sumdbstore.CollectConfig{Source: sumdb, Skip: sumdb.Skips}
+	for _, m := range res.Modules {
+		cfg.Modules = append(cfg.Modules, sumdbstore.Module{Path: m.Path, Version: m.Version, ModHash: m.ModHash, ZipHash: m.ZipHash})
+	}
+	for _, b := range bases {
+		s, err := loadSumDBStore(ctx, b, map[string]string{sumdb.Name(): sumdb.Key()})
+		if err != nil {
+			return nil, fmt.Errorf("create: --base: %w", err)
+		}
+		if s == nil {
+			return nil, fmt.Errorf("create: --base %s: the bundle holds no checksum database data", b)
+		}
+		cfg.Bases = append(cfg.Bases, s)
+	}
+	d, err := sumdbstore.Collect(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	return d, nil
+}
+
+// loadSumDBStore opens bundle file name and loads its checksum database
+// data, checked with keys.
+func loadSumDBStore(ctx context.Context, name string, keys map[string]string) (*sumdbstore.Store, error) {
+	r, err := bundle.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	s, err := sumdbstore.Load(ctx, r, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}
+
+// trustedSumDBKeys returns the checksum database keys verify trusts: those
+// built into the go toolchain (if a go command is found) and the one given
+// in GOSUMDB form with --sumdb (name+key).
+func trustedSumDBKeys(ctx context.Context, e *env, flag string) (map[string]string, error) {
+	keys := map[string]string{}
+	if goenv, err := e.goEnv(ctx, []string{"GOROOT"}); err == nil && goenv["GOROOT"] != "" {
+		if src, err := os.ReadFile(filepath.Join(goenv["GOROOT"], "src", "cmd", "go", "internal", "modfetch", "key.go")); err == nil {
+			keys = resolver.KnownSumDBKeys(src)
+		}
+	}
+	if flag != "" {
+		f := strings.Fields(flag)
+		v, err := note.NewVerifier(f[0])
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--sumdb %q: want name+key (GOSUMDB form): %w", flag, err)}
+		}
+		keys[v.Name()] = f[0]
+	}
+	return keys, nil
+}
+
+// verifySumDB checks the bundle's checksum database data: its tree heads
+// against the trusted key of the database, every record's proof from the
+// stored tiles and every record's hashes against the bundle's. It returns
+// the problems and a one-line summary ("" without data).
+func verifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]string) ([]bundle.Problem, string) {
+	name := sumdbstore.Property(r.Meta(), sumdbstore.PropName)
+	hasData := false
+	for _, x := range r.Extras() {
+		if x.Kind == sumdbstore.Kind {
+			hasData = true
+			break
+		}
+	}
+	if !hasData {
+		return nil, ""
+	}
+	keys := map[string]string{}
+	how := "the go toolchain's or --sumdb key"
+	if name != "" && trusted[name] != "" {
+		keys[name] = trusted[name]
+		if own := sumdbstore.Property(r.Meta(), sumdbstore.PropKey); own != "" && own != trusted[name] {
+			return []bundle.Problem{{Entry: "sumdb " + name, Err: fmt.Errorf("bundle records key %s, trusted key is %s", own, trusted[name])}}, ""
+		}
+	} else {
+		how = "the bundle's own key only (pass --sumdb name+key to check it against a trusted one)"
+	}
+	s, err := sumdbstore.Load(ctx, r, keys)
+	if err != nil {
+		return []bundle.Problem{{Entry: "sumdb " + name, Err: err}}, ""
+	}
+	problems := sumdbstore.Verify(ctx, s, r.Module)
+	return problems, fmt.Sprintf("checksum database %s: tree %d signed (checked with %s), %d records proven and matching the bundle's hashes, %d tiles, %d older trees proven consistent",
+		s.Name, s.Latest.Tree.N, how, len(s.Records), s.Tiles.Len(), len(s.Older))
+}
+
+// sumdbInfo is the checksum database part of `inspect --json`.
+type sumdbInfo struct {
+	Name        string  `json:"name"`
+	Key         string  `json:"key"`
+	Tree        int64   `json:"tree"`
+	Records     int     `json:"records"`
+	Proven      int     `json:"proven"`
+	Tiles       int     `json:"tiles"`
+	TileBytes   int64   `json:"tile_bytes"`
+	RecordBytes int64   `json:"record_bytes"`
+	HeadBytes   int64   `json:"head_bytes"`
+	Bytes       int64   `json:"bytes"` // all checksum database entries, uncompressed
+	OlderTrees  []int64 `json:"older_trees"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// inspectSumDB describes the bundle's checksum database data; nil when it
+// has none.
+func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbInfo {
+	s, err := sumdbstore.Load(ctx, r, nil)
+	if s == nil && err == nil {
+		return nil
+	}
+	if err != nil {
+		return &sumdbInfo{Name: sumdbstore.Property(r.Meta(), sumdbstore.PropName), Error: err.Error()}
+	}
+	info := &sumdbInfo{Name: s.Name, Key: s.Key, Tree: s.Latest.Tree.N, Records: len(s.Records), Tiles: s.Tiles.Len(),
+		TileBytes: s.TileBytes, RecordBytes: s.RecordBytes, HeadBytes: s.HeadBytes,
+		Bytes: s.TileBytes + s.RecordBytes + s.HeadBytes, OlderTrees: []int64{}}
+	for _, err := range sumdbstore.ProveRecords(s.Latest, s.Records, s.Tiles) {
+		if err == nil {
+			info.Proven++
+		}
+	}
+	for _, h := range s.Older {
+		info.OlderTrees = append(info.OlderTrees, h.Tree.N)
+	}
+	return info
+}
+
+// unpackSumDB writes the bundle's checksum database data into the GOPROXY
+// tree dir; it reports the database name ("" without data).
+func unpackSumDB(ctx context.Context, r *bundle.Reader, dir string) (string, error) {
+	s, err := sumdbstore.Load(ctx, r, nil)
+	if err != nil || s == nil {
+		return "", err
+	}
+	return s.Name, sumdbstore.Unpack(ctx, s, dir)
+}
+
+// printSumDBNote tells serve's users how clients reach the checksum
+// database: through this proxy with GOSUMDB left on, or not at all.
+func printSumDBNote(e *env, st serve.Stats) {
+	if len(st.SumDBs) == 0 {
+		fmt.Fprintf(e.stdout, "# GOSUMDB: the bundles carry no checksum database data: builds whose go.sum is complete need none; "+
+			"to add modules set GONOSUMDB=<their paths> (or GOSUMDB=off) on the clients\n")
+		return
+	}
+	for _, d := range st.SumDBs {
+		fmt.Fprintf(e.stdout, "# GOSUMDB: checksum database %s is served through this proxy (tree %d, %d records, %d tiles): keep GOSUMDB on; "+
+			"it is the go command's default for that name, else set GOSUMDB=%s\n", d.Name, d.Tree, d.Records, d.Tiles, d.Key)
+		if len(d.Consistent) > 0 {
+			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v keep working (proven consistent with tree %d)\n", d.Name, d.Consistent, d.Tree)
+		}
+		if len(d.Inconsistent) > 0 {
+			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v will fail (\"checking tree#N\"): create the newer bundle with --base on the older one\n", d.Name, d.Inconsistent)
+		}
+	}
+}
