@@ -345,6 +345,11 @@ func (o *sumdbOps) findBase() {
 }
 
 func (o *sumdbOps) ReadRemote(path string) ([]byte, error) {
+	return o.readRemote(o.ctx, path)
+}
+
+// readRemote reads path below the database URL under ctx and records it.
+func (o *sumdbOps) readRemote(ctx context.Context, path string) ([]byte, error) {
 	o.baseOnce.Do(o.findBase)
 	if o.baseErr != nil {
 		return nil, o.baseErr
@@ -352,7 +357,7 @@ func (o *sumdbOps) ReadRemote(path string) ([]byte, error) {
 	o.mu.Lock()
 	base := o.base
 	o.mu.Unlock()
-	data, err := o.m.readURL(o.ctx, joinURL(base, strings.TrimPrefix(path, "/")))
+	data, err := o.m.readURL(ctx, joinURL(base, strings.TrimPrefix(path, "/")))
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ const (
 // headerValues are header values shared by all responses of a server;
 // net/http never modifies them.
 type headerValues struct {
-	json, text, zip, prom, noCache, nosniff []string
+	json, text, zip, prom, noCache, nosniff, octet []string
 }
 
 func newHeaderValues() headerValues {
@@ -44,6 +44,7 @@ func newHeaderValues() headerValues {
 		prom:    []string{"text/plain; version=0.0.4; charset=utf-8"},
 		noCache: []string{"no-store"},
 		nosniff: []string{"nosniff"},
+		octet:   []string{"application/octet-stream"},
 	}
 }
 
@@ -237,7 +238,9 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		}
 		return req.kind, false
 	case kindSumdb:
-		s.notFound(w, "not found: %s: this server has no checksum database", p)
+		v := s.acquire()
+		defer v.release(s.log)
+		s.serveSumdb(w, r, v, p)
 		return req.kind, false
 	}
 

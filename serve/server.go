@@ -142,12 +142,13 @@ type Stats struct {
 	Bundles  []string // bundle file names
 	Modules  int      // module paths
 	Versions int      // module versions
+	SumDBs   []SumDBStats
 }
 
 // Stats describes the view being served.
 func (s *Server) Stats() Stats {
 	v := s.cur.Load()
-	st := Stats{Modules: len(v.mods), Versions: v.versions}
+	st := Stats{Modules: len(v.mods), Versions: v.versions, SumDBs: v.sumdbStats()}
 	for _, b := range v.bundles {
 		st.Bundles = append(st.Bundles, b.name)
 	}

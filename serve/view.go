@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
 )
 
 // BundleExt is the file name extension of the bundles that serve picks up
@@ -43,6 +44,11 @@ type openBundle struct {
 	stat os.FileInfo // at open time, to recognise the same file on reload
 	refs atomic.Int64
 	once sync.Once
+
+	// Checksum database data, loaded once (sumdbStore).
+	sdOnce sync.Once
+	sd     *sumdbstore.Store
+	sdErr  error
 }
 
 func (b *openBundle) retain() { b.refs.Add(1) }
@@ -118,6 +124,8 @@ type view struct {
 	versions int
 	sig      string // signature of the bundle files, to notice changes
 	names    string // bundle base names for messages
+	// sumdbs holds the checksum databases of the bundles, by name.
+	sumdbs map[string]*sumdbstore.Union
 
 	hotBytes atomic.Int64 // held by fileLoc.hot copies
 
@@ -245,6 +253,9 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, o
 	}
 	for _, me := range v.mods {
 		slices.SortFunc(me.sorted, func(a, b *modVersion) int { return semver.Compare(a.version, b.version) })
+	}
+	if err := v.loadSumDBs(ctx, log); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

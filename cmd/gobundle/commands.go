@@ -71,6 +71,7 @@ type inspectOutput struct {
 	Stats   bundle.Stats    `json:"stats"`
 	Modules []bundle.Module `json:"modules"`
 	Extras  []bundle.Extra  `json:"extras"`
+	SumDB   *sumdbInfo      `json:"sumdb,omitempty"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
@@ -82,7 +83,7 @@ func (c *InspectCmd) Run(e *env) error {
 	st := r.Stats()
 	if c.JSON {
 		out := inspectOutput{File: c.File, Digest: r.Digest().String(), Format: bundle.FormatVersion,
-			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras()}
+			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r)}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -109,6 +110,17 @@ func (c *InspectCmd) Run(e *env) error {
 		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
 	fmt.Fprintf(tw, "zips as served\t%s (bundle is %s of that)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
 	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
+	if sd := inspectSumDB(e.ctx, r); sd != nil {
+		if sd.Error != "" {
+			fmt.Fprintf(tw, "checksum database\t%s: %s\n", sd.Name, sd.Error)
+		} else {
+			fmt.Fprintf(tw, "checksum database\t%s, tree %d: %d records (%d proven), %d tiles (%s), %s in all\n",
+				sd.Name, sd.Tree, sd.Records, sd.Proven, sd.Tiles, humanBytes(sd.TileBytes), humanBytes(sd.Bytes))
+			if len(sd.OlderTrees) > 0 {
+				fmt.Fprintf(tw, "older trees proven\t%v\n", sd.OlderTrees)
+			}
+		}
+	}
 	tw.Flush()
 	if c.Files {
 		fmt.Fprintln(e.stdout)
@@ -147,7 +159,8 @@ func origins(m bundle.Module) string {
 
 // VerifyCmd re-checks a bundle.
 type VerifyCmd struct {
-	File string `arg:"" help:"Bundle file." type:"existingfile"`
+	File  string `arg:"" help:"Bundle file." type:"existingfile"`
+	SumDB string `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundle's signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 }
 
 func (c *VerifyCmd) Run(e *env) error {
@@ -159,6 +172,12 @@ func (c *VerifyCmd) Run(e *env) error {
 	p := e.newProgress("verifying", false)
 	problems := r.Verify(e.ctx, bundleProgress(p))
 	p.Finish()
+	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	sdProblems, sdSummary := verifySumDB(e.ctx, r, keys)
+	problems = append(problems, sdProblems...)
 	for _, p := range problems {
 		fmt.Fprintf(e.stderr, "%s: %s\n", c.File, p.Error())
 	}
@@ -167,6 +186,9 @@ func (c *VerifyCmd) Run(e *env) error {
 	}
 	st := r.Stats()
 	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s\n", c.File, st.Modules, st.Blobs, r.Digest())
+	if sdSummary != "" {
+		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
+	}
 	return nil
 }
 
@@ -190,6 +212,13 @@ func (c *UnpackCmd) Run(e *env) error {
 	p.Finish()
 	if err != nil {
 		return err
+	}
+	db, err := unpackSumDB(e.ctx, r, c.Dir)
+	if err != nil {
+		return err
+	}
+	if db != "" && !e.quiet {
+		fmt.Fprintf(e.stderr, "unpacked checksum database %s data into %s\n", db, filepath.Join(c.Dir, "sumdb"))
 	}
 	if !e.quiet {
 		fmt.Fprintf(e.stderr, "unpacked %d module versions into %s; use GOPROXY=file://%s\n", r.Stats().Modules, c.Dir, absSlash(c.Dir))

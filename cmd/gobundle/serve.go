@@ -85,8 +85,7 @@ func (c *ServeCmd) Run(e *env) error {
 	st := s.Stats()
 	fmt.Fprintf(e.stdout, "gobundle serve: %d bundles, %d module versions at %s\n", len(st.Bundles), st.Versions, url)
 	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
-	fmt.Fprintf(e.stdout, "# GOSUMDB: no checksum database is served yet: builds whose go.sum is complete need none; "+
-		"to add modules set GONOSUMDB=<their paths> (or GOSUMDB=off) on the clients\n")
+	printSumDBNote(e, st)
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()

@@ -1,0 +1,112 @@
+package sumdbstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gobundle/gobundle/bundle"
+)
+
+// Verify re-checks a store against its bundle's modules: every record is
+// proven in the latest tree from the stored tiles, every older tree head is
+// proven consistent with it, and every record lists the go.sum hashes the
+// bundle holds for that module version. (Signatures were checked by
+// [Load].) It returns one problem per bad entry.
+func Verify(ctx context.Context, s *Store, modules func(path, version string) (bundle.Module, bool)) []bundle.Problem {
+	var problems []bundle.Problem
+	for i, err := range ProveRecords(s.Latest, s.Records, s.Tiles) {
+		r := s.Records[i]
+		entry, nerr := RecordName(s.Name, r.Path, r.Version)
+		if nerr != nil {
+			entry = s.Name + "/record/" + r.Path + "@" + r.Version
+		}
+		entry = "sumdb " + entry
+		if err != nil {
+			problems = append(problems, bundle.Problem{Entry: entry, Err: err})
+			continue
+		}
+		m, ok := modules(r.Path, r.Version)
+		if !ok {
+			problems = append(problems, bundle.Problem{Entry: entry, Err: fmt.Errorf("record for %s@%s, which the bundle does not hold", r.Path, r.Version)})
+			continue
+		}
+		if err := CheckRecord(s.Name, r, Module{Path: m.Path, Version: m.Version, ModHash: m.ModHash, ZipHash: m.ZipHash}); err != nil {
+			problems = append(problems, bundle.Problem{Entry: entry, Err: err})
+		}
+		if ctx.Err() != nil {
+			return append(problems, bundle.Problem{Entry: "verify", Err: ctx.Err()})
+		}
+	}
+	for _, h := range s.Older {
+		if err := ProveTree(s.Latest, h, s.Tiles); err != nil {
+			problems = append(problems, bundle.Problem{Entry: "sumdb " + TreeName(s.Name, h.Tree.N), Err: err})
+		}
+	}
+	return problems
+}
+
+// Unpack writes the store as the checksum database part of a GOPROXY file
+// tree: dir/sumdb/<name>/supported, latest, lookup/M@V (record and tree
+// head) and the tiles at the widths clients of the latest tree ask for, so
+// that GOPROXY=file://DIR answers checksum database requests too.
+func Unpack(ctx context.Context, s *Store, dir string) error {
+	root := filepath.Join(dir, "sumdb", filepath.FromSlash(s.Name))
+	write := func(rel string, data []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+			return err
+		}
+		return writeFileAtomic(name, data)
+	}
+	if err := write("supported", nil); err != nil {
+		return err
+	}
+	if err := write("latest", s.Latest.Note); err != nil {
+		return err
+	}
+	for _, r := range s.Records {
+		rel, err := LookupPath(r.Path, r.Version)
+		if err != nil {
+			return err
+		}
+		ans, err := r.Answer(s.Latest)
+		if err != nil {
+			return err
+		}
+		if err := write(rel, ans); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.Tiles.List() {
+		data, _ := s.Tiles.Get(t)
+		if err := write(t.Path(), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to name through a temporary file.
+func writeFileAtomic(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
