@@ -1,0 +1,168 @@
+package serve
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
+	"github.com/gobundle/gobundle/internal/testkit/fixtures"
+)
+
+// memDB is a sumdbstore.Source over a fake database, in memory.
+type memDB struct{ db *fakesumdb.DB }
+
+func (s memDB) Name() string            { return s.db.Name() }
+func (s memDB) Key() string             { return s.db.VerifierKey() }
+func (s memDB) Latest() ([]byte, error) { return s.db.Signed(context.Background()) }
+func (s memDB) Lookup(ctx context.Context, path, version string) ([]byte, error) {
+	id, err := s.db.Lookup(ctx, module.Version{Path: path, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.db.ReadRecords(ctx, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := tlog.FormatRecord(id, recs[0])
+	if err != nil {
+		return nil, err
+	}
+	head, err := s.db.Signed(ctx)
+	return append(msg, head...), err
+}
+func (s memDB) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		data, err := s.db.ReadTileData(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+// writeSumDBBundle writes a bundle holding only the checksum database data
+// of the first n module versions of set.
+func writeSumDBBundle(t *testing.T, name string, db *fakesumdb.DB, set *fixtures.Set, n int) *sumdbstore.Data {
+	t.Helper()
+	ctx := context.Background()
+	var mods []sumdbstore.Module
+	for _, m := range set.Modules()[:n] {
+		mh, err := m.ModHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, sumdbstore.Module{Path: m.Path, Version: m.Version, ModHash: mh})
+	}
+	d, err := sumdbstore.Collect(ctx, sumdbstore.CollectConfig{Source: memDB{db}, Modules: mods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := bundle.NewWriter(bundle.WriterOptions{Tool: "serve test", TempDir: t.TempDir(), Level: zstd.SpeedFastest, Properties: d.Properties()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := d.AddTo(ctx, w, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteFile(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSumDB(t *testing.T) {
+	set := fixtures.Generate(fixtures.GenOptions{Modules: 150, Versions: 2, Seed: 9})
+	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sumdb.test", Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	b1 := filepath.Join(dir, "one.gobundle")
+	d1 := writeSumDBBundle(t, b1, db, set, 40)
+	plain := filepath.Join(dir, "plain.gobundle")
+	writeBundle(t, plain, 0, testMod{path: "example.com/m", version: "v1.0.0"})
+
+	// No checksum database data: every /sumdb/ path is a 404, so the go
+	// command falls back as with any proxy.
+	_, hs, _ := startServer(t, Options{Bundles: []string{plain}})
+	resp, body := mustGet(t, "GET", hs.URL+"/sumdb/sumdb.test/supported")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no checksum database data") {
+		t.Fatalf("supported without data: %s %q", resp.Status, body)
+	}
+
+	s, hs, _ := startServer(t, Options{Bundles: []string{plain, b1}})
+	st := s.Stats()
+	if len(st.SumDBs) != 1 || st.SumDBs[0].Name != "sumdb.test" || st.SumDBs[0].Tree != 40 || st.SumDBs[0].Records != 40 || st.SumDBs[0].Key != db.VerifierKey() {
+		t.Fatalf("stats %+v", st.SumDBs)
+	}
+	base := hs.URL + "/sumdb/sumdb.test/"
+	resp, body = mustGet(t, "GET", base+"supported")
+	if resp.StatusCode != http.StatusOK || len(body) != 0 {
+		t.Fatalf("supported: %s %q", resp.Status, body)
+	}
+	resp, body = mustGet(t, "GET", base+"latest")
+	if resp.StatusCode != http.StatusOK || string(body) != string(d1.Latest.Note) {
+		t.Fatalf("latest: %s %q", resp.Status, body)
+	}
+	r0 := d1.Records[0]
+	rel, _ := sumdbstore.LookupPath(r0.Path, r0.Version)
+	resp, body = mustGet(t, "GET", base+rel)
+	want, _ := r0.Answer(d1.Latest)
+	if resp.StatusCode != http.StatusOK || string(body) != string(want) {
+		t.Fatalf("lookup: %s %q", resp.Status, body)
+	}
+	resp, body = mustGet(t, "GET", base+"lookup/example.com/missing@v1.0.0")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no record of example.com/missing@v1.0.0 in the loaded bundles") {
+		t.Fatalf("missing lookup: %s %q", resp.Status, body)
+	}
+	resp, body = mustGet(t, "GET", base+"tile/8/0/000.p/40")
+	if resp.StatusCode != http.StatusOK || len(body) != 40*32 || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("tile: %s, %d bytes", resp.Status, len(body))
+	}
+	resp, body = mustGet(t, "GET", base+"tile/8/0/000.p/7")
+	if resp.StatusCode != http.StatusOK || len(body) != 7*32 {
+		t.Fatalf("cut tile: %s, %d bytes", resp.Status, len(body))
+	}
+	for _, p := range []string{"tile/8/0/000", "tile/8/0/001.p/3", "tile/8/data/000.p/1", "other"} {
+		if resp, body := mustGet(t, "GET", base+p); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s: %s %q", p, resp.Status, body)
+		}
+	}
+	if resp, _ := mustGet(t, "GET", hs.URL+"/sumdb/other.test/supported"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("other database: %s", resp.Status)
+	}
+
+	// A second, newer bundle of the same database: lookups of the first
+	// bundle's records are answered with the newer tree when its tiles
+	// prove them, and the first tree is reported.
+	b2 := filepath.Join(dir, "two.gobundle")
+	d2 := writeSumDBBundle(t, b2, db, set.Select(func(m *fixtures.Module) bool {
+		for _, r := range d1.Records {
+			if r.Path == m.Path && r.Version == m.Version {
+				return false
+			}
+		}
+		return true
+	}), 260)
+	s2, hs2, _ := startServer(t, Options{Bundles: []string{b1, b2}})
+	st2 := s2.Stats().SumDBs[0]
+	if st2.Tree != d2.Latest.Tree.N || st2.Records != 300 || len(st2.Consistent) != 1 || st2.Consistent[0] != 40 {
+		t.Fatalf("two bundles: %+v", st2)
+	}
+	resp, body = mustGet(t, "GET", hs2.URL+"/sumdb/sumdb.test/"+rel)
+	if _, _, head, err := tlog.ParseRecord(body); resp.StatusCode != http.StatusOK || err != nil || string(head) != string(d2.Latest.Note) {
+		t.Fatalf("lookup of bundle 1's record with two bundles: %s %q", resp.Status, body)
+	}
+}
