@@ -1,0 +1,76 @@
+package resolver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
+	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
+	"github.com/gobundle/gobundle/internal/testkit/fixtures"
+)
+
+// TestSumDBReadTiles reads tiles through a mirror's /sumdb/ path: a
+// partial tile the mirror no longer has comes from the full one, cut; a
+// tile beyond the log is a not-exist error naming it.
+func TestSumDBReadTiles(t *testing.T) {
+	set := fixtures.Generate(fixtures.GenOptions{Modules: 150, Versions: 2, Seed: 2})
+	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sum.tiles.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fakeproxy.Start(set, 1)
+	defer p.Close()
+	p.MountSumDB(db.Name(), db.Handler())
+	if err := p.AddFault(fakeproxy.Fault{Kind: fakeproxy.NotFound, Pattern: "/sumdb/*/tile/8/0/000.p/*"}); err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := NewSumDB(SumDBConfig{GOSUMDB: db.VerifierKey(), CacheDir: t.TempDir()}, ftMirrors(t, p.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	if sdb.Key() != db.VerifierKey() {
+		t.Fatalf("Key() = %q", sdb.Key())
+	}
+	ctx := context.Background()
+	tiles := []tlog.Tile{{H: 8, L: 0, N: 0, W: 10}, {H: 8, L: 0, N: 1, W: 44}, {H: 8, L: 1, N: 0, W: 1}}
+	data, err := sdb.ReadTiles(ctx, tiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tl := range tiles {
+		want, err := db.ReadTileData(ctx, tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data[i], want) {
+			t.Errorf("tile %s: wrong data (%d bytes)", tl.Path(), len(data[i]))
+		}
+	}
+	if p.Count("/sumdb/*/tile/8/0/000") != 1 {
+		t.Errorf("full tile 0/000 fetched %d times, want 1 (the fallback)", p.Count("/sumdb/*/tile/8/0/000"))
+	}
+	if _, ok := sdb.RecordedTiles()["tile/8/0/000.p/10"]; !ok {
+		t.Errorf("tile 0/000.p/10 not recorded: %v", sdb.RecordedTiles())
+	}
+	_, err = sdb.ReadTiles(ctx, []tlog.Tile{{H: 8, L: 2, N: 0, W: 1}})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("tile beyond the log: %v, want not-exist", err)
+	}
+	if sdb.Skips("example.com/x") {
+		t.Fatal("Skips without GONOSUMDB")
+	}
+	priv, err := NewSumDB(SumDBConfig{GOSUMDB: db.VerifierKey(), CacheDir: t.TempDir(), Private: "example.com/private"}, ftMirrors(t, p.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer priv.Close()
+	if !priv.Skips("example.com/private/x") || priv.Skips("example.com/x") {
+		t.Fatal("Skips does not follow GOPRIVATE")
+	}
+}
