@@ -177,8 +177,11 @@ func printSumDBNote(e *env, st serve.Stats) {
 		return
 	}
 	for _, d := range st.SumDBs {
-		fmt.Fprintf(e.stdout, "# GOSUMDB: checksum database %s is served through this proxy (tree %d, %d records, %d tiles): keep GOSUMDB on; "+
-			"it is the go command's default for that name, else set GOSUMDB=%s\n", d.Name, d.Tree, d.Records, d.Tiles, d.Key)
+		fmt.Fprintf(e.stdout, "# GOSUMDB: checksum database %s is served through this proxy (tree %d, %d records, %d tiles): keep GOSUMDB on, "+
+			"no GONOSUMDB needed for bundled modules; clients whose default database is not %s set GOSUMDB=%s\n", d.Name, d.Tree, d.Records, d.Tiles, d.Name, d.Key)
+		if d.Unproven > 0 {
+			fmt.Fprintf(e.stdout, "# GOSUMDB: %d %s records are not proven by the loaded tiles: clients will refuse those module versions (see the log)\n", d.Unproven, d.Name)
+		}
 		if len(d.Consistent) > 0 {
 			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v keep working (proven consistent with tree %d)\n", d.Name, d.Consistent, d.Tree)
 		}
