@@ -27,7 +27,24 @@
 // Anything not in the view is a 404 whose plain-text body names what was
 // asked and says it is not in the loaded bundles, so GOPROXY=serve,other
 // falls through and the go command shows the reason. Malformed escapes and
-// paths are 400, methods other than GET and HEAD 405. /sumdb/... is 404.
+// paths are 400, methods other than GET and HEAD 405.
+//
+// # Checksum database
+//
+// Bundles made by create carry checksum database data (records, one signed
+// tree head, tiles; see internal/sumdbstore). For each database <name> in
+// the loaded bundles:
+//
+//	/sumdb/<name>/supported          200, empty (404 when no bundle has data
+//	                                 for <name>, so the go command falls back)
+//	/sumdb/<name>/lookup/M@V         record + the newest tree head the merged
+//	                                 tiles prove it in; 404 when no bundle has it
+//	/sumdb/<name>/tile/8/L/N[.p/W]   tile, cut from a wider one when needed
+//	/sumdb/<name>/latest             the newest tree head
+//
+// Several bundles merge: tree heads, records and tiles must agree (else the
+// load fails, as for modules); older trees the tiles prove consistent with
+// the newest are reported in [Stats], so are those they cannot.
 //
 // Versioned files carry ETag (the content's sha256 in quotes), honour
 // If-None-Match and Range, and are marked Cache-Control immutable; list and
