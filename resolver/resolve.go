@@ -246,6 +246,21 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		zres  = make(map[module.Version]zipResult, len(zipList))
 	)
 	grp, gctx := newGroup(ctx, jobs)
+	// The .info files are fetched only now, off the walk's critical path,
+	// along with the zips.
+	for _, s := range l.remote() {
+		grp.Go(func() error {
+			info, fi, err := f.ReadFile(gctx, s.mod.Path, s.mod.Version, "info")
+			if err != nil {
+				if errors.Is(err, gctx.Err()) && gctx.Err() != nil {
+					return err
+				}
+				return fmt.Errorf("%s@%s: info: %w", s.mod.Path, s.mod.Version, err)
+			}
+			s.info, s.infoFetched = info, fi
+			return nil
+		})
+	}
 	for _, m := range zipList {
 		grp.Go(func() error {
 			fz, err := f.Fetch(gctx, m.Path, m.Version, "zip")
@@ -455,13 +470,8 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 	if err != nil {
 		return nil, err
 	}
-	info, fi, err := l.f.ReadFile(ctx, m.Path, m.Version, "info")
-	if err != nil {
-		return nil, err
-	}
 	s := newSummary(mf)
 	s.mod, s.modData, s.modFetched, s.modHash, s.goSum = m, data, fm, h, gs
-	s.info, s.infoFetched = info, fi
 	return s, nil
 }
 
