@@ -358,3 +358,69 @@ func TestTileSet(t *testing.T) {
 		t.Fatalf("missing tile: %v", err)
 	}
 }
+
+// TestBaseNeeded: when the log grew by records no bundle holds, a newer
+// bundle made without base cannot prove the older tree, and serving both
+// reports it; made with base, it can.
+func TestBaseNeeded(t *testing.T) {
+	ctx := context.Background()
+	set := fixtures.Generate(fixtures.GenOptions{Modules: 350, Versions: 2, Seed: 11})
+	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sumdb.test", Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &dbSource{db: db}
+	var mods []Module
+	for _, m := range set.Modules() {
+		mh, err := m.ModHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, Module{Path: m.Path, Version: m.Version, ModHash: mh})
+	}
+	d1, err := Collect(ctx, CollectConfig{Source: src, Modules: mods[:300]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := writeStore(t, d1, nil)
+	// Records 300..519 of module versions no bundle holds.
+	for _, m := range mods[300:520] {
+		if _, err := src.Lookup(ctx, m.Path, m.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d3, err := Collect(ctx, CollectConfig{Source: src, Modules: mods[520:600]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := writeStore(t, d3, nil)
+	u, err := NewUnion([]*Store{s1, s3}, []string{"b1", "b3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Newest.Tree.N != 600 || len(u.Inconsistent) != 1 || u.Inconsistent[0].N != 300 || u.Inconsistent[0].Bundle != "b1" {
+		t.Fatalf("without base: newest %d, inconsistent %v", u.Newest.Tree.N, u.Inconsistent)
+	}
+	// Bundle 1's records 0..255 are proven in tree 600 with bundle 1's
+	// full tile 0/000 and bundle 3's level-1 tile; 256..299 would need the
+	// full tile 0/001, which neither holds: they are answered with tree 300.
+	if u.Behind != 44 {
+		t.Fatalf("without base: %d records behind, want 44", u.Behind)
+	}
+
+	d4, err := Collect(ctx, CollectConfig{Source: src, Modules: mods[520:600], Bases: []*Store{s1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s4, _ := writeStore(t, d4, nil)
+	u, err = NewUnion([]*Store{s1, s4}, []string{"b1", "b4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Inconsistent) != 0 || len(u.Consistent) != 1 || u.Behind != 0 || len(u.Unproven) != 0 {
+		t.Fatalf("with base: consistent %v, inconsistent %v, %d behind, unproven %v", u.Consistent, u.Inconsistent, u.Behind, u.Unproven)
+	}
+	if s4.Tiles.Len() <= s3.Tiles.Len() {
+		t.Fatalf("with base %d tiles, without %d: the base proofs added none", s4.Tiles.Len(), s3.Tiles.Len())
+	}
+}
