@@ -543,3 +543,20 @@ func TestGoAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestChainErrorMessage(t *testing.T) {
+	m := module.Version{Path: "example.com/x", Version: "v1.0.0"}
+	inner := &module.ModuleError{Path: "example.com/y", Version: "v2.0.0", Err: fmt.Errorf("reading https://mirror.test/example.com/y/@v/v2.0.0.mod: 404 Not Found\nserver says: gone: %w", fs.ErrNotExist)}
+	err := error(&ChainError{
+		Chain:  []module.Version{{Path: "example.com/main"}, {Path: "example.com/a", Version: "v1.2.0"}, m},
+		Source: "example.com/y@v2.0.0",
+		Err:    inner,
+	})
+	want := "example.com/x@v1.0.0 => example.com/y@v2.0.0: reading https://mirror.test/example.com/y/@v/v2.0.0.mod: 404 Not Found … (required by example.com/main → example.com/a@v1.2.0 → example.com/x@v1.0.0)"
+	if err.Error() != want {
+		t.Errorf("error:\n got  %s\n want %s", err, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Error("ChainError does not wrap fs.ErrNotExist")
+	}
+}
