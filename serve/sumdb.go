@@ -56,7 +56,13 @@ func (v *view) loadSumDBs(ctx context.Context, log *slog.Logger) error {
 	for _, b := range v.bundles {
 		s, err := b.sumdbStore(ctx)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Its modules are still served; the go command then meets
+			// 404s for its records, as from a bundle without such data.
+			log.Warn("checksum database data of this bundle not served", "bundle", b.name, "err", err)
+			continue
 		}
 		if s == nil {
 			continue

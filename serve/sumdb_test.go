@@ -166,3 +166,33 @@ func TestSumDB(t *testing.T) {
 		t.Fatalf("lookup of bundle 1's record with two bundles: %s %q", resp.Status, body)
 	}
 }
+
+// TestSumDBUnusableData: a bundle whose checksum database data cannot be
+// loaded (here: written without the key property, as early versions did)
+// is served without it, with a warning.
+func TestSumDBUnusableData(t *testing.T) {
+	ctx := context.Background()
+	name := filepath.Join(t.TempDir(), "old.gobundle")
+	w, err := bundle.NewWriter(bundle.WriterOptions{Tool: "serve test", TempDir: t.TempDir(), Level: zstd.SpeedFastest,
+		Properties: []bundle.Property{{Key: "sumdb", Value: "sumdb.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.AddExtra(ctx, bundle.ExtraSource{Kind: "sumdb", Name: "sumdb.test/latest", Data: []byte("go.sum database tree\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— sumdb.test x\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteFile(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	s, hs, logs := startServer(t, Options{Bundles: []string{name}})
+	if len(s.Stats().SumDBs) != 0 {
+		t.Fatalf("stats %+v", s.Stats().SumDBs)
+	}
+	if resp, _ := mustGet(t, "GET", hs.URL+"/sumdb/sumdb.test/supported"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("supported: %s", resp.Status)
+	}
+	if !strings.Contains(logs.String(), "checksum database data of this bundle not served") {
+		t.Fatalf("no warning in the log:\n%s", logs)
+	}
+}
