@@ -215,7 +215,10 @@ func (c *UnpackCmd) Run(e *env) error {
 	}
 	db, err := unpackSumDB(e.ctx, r, c.Dir)
 	if err != nil {
-		return err
+		if e.ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "gobundle: warning: checksum database data not unpacked: %v\n", err)
 	}
 	if db != "" && !e.quiet {
 		fmt.Fprintf(e.stderr, "unpacked checksum database %s data into %s\n", db, filepath.Join(c.Dir, "sumdb"))
