@@ -14,13 +14,13 @@ import (
 // sha256 was checked after decompression. A File is not safe for
 // concurrent use; open one per goroutine.
 type File struct {
-	r     *Reader
-	ctx   context.Context
+	r   *Reader
+	ctx context.Context
 	// path, version and kind name the entry in errors.
 	path, version string
 	kind          FileKind
-	info  FileInfo
-	pos   int64
+	info          FileInfo
+	pos           int64
 
 	blob   uint32     // info, mod, raw zip
 	layout *zipLayout // rebuilt zip

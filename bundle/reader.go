@@ -323,6 +323,15 @@ func (r *Reader) frame(ctx context.Context, i uint32) ([]byte, error) {
 }
 
 func (r *Reader) loadFrame(i uint32) ([]byte, error) {
+	comp, err := r.readStoredFrame(i)
+	if err != nil {
+		return nil, err
+	}
+	return r.decodeFrame(i, comp)
+}
+
+// readStoredFrame reads the compressed bytes of frame i.
+func (r *Reader) readStoredFrame(i uint32) ([]byte, error) {
 	f := r.ix.frames[i]
 	comp := make([]byte, f.clen)
 	if _, err := r.ra.ReadAt(comp, f.off); err != nil {
@@ -331,12 +340,18 @@ func (r *Reader) loadFrame(i uint32) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("frame %d: %w", i, err)
 	}
-	out, err := r.dec.DecodeAll(comp, make([]byte, 0, f.ulen))
+	return comp, nil
+}
+
+// decodeFrame decompresses frame i and checks its length.
+func (r *Reader) decodeFrame(i uint32, comp []byte) ([]byte, error) {
+	ulen := r.ix.frames[i].ulen
+	out, err := r.dec.DecodeAll(comp, make([]byte, 0, ulen))
 	if err != nil {
 		return nil, fmt.Errorf("frame %d: %v: %w", i, err, ErrCorrupt)
 	}
-	if int64(len(out)) != f.ulen {
-		return nil, fmt.Errorf("frame %d: decompressed to %d bytes, want %d: %w", i, len(out), f.ulen, ErrCorrupt)
+	if int64(len(out)) != ulen {
+		return nil, fmt.Errorf("frame %d: decompressed to %d bytes, want %d: %w", i, len(out), ulen, ErrCorrupt)
 	}
 	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -102,17 +101,16 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 }
 
 func (r *Reader) verifyFrame(i uint32, f frameEntry) ([]byte, error) {
-	comp := make([]byte, f.clen)
-	if _, err := r.ra.ReadAt(comp, f.off); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("bundle truncated: %w", ErrCorrupt)
-		}
+	comp, err := r.readStoredFrame(i)
+	if err != nil {
 		return nil, err
 	}
 	if sha256.Sum256(comp) != f.sum {
 		return nil, fmt.Errorf("stored sha256 mismatch: %w", ErrCorrupt)
 	}
-	return r.frame(context.Background(), i)
+	// Decompress without the cache: this pass reads every frame once, and
+	// filling the cache with them would only raise peak memory.
+	return r.decodeFrame(i, comp)
 }
 
 func (r *Reader) zipBlobsBad(m *modEntry, bad map[uint32]bool) bool {
