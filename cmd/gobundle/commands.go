@@ -213,12 +213,12 @@ func (c *UnpackCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	db, err := unpackSumDB(e.ctx, r, c.Dir)
+	db, unusable, err := unpackSumDB(e.ctx, r, c.Dir)
 	if err != nil {
-		if e.ctx.Err() != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "gobundle: warning: checksum database data not unpacked: %v\n", err)
+		return err
+	}
+	if unusable != nil {
+		fmt.Fprintf(e.stderr, "gobundle: warning: checksum database data not unpacked: %v\n", unusable)
 	}
 	if db != "" && !e.quiet {
 		fmt.Fprintf(e.stderr, "unpacked checksum database %s data into %s\n", db, filepath.Join(c.Dir, "sumdb"))

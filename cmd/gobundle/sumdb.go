@@ -159,13 +159,20 @@ func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbInfo {
 }
 
 // unpackSumDB writes the bundle's checksum database data into the GOPROXY
-// tree dir; it reports the database name ("" without data).
-func unpackSumDB(ctx context.Context, r *bundle.Reader, dir string) (string, error) {
+// tree dir; it reports the database name ("" without data), and as
+// unusable why the data could not be loaded (it is then skipped).
+func unpackSumDB(ctx context.Context, r *bundle.Reader, dir string) (db string, unusable, err error) {
 	s, err := sumdbstore.Load(ctx, r, nil)
-	if err != nil || s == nil {
-		return "", err
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		return "", err, nil
 	}
-	return s.Name, sumdbstore.Unpack(ctx, s, dir)
+	if s == nil {
+		return "", nil, nil
+	}
+	return s.Name, nil, sumdbstore.Unpack(ctx, s, dir)
 }
 
 // printSumDBNote tells serve's users how clients reach the checksum
