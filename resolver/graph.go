@@ -454,8 +454,8 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 			it := queue[0]
 			queue = queue[1:]
 			own := pruned
-			if !goAtLeast(g.goVer[it.m], 1, 17) {
-				own = unpruned
+			if it.m.Version != "" && !goAtLeast(g.goVer[it.m], 1, 17) {
+				own = unpruned // main modules (Version "") are at go 1.17+ here
 			}
 			next := own
 			if it.p == unpruned {
@@ -469,33 +469,37 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 			}
 		}
 	}
-	rootMode := pruned
-	if ws {
-		rootMode = workspace
-	}
-	var roots []module.Version
+	// The main modules' requirements are loaded; in workspace mode, as the
+	// requirements of the main modules, themselves loaded in workspace mode.
+	var mains []module.Version
 	for _, mm := range p.mains {
-		for _, r := range g.reqs[module.Version{Path: mm.Path}] {
+		mv := module.Version{Path: mm.Path}
+		mains = append(mains, mv)
+		for _, r := range g.reqs[mv] {
 			note(r)
-			enqueue(item{r, rootMode})
-			roots = append(roots, r)
+			enqueue(item{r, pruned})
 		}
 	}
 	drain()
 	if !ws {
 		return selected(sel)
 	}
-	// Workspace mode reloads, at their selected versions, the dependencies
-	// whose requirements may provide packages.
+	// Workspace mode then loads, in workspace mode, every module that a
+	// module so loaded requires at a version below the selected one, at the
+	// selected version.
 	hasDepsInAll := map[string]bool{}
 	loaded := map[module.Version]bool{}
-	for _, r := range roots {
-		hasDepsInAll[r.Path] = true
+	for _, mv := range mains {
+		hasDepsInAll[mv.Path] = true
 	}
+	isMain := func(path string) bool { return p.isMain(path) }
 	for {
 		need := map[module.Version]bool{}
 		for path := range hasDepsInAll {
-			m := module.Version{Path: path, Version: sel[path]}
+			m := module.Version{Path: path}
+			if !isMain(path) {
+				m.Version = sel[path]
+			}
 			if !loaded[m] {
 				need[m] = true
 				continue

@@ -318,8 +318,7 @@ func TestWorkspaceBuildList(t *testing.T) {
 			{Path: "m"}: {v("a"), v("d")},
 			v("a"):      {v("b")},
 			v("b"):      {v("c")},
-			v("d"):      {v("e")},
-			v("e"):      {v2("a")},
+			v("d"):      {v2("a")},
 			v2("a"):     {v("f")},
 			v("f"):      {v("g")},
 		},
@@ -329,16 +328,15 @@ func TestWorkspaceBuildList(t *testing.T) {
 		g.goVer[m] = "1.21"
 	}
 	p := &project{mains: []mainModule{{Path: "m"}}}
-	// Pruned: only the main module's requirements are loaded, so e's
-	// requirement on a v2.0.0 is never seen.
-	want := []module.Version{v("a"), v("b"), v("d"), v("e")}
+	// Pruned: only the main module's requirements are loaded: d's
+	// requirement on a v2.0.0 counts, a v2.0.0's own do not.
+	want := []module.Version{v2("a"), v("b"), v("d")}
 	if got := g.prunedBuildList(p, false); !slices.Equal(got, want) {
 		t.Errorf("pruned = %v, want %v", got, want)
 	}
-	// Workspace: one level further (b's and e's requirements count), and
-	// a, selected at v2.0.0 above the v1.0.0 asked for, is loaded again in
-	// workspace mode, which loads f and so counts g.
-	want = []module.Version{v2("a"), v("b"), v("c"), v("d"), v("e"), v("f"), v("g")}
+	// Workspace: a, selected at v2.0.0 above the v1.0.0 the main module
+	// asks for, is loaded in workspace mode, which loads f and so counts g.
+	want = []module.Version{v2("a"), v("b"), v("d"), v("f"), v("g")}
 	if got := g.prunedBuildList(p, true); !slices.Equal(got, want) {
 		t.Errorf("workspace = %v, want %v", got, want)
 	}
