@@ -530,10 +530,7 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 func (g *graph) zipLists(p *project) [][]module.Version {
 	switch {
 	case p.workspace:
-		// go commands run in a used module's directory without the
-		// workspace (GOWORK=off) see that module's pruned graph; the
-		// workspace's covers the shared requirements, the union is cheap.
-		return [][]module.Version{g.prunedBuildList(p, true), g.prunedBuildList(p, false)}
+		return [][]module.Version{g.prunedBuildList(p, true)}
 	case !goAtLeast(p.goVersion, 1, 17):
 		return [][]module.Version{g.buildList()}
 	case !goAtLeast(p.goVersion, 1, 18):
