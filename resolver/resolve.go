@@ -103,11 +103,11 @@ type sumChecker interface {
 // graph) for main modules at go 1.16 or earlier; the pruned one for go 1.18
 // and later (the full graph's may select higher versions of modules no
 // command loads, and holds many more); both at go 1.17, whose go mod tidy
-// also checks the go 1.16 graph; in a workspace, the workspace's. A module whose path is a prefix of an imported package path
-// is checked by go mod tidy only when it is in that build list, so its
-// zip is there; tool directives name packages of required modules, covered
-// the same way. With [Config.AllZips], every module version of the graph
-// gets its zip.
+// also checks the go 1.16 graph; in a workspace, the workspace's. A module
+// whose path is a prefix of an imported package path is checked by go mod
+// tidy only when it is in that build list, so its zip is there; tool
+// directives name packages of required modules, covered the same way. With
+// [Config.AllZips], every module version of the graph gets its zip.
 //
 // Main modules, used directories of a go.work and local-path replacements
 // are read from disk and walked, but never bundled.
