@@ -175,6 +175,37 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res := &Result{Mirrors: f.Chain()}
 	zips := map[module.Version]bool{}
 	var resolved int64
+	// While the graph is walked, the zips of the main modules' own
+	// requirements, nearly always in the build list, are fetched into the
+	// cache with a quarter of the slots; the zip phase then finds them there.
+	pctx, stopPrefetch := context.WithCancel(ctx)
+	var pwg sync.WaitGroup
+	defer func() {
+		stopPrefetch()
+		pwg.Wait()
+	}()
+	psem := make(chan struct{}, max(1, jobs/4))
+	prefetched := map[module.Version]bool{}
+	prefetch := func(m module.Version) {
+		if prefetched[m] {
+			return
+		}
+		prefetched[m] = true
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			select {
+			case psem <- struct{}{}:
+			case <-pctx.Done():
+				return
+			}
+			defer func() { <-psem }()
+			if _, err := f.Fetch(pctx, m.Path, m.Version, "zip"); err != nil && pctx.Err() == nil {
+				log.Debug("zip prefetch failed", "module", modString(m), "err", err)
+			}
+		}()
+	}
+
 	for _, p := range projects {
 		res.Inputs = append(res.Inputs, p.input.String())
 		if p.input.Kind == InputModule {
@@ -188,6 +219,14 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			p.mains = []mainModule{{Path: m.Path, Require: s.require}}
 			p.goVersion = s.goVersion
 			zips[m] = true
+			prefetch(m)
+		}
+		for _, mm := range p.mains {
+			for _, r := range p.filter(mm.Require) {
+				if src := p.resolve(r); src.Dir == "" {
+					prefetch(src.Mod)
+				}
+			}
 		}
 		log.Debug("walking module graph", "input", p.input.String(), "mains", len(p.mains))
 		g, err := walk(ctx, p, l, jobs, func(done, total int64, item string) {
@@ -271,6 +310,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			}
 			h, err := hashZip(m, fz.File)
 			if err != nil {
+				l.forget(gctx, m, "zip")
 				return err
 			}
 			gs, err := l.verify(gctx, m, false, h, fz.Origin)
