@@ -92,7 +92,15 @@ func (f *fakeMirror) Fetch(ctx context.Context, path, version, kind string) (Fet
 		return Fetched{}, fmt.Errorf("fake: %s@%s.zip: %w", path, version, fs.ErrNotExist)
 	}
 	file := filepath.Join(f.dir, strings.ReplaceAll(path, "/", "_")+"@"+version+".zip")
-	if err := writeZip(file, m, gm); err != nil {
+	// Concurrent fetches of one zip (prefetch and zip phase) must not see
+	// it half written.
+	f.mu.Lock()
+	_, err := os.Stat(file)
+	if err != nil {
+		err = writeZip(file, m, gm)
+	}
+	f.mu.Unlock()
+	if err != nil {
 		return Fetched{}, err
 	}
 	st, err := os.Stat(file)
