@@ -94,6 +94,10 @@ func (c *CreateCmd) run(e *env) error {
 	case retries == 0:
 		retries = -1 // the fetch layer's "none"
 	}
+	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
+	if !ok {
+		return usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
+	}
 
 	// Inputs.
 	var inputs []resolver.Input
@@ -204,10 +208,6 @@ func (c *CreateCmd) run(e *env) error {
 	sd, err := collectSumDB(ctx, res, sumdb, c.Base)
 	if err != nil {
 		return err
-	}
-	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
-	if !ok {
-		return usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
 	}
 	st, err := writeBundle(ctx, e, c.Output, res, sumdb, sd, zlevel)
 	if err != nil {
