@@ -27,6 +27,9 @@ func (b *bench) stageLimit(ctx context.Context) error {
 		}
 		stock := b.stockSizeFromReport(name)
 		if stock == 0 {
+			stock = float64(b.cachedStockSize(name, t))
+		}
+		if stock == 0 {
 			out := b.outPath("stock-" + name + ".tar.zst")
 			b.log.Info("stock tar|zstd -19 --long=27 -T1 (for the limit's ratio)", "tree", name)
 			r, err := b.runStock(ctx, t.Dir, out)
@@ -35,6 +38,9 @@ func (b *bench) stageLimit(ctx context.Context) error {
 			}
 			stock = float64(r.size)
 			b.discard(out)
+			if err := b.saveStockSize(name, t, r.size); err != nil {
+				return err
+			}
 		}
 		out := b.outPath("limit-" + name + ".tar.zst")
 		b.log.Info("limit: unique zip contents through zstd -19 --long=27 -T1", "tree", name)

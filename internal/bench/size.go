@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -93,6 +96,9 @@ func (b *bench) stageSize(ctx context.Context) error {
 		}
 		b.packed[name] = bundleOut
 		b.discard(stockOut)
+		if err := b.saveStockSize(name, t, stock[0].size); err != nil {
+			return err
+		}
 		b.addPairFigures(name, stock, pack,
 			stockCommand(b.rel(t.Dir), "stock-"+name+".tar.zst"),
 			shellQuote(b.relArgs(b.packArgs(t.Dir, name+".gobundle"))))
@@ -153,4 +159,39 @@ func (b *bench) relArgs(args []string) []string {
 		out[i] = b.rel(a)
 	}
 	return out
+}
+
+// stockSizeRecord remembers the stock archive size of a tree, which only
+// depends on the tree and the zstd version, for stages that need the size
+// but not a fresh timing.
+type stockSizeRecord struct {
+	Key  string `json:"key"`
+	Zstd string `json:"zstd"`
+	Size int64  `json:"size"`
+}
+
+func (b *bench) stockSizeFile(name string) string {
+	return filepath.Join(b.treeBase(name), "stock-size.json")
+}
+
+func (b *bench) saveStockSize(name string, t *tree, size int64) error {
+	data, err := json.Marshal(stockSizeRecord{Key: t.Key, Zstd: b.zstd, Size: size})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(b.stockSizeFile(name), data)
+}
+
+// cachedStockSize returns the stock size measured by an earlier run on the
+// same tree with the same zstd, or 0.
+func (b *bench) cachedStockSize(name string, t *tree) int64 {
+	data, err := os.ReadFile(b.stockSizeFile(name))
+	if err != nil {
+		return 0
+	}
+	var r stockSizeRecord
+	if json.Unmarshal(data, &r) != nil || r.Key != t.Key || r.Zstd != b.zstd {
+		return 0
+	}
+	return r.Size
 }
