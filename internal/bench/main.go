@@ -23,8 +23,19 @@
 //
 // # Stages
 //
-// Each stage is one entry of [allStages]; later work (create, serve) adds
-// stages there. Stages that need a tree prepare it on first use.
+// Each stage is one entry of [allStages]; stages that need a tree prepare
+// it on first use through (*bench).tree. Later work adds stages there:
+//
+//   - create: the project's source is tree.ProjectDir; time `gobundle
+//     create` cold and warm beside `go mod download all` cold (b.goEnv gives
+//     a pinned go environment with a fresh GOMODCACHE), and its peak RSS on
+//     a 10,000-version upstream generated with writeSynthTree.
+//   - serve: b.ensureTool installs nginx and wrk; serve the unpacked tree
+//     (gobundle unpack) with nginx and the bundle with gobundle serve, and
+//     time the same `go mod download all` through each, interleaved.
+//
+// b.execute measures every child (wall, CPU, true peak RSS through GNU
+// time) and b.rep.add records a figure beside its stock counterpart.
 //
 // # Output
 //
