@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -290,7 +292,9 @@ type graph struct {
 	goVer  map[module.Version]string           // go directive of the node's go.mod
 	parent map[module.Version]module.Version   // first requirer; main modules map to themselves
 	srcs   map[module.Version]source
+	mains  []module.Version // in input order
 	edges  int
+	failed []failure
 }
 
 // walk loads the go.mod of every module version reachable from the main
@@ -320,7 +324,12 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 				if ce := gctx.Err(); ce != nil && errors.Is(err, ce) {
 					return err
 				}
-				return g.chainError(m, src, err)
+				// Keep walking: the error is reported once the graph
+				// is complete, with the shortest chain leading to it.
+				g.mu.Lock()
+				g.failed = append(g.failed, failure{m, src, err})
+				g.mu.Unlock()
+				return nil
 			}
 			reqs := p.filter(s.require)
 			g.mu.Lock()
@@ -342,6 +351,7 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 	g.mu.Lock()
 	for _, mm := range p.mains {
 		mv := module.Version{Path: mm.Path}
+		g.mains = append(g.mains, mv)
 		g.parent[mv] = mv
 		reqs := p.filter(mm.Require)
 		g.reqs[mv] = reqs
@@ -357,7 +367,50 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 	if err := grp.Wait(); err != nil {
 		return nil, err
 	}
+	if len(g.failed) > 0 {
+		return nil, g.failure(l.log)
+	}
 	return g, nil
+}
+
+// failure is a module version of the graph that could not be loaded.
+type failure struct {
+	m   module.Version
+	src source
+	err error
+}
+
+// failure returns the error to report for the failed loads, the same
+// whatever order they happened in: checksum mismatches first, then the
+// shortest chain, then module order. The others are logged.
+func (g *graph) failure(log *slog.Logger) error {
+	type ranked struct {
+		ce       *ChainError
+		checksum bool
+	}
+	var rs []ranked
+	for _, f := range g.failed {
+		ce := g.chainError(f.m, f.src, f.err).(*ChainError)
+		var cs *ChecksumError
+		var ve *VerifyError
+		rs = append(rs, ranked{ce, errors.As(f.err, &cs) || errors.As(f.err, &ve)})
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		switch {
+		case a.checksum != b.checksum:
+			if a.checksum {
+				return -1
+			}
+			return 1
+		case len(a.ce.Chain) != len(b.ce.Chain):
+			return len(a.ce.Chain) - len(b.ce.Chain)
+		}
+		return strings.Compare(modString(a.ce.Chain[len(a.ce.Chain)-1]), modString(b.ce.Chain[len(b.ce.Chain)-1]))
+	})
+	for _, r := range rs[1:] {
+		log.Error("module version not loaded", "err", r.ce)
+	}
+	return rs[0].ce
 }
 
 // filter drops requirements the go command ignores: excluded versions
@@ -374,27 +427,53 @@ func (p *project) filter(reqs []module.Version) []module.Version {
 	return out
 }
 
-// chainError builds the error for a node that failed to load.
+// chainError builds the error for a node that failed to load, with the
+// shortest chain of requirements from a main module to it (the same
+// whatever order the loads finished in).
 func (g *graph) chainError(m module.Version, src source, err error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	chain := []module.Version{m}
-	for cur := m; ; {
-		p, ok := g.parent[cur]
-		if !ok || p == cur || len(chain) > len(g.parent) {
-			break
-		}
-		chain = append(chain, p)
-		cur = p
-	}
-	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
-		chain[i], chain[j] = chain[j], chain[i]
-	}
-	ce := &ChainError{Chain: chain, Err: err}
+	ce := &ChainError{Chain: g.shortestChain(m), Err: err}
 	if src.Dir != "" || src.Mod != m {
 		ce.Source = src.String()
 	}
 	return ce
+}
+
+// shortestChain returns a shortest path of requirements from a main module
+// to m, breadth first in the order go.mod files list requirements; g.mu held.
+func (g *graph) shortestChain(m module.Version) []module.Version {
+	prev := map[module.Version]module.Version{}
+	seen := map[module.Version]bool{}
+	queue := append([]module.Version(nil), g.mains...)
+	for _, mv := range queue {
+		seen[mv] = true
+	}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		if cur == m {
+			chain := []module.Version{m}
+			for seen[cur] {
+				p, ok := prev[cur]
+				if !ok {
+					break
+				}
+				chain = append(chain, p)
+				cur = p
+			}
+			slices.Reverse(chain)
+			return chain
+		}
+		for _, r := range g.reqs[cur] {
+			if !seen[r] {
+				seen[r] = true
+				prev[r] = cur
+				queue = append(queue, r)
+			}
+		}
+	}
+	return []module.Version{m}
 }
 
 // buildList returns the unpruned build list: the highest version of every

@@ -568,3 +568,19 @@ func TestChainErrorMessage(t *testing.T) {
 		t.Error("ChainError does not wrap fs.ErrNotExist")
 	}
 }
+
+func TestMissingModuleShortestChain(t *testing.T) {
+	f := newFakeMirror(t, map[string]string{
+		"example.com/a@v1.0.0": "module example.com/a\ngo 1.16\nrequire example.com/b v1.0.0\n",
+		"example.com/b@v1.0.0": "module example.com/b\ngo 1.16\nrequire example.com/gone v0.1.0\n",
+		"example.com/c@v1.0.0": "module example.com/c\ngo 1.16\nrequire example.com/gone v0.1.0\n",
+	})
+	dir := writeTree(t, map[string]string{"go.mod": "module example.com/main\ngo 1.16\nrequire (\n\texample.com/a v1.0.0\n\texample.com/c v1.0.0\n)\n"})
+	for range 5 {
+		_, err := runResolve(t, f, nil, false, mustInput(t, dir))
+		want := "(required by example.com/main → example.com/c@v1.0.0 → example.com/gone@v0.1.0)"
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Fatalf("err = %v, want one ending in %q", err, want)
+		}
+	}
+}
