@@ -584,3 +584,35 @@ func TestMissingModuleShortestChain(t *testing.T) {
 		}
 	}
 }
+
+func TestLaneBoost(t *testing.T) {
+	ln := newLane(context.Background(), 1, 3)
+	defer ln.stop()
+	started := make(chan int, 3)
+	release := make(chan struct{})
+	for i := range 3 {
+		ln.Go(func(ctx context.Context) error {
+			started <- i
+			<-release
+			return nil
+		})
+	}
+	<-started
+	select {
+	case <-started:
+		t.Fatal("a second task ran before boost")
+	default:
+	}
+	ln.boost()
+	<-started
+	<-started // both others run at once now, while the first still holds its slot
+	close(release)
+	if err := ln.wait(); err != nil {
+		t.Fatal(err)
+	}
+	ln2 := newLane(context.Background(), 2, 0)
+	ln2.Go(func(context.Context) error { return errors.New("first") })
+	if err := ln2.wait(); err == nil || err.Error() != "first" {
+		t.Errorf("wait = %v, want the task's error", err)
+	}
+}

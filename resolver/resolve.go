@@ -175,35 +175,26 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res := &Result{Mirrors: f.Chain()}
 	zips := map[module.Version]bool{}
 	var resolved int64
-	// While the graph is walked, the zips of the main modules' own
-	// requirements, nearly always in the build list, are fetched into the
-	// cache with a quarter of the slots; the zip phase then finds them there.
-	pctx, stopPrefetch := context.WithCancel(ctx)
-	var pwg sync.WaitGroup
-	defer func() {
-		stopPrefetch()
-		pwg.Wait()
-	}()
-	psem := make(chan struct{}, max(1, jobs/4))
+	// Off the walk's critical path, two background lanes share half the
+	// slots: .info files, fetched as each go.mod is loaded, and the zips of
+	// the main modules' own requirements, nearly always in the build list,
+	// fetched into the cache so that the zip phase finds them there.
+	l.infos = newLane(ctx, max(1, jobs/4), jobs)
+	defer l.infos.stop()
+	prefetchLane := newLane(ctx, max(1, jobs/4), 0)
+	defer prefetchLane.stop()
 	prefetched := map[module.Version]bool{}
 	prefetch := func(m module.Version) {
 		if prefetched[m] {
 			return
 		}
 		prefetched[m] = true
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			select {
-			case psem <- struct{}{}:
-			case <-pctx.Done():
-				return
-			}
-			defer func() { <-psem }()
-			if _, err := f.Fetch(pctx, m.Path, m.Version, "zip"); err != nil && pctx.Err() == nil {
+		prefetchLane.Go(func(ctx context.Context) error {
+			if _, err := f.Fetch(ctx, m.Path, m.Version, "zip"); err != nil && ctx.Err() == nil {
 				log.Debug("zip prefetch failed", "module", modString(m), "err", err)
 			}
-		}()
+			return nil
+		})
 	}
 
 	for _, p := range projects {
@@ -267,6 +258,9 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
 	}
 
+	// The walk is over: the .info lane may use every slot.
+	l.infos.boost()
+
 	// Fetch and verify the zips.
 	zipList := make([]module.Version, 0, len(zips))
 	for m := range zips {
@@ -284,21 +278,6 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		zres  = make(map[module.Version]zipResult, len(zipList))
 	)
 	grp, gctx := newGroup(ctx, jobs)
-	// The .info files are fetched only now, off the walk's critical path,
-	// along with the zips.
-	for _, s := range l.remote() {
-		grp.Go(func() error {
-			info, fi, err := f.ReadFile(gctx, s.mod.Path, s.mod.Version, "info")
-			if err != nil {
-				if errors.Is(err, gctx.Err()) && gctx.Err() != nil {
-					return err
-				}
-				return fmt.Errorf("%s@%s: info: %w", s.mod.Path, s.mod.Version, err)
-			}
-			s.info, s.infoFetched = info, fi
-			return nil
-		})
-	}
 	for _, m := range zipList {
 		grp.Go(func() error {
 			fz, err := f.Fetch(gctx, m.Path, m.Version, "zip")
@@ -328,6 +307,9 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		})
 	}
 	if err := grp.Wait(); err != nil {
+		return nil, err
+	}
+	if err := l.infos.wait(); err != nil {
 		return nil, err
 	}
 
@@ -412,6 +394,8 @@ type loader struct {
 
 	mu   sync.Mutex
 	memo map[source]*loadEntry
+	// infos, when set, fetches the .info of every module version loaded.
+	infos *lane
 
 	sumdbChecks, gosumChecks atomic.Int64
 }
@@ -511,6 +495,19 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 	}
 	s := newSummary(mf)
 	s.mod, s.modData, s.modFetched, s.modHash, s.goSum = m, data, fm, h, gs
+	if l.infos != nil {
+		l.infos.Go(func(ctx context.Context) error {
+			info, fi, err := l.f.ReadFile(ctx, m.Path, m.Version, "info")
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("%s@%s: info: %w", m.Path, m.Version, err)
+			}
+			s.info, s.infoFetched = info, fi
+			return nil
+		})
+	}
 	return s, nil
 }
 
@@ -545,4 +542,75 @@ func (l *loader) verify(ctx context.Context, m module.Version, isMod bool, h, mi
 		l.sumdbChecks.Add(1)
 	}
 	return listed, nil
+}
+
+// lane runs background work at most n at a time (up to boosted once
+// boost is called) and remembers the first error; stop cancels what has
+// not finished.
+type lane struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sem      chan struct{}
+	reserved int // slots of sem held back until boost
+	boosted  sync.Once
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+}
+
+func newLane(ctx context.Context, n, boosted int) *lane {
+	lctx, cancel := context.WithCancel(ctx)
+	ln := &lane{ctx: lctx, cancel: cancel, sem: make(chan struct{}, max(n, boosted))}
+	for ln.reserved = 0; ln.reserved < boosted-n; ln.reserved++ {
+		ln.sem <- struct{}{}
+	}
+	return ln
+}
+
+// boost raises the lane's limit to its boosted value.
+func (ln *lane) boost() {
+	ln.boosted.Do(func() {
+		for range ln.reserved {
+			<-ln.sem
+		}
+	})
+}
+
+// Go runs f in the lane; it never blocks.
+func (ln *lane) Go(f func(ctx context.Context) error) {
+	ln.wg.Add(1)
+	go func() {
+		defer ln.wg.Done()
+		select {
+		case ln.sem <- struct{}{}:
+		case <-ln.ctx.Done():
+			ln.fail(ln.ctx.Err())
+			return
+		}
+		defer func() { <-ln.sem }()
+		if err := f(ln.ctx); err != nil {
+			ln.fail(err)
+		}
+	}()
+}
+
+func (ln *lane) fail(err error) {
+	ln.mu.Lock()
+	if ln.err == nil {
+		ln.err = err
+	}
+	ln.mu.Unlock()
+}
+
+// wait waits for everything started and returns the first error.
+func (ln *lane) wait() error {
+	ln.wg.Wait()
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.err
+}
+
+func (ln *lane) stop() {
+	ln.cancel()
+	ln.wg.Wait()
 }
