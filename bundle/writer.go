@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -47,6 +48,11 @@ type WriterOptions struct {
 	// Level is the zstd level; 0 means zstd.SpeedBestCompression.
 	Level    zstd.EncoderLevel
 	Progress func(Event)
+	// CacheDir, if set, caches compressed frames (keyed by the sha256 of
+	// their blobs' digests and the compression settings) and each zip's
+	// file analysis (keyed by the zip file's sha256), so that writing the
+	// same content again reads no zip content and compresses nothing.
+	CacheDir string
 }
 
 // ModuleSource is one module version handed to a Writer.
@@ -56,6 +62,12 @@ type ModuleSource struct {
 	InfoOrigin, ModOrigin string
 	ZipFile               string // path of the module zip on disk, "" when absent
 	ZipOrigin             string
+	// ZipSHA256 is the hex sha256 of the zip file's bytes, if the caller
+	// knows it: it keys the zip analysis cache (see WriterOptions.CacheDir).
+	ZipSHA256 string
+	// ZipHash is the zip's h1: hash if the caller already has it; the
+	// writer still computes its own and refuses a zip whose hash differs.
+	ZipHash string
 }
 
 // ExtraSource is one extra blob handed to a Writer.
@@ -78,6 +90,9 @@ type Writer struct {
 	mods     map[module.Version]*wmod
 	extras   map[[2]string]*wextra
 	closed   bool
+
+	// zipsRead and framesCompressed count work the cache did not save.
+	zipsRead, framesCompressed atomic.Int64
 }
 
 // sortKey orders blobs in the data section: by class, then module path,
@@ -105,7 +120,9 @@ type wblob struct {
 	sum      Sum
 	size     int64
 	crc      uint32
-	spoolOff int64
+	spoolOff int64 // -1: read lazily from zipPath
+	zipPath  string
+	zipIndex int
 	key      sortKey
 	index    uint32 // final position, set by WriteFile
 }
@@ -170,36 +187,57 @@ func (w *Writer) Close() error {
 	return os.Remove(name)
 }
 
-// content is data with its digests, computed before taking w.mu.
+// content is data with its digests, computed before taking w.mu. When
+// data is nil the content is read lazily, only if a frame that holds it
+// must be compressed: from entry zipIndex of the zip file zipPath, or the
+// whole file when zipIndex is -1.
 type content struct {
-	data []byte
-	sum  Sum
-	crc  uint32
+	data     []byte
+	sum      Sum
+	crc      uint32
+	size     int64
+	zipPath  string
+	zipIndex int
 }
 
 func newContent(data []byte) content {
-	return content{data: data, sum: sha256.Sum256(data), crc: crc32.ChecksumIEEE(data)}
+	return content{data: data, sum: sha256.Sum256(data), crc: crc32.ChecksumIEEE(data), size: int64(len(data))}
 }
 
 // addBlob stores c once and returns its blob; the caller holds w.mu.
 func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
-	data, sum := c.data, c.sum
-	if b, ok := w.blobs[sum]; ok {
+	if b, ok := w.blobs[c.sum]; ok {
 		if keyLess(key, b.key) {
 			b.key = key
+		}
+		if b.spoolOff < 0 && c.data != nil {
+			// Prefer content at hand to a lazy read.
+			if err := w.spoolBlob(b, c.data); err != nil {
+				return nil, err
+			}
 		}
 		return b, nil
 	}
 	if w.closed {
 		return nil, errors.New("bundle writer is closed")
 	}
-	if _, err := w.spool.WriteAt(data, w.spoolOff); err != nil {
-		return nil, fmt.Errorf("writing spool: %w", err)
+	b := &wblob{sum: c.sum, size: c.size, crc: c.crc, spoolOff: -1, zipPath: c.zipPath, zipIndex: c.zipIndex, key: key}
+	if c.data != nil {
+		if err := w.spoolBlob(b, c.data); err != nil {
+			return nil, err
+		}
 	}
-	b := &wblob{sum: sum, size: int64(len(data)), crc: c.crc, spoolOff: w.spoolOff, key: key}
-	w.spoolOff += int64(len(data))
-	w.blobs[sum] = b
+	w.blobs[c.sum] = b
 	return b, nil
+}
+
+func (w *Writer) spoolBlob(b *wblob, data []byte) error {
+	if _, err := w.spool.WriteAt(data, w.spoolOff); err != nil {
+		return fmt.Errorf("writing spool: %w", err)
+	}
+	b.spoolOff = w.spoolOff
+	w.spoolOff += int64(len(data))
+	return nil
 }
 
 // goModHash is the go.sum hash of a go.mod file (the "/go.mod" line).
@@ -244,7 +282,10 @@ func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
 	var zc *zipContent
 	if src.ZipFile != "" {
 		var err error
-		zc, err = readZip(ctx, mv, src.ZipFile)
+		zc, err = w.analyseZip(ctx, mv, src.ZipFile, src.ZipSHA256)
+		if err == nil && src.ZipHash != "" && src.ZipHash != zc.hash {
+			err = fmt.Errorf("h1 hash %s, caller says %s", zc.hash, src.ZipHash)
+		}
 		if err != nil {
 			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindZip, err}}
 		}
@@ -352,17 +393,13 @@ func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, 
 	if err := cf.Err(); err != nil {
 		return nil, oneLine(err)
 	}
-	hash, err := dirhash.HashZip(name, dirhash.Hash1)
-	if err != nil {
-		return nil, err
-	}
 	zr, err := zip.OpenReader(name)
 	if err != nil {
 		return nil, err
 	}
 	defer zr.Close()
 	prefix := zipPrefix(mv.Path, mv.Version)
-	zc := &zipContent{hash: hash}
+	zc := &zipContent{}
 	for _, zf := range zr.File {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -383,11 +420,24 @@ func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, 
 		zc.names = append(zc.names, rel)
 		zc.files = append(zc.files, newContent(data))
 	}
+	// The go.sum hash, from the contents already in memory.
+	full := make([]string, len(zc.names))
+	byName := make(map[string][]byte, len(zc.names))
+	for i, n := range zc.names {
+		full[i] = prefix + n
+		byName[full[i]] = zc.files[i].data
+	}
+	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(byName[n])), nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	entry := &modEntry{path: mv.Path, version: mv.Version}
 	blobs := make([]blobEntry, len(zc.files))
 	for i, c := range zc.files {
 		entry.files = append(entry.files, zipFile{name: zc.names[i], blob: uint32(i)})
-		blobs[i] = blobEntry{size: int64(len(c.data)), crc: c.crc}
+		blobs[i] = blobEntry{size: c.size, crc: c.crc}
 	}
 	size, err := zipLayoutSize(entry, blobs)
 	if err != nil {
@@ -738,18 +788,21 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 				for _, b := range blobs {
 					size += b.size
 				}
-				raw := make([]byte, size)
-				var off int64
-				for _, b := range blobs {
-					if _, err := w.spool.ReadAt(raw[off:off+b.size], b.spoolOff); err != nil {
-						results[i] <- result{err: fmt.Errorf("reading spool: %w", err)}
-						return
-					}
-					off += b.size
+				key := w.frameKey(blobs, window)
+				if comp := w.cachedFrame(key); comp != nil {
+					results[i] <- result{comp: comp, ulen: size}
+					return
 				}
+				raw, err := w.frameContent(blobs, size)
+				if err != nil {
+					results[i] <- result{err: err}
+					return
+				}
+				w.framesCompressed.Add(1)
 				enc := <-encoders
 				comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
 				encoders <- enc
+				w.storeFrame(key, comp)
 				results[i] <- result{comp: comp, ulen: size}
 			}(i, p.blobs[fr[0]:fr[1]])
 		}

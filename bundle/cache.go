@@ -1,0 +1,276 @@
+package bundle
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"golang.org/x/mod/module"
+)
+
+// The writer's cache (WriterOptions.CacheDir) makes writing the same
+// content again cheap, as a repeated `gobundle create` does:
+//
+//	zips/xx/<sha256 of zip file>     sha256 of the rest, then what reading
+//	                                 the zip found: its files' names, sizes,
+//	                                 sha256 and CRC, its h1:, and the
+//	                                 rebuilt zip's size and sha256
+//	frames/xx/<key>                  a compressed frame: sha256 of the
+//	                                 compressed bytes, then the bytes
+//
+// A frame's key is the sha256 of the compression settings, the zstd
+// library's version and the digests of the blobs in the frame, so a cached
+// frame is exactly what compressing would produce and bundles stay
+// byte-identical with or without the cache. Entries are written by rename
+// and checked when read; a damaged entry is ignored and rebuilt.
+
+const (
+	analysisMagic = "GBZA1"
+	frameKeyTag   = "gobundle frame 1"
+)
+
+func cachePath(dir, kind, key string) string {
+	return filepath.Join(dir, kind, key[:2], key)
+}
+
+// analyseZip returns the content of a module zip: from the cache when its
+// analysis is there (file contents are then read lazily), else by reading
+// the zip, whose analysis it then stores.
+func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA string) (*zipContent, error) {
+	if w.opts.CacheDir == "" {
+		w.zipsRead.Add(1)
+		return readZip(ctx, mv, name)
+	}
+	if zipSHA == "" {
+		sum, err := fileSHA256(name)
+		if err != nil {
+			return nil, err
+		}
+		zipSHA = sum
+	}
+	if len(zipSHA) != 64 {
+		return nil, fmt.Errorf("bad zip sha256 %q", zipSHA)
+	}
+	// The analysis records module and version too; a zip whose bytes are
+	// filed under another module version is read afresh.
+	path := cachePath(w.opts.CacheDir, "zips", zipSHA)
+	if data, err := os.ReadFile(path); err == nil && len(data) > sha256.Size {
+		body := data[sha256.Size:]
+		if sum := sha256.Sum256(body); string(sum[:]) == string(data[:sha256.Size]) {
+			if zc, ok := decodeAnalysis(body, mv, name); ok {
+				return zc, nil
+			}
+		}
+	}
+	w.zipsRead.Add(1)
+	zc, err := readZip(ctx, mv, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err == nil {
+		body := encodeAnalysis(zc, mv)
+		sum := sha256.Sum256(body)
+		writeFileAtomic(path, append(sum[:], body...)) // a cache: failing to write it is not an error
+	}
+	return zc, nil
+}
+
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func encodeAnalysis(zc *zipContent, mv module.Version) []byte {
+	e := &encoder{}
+	e.b = append(e.b, analysisMagic...)
+	e.str(mv.Path)
+	e.str(mv.Version)
+	e.str(zc.hash)
+	if zc.raw != nil {
+		e.b = append(e.b, 1)
+		e.uvarint(uint64(zc.raw.size))
+		e.sum(zc.raw.sum)
+		e.u32(zc.raw.crc)
+		return e.b
+	}
+	e.b = append(e.b, 0)
+	e.uvarint(uint64(zc.size))
+	e.sum(zc.sum)
+	e.uvarint(uint64(len(zc.names)))
+	for i, n := range zc.names {
+		c := zc.files[i]
+		e.str(n)
+		e.uvarint(uint64(c.size))
+		e.sum(c.sum)
+		e.u32(c.crc)
+	}
+	return e.b
+}
+
+// decodeAnalysis reads a cached analysis; its contents become lazy reads
+// of zip file name.
+func decodeAnalysis(data []byte, mv module.Version, name string) (*zipContent, bool) {
+	d := &decoder{b: data}
+	if string(d.bytes(len(analysisMagic))) != analysisMagic || d.str() != mv.Path || d.str() != mv.Version {
+		return nil, false
+	}
+	zc := &zipContent{hash: d.str()}
+	raw := d.bytes(1)
+	if d.err != nil {
+		return nil, false
+	}
+	if raw[0] == 1 {
+		c := content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: -1}
+		zc.raw = &c
+	} else {
+		zc.size = d.size()
+		zc.sum = d.sum()
+		n := d.count()
+		for i := range n {
+			zc.names = append(zc.names, d.str())
+			zc.files = append(zc.files, content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: i})
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, false
+	}
+	return zc, true
+}
+
+// zstdVersion is the version of the zstd library, part of frame keys: a
+// different library may compress differently.
+func zstdVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/klauspost/compress" {
+				if dep.Replace != nil {
+					return dep.Replace.Path + "@" + dep.Replace.Version
+				}
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+func (w *Writer) frameKey(blobs []*wblob, window int) string {
+	if w.opts.CacheDir == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\nlevel %d window %d\n", frameKeyTag, zstdVersion(), w.opts.Level, window)
+	for _, b := range blobs {
+		h.Write(b.sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// cachedFrame returns the cached compressed frame for key, or nil.
+func (w *Writer) cachedFrame(key string) []byte {
+	if key == "" {
+		return nil
+	}
+	data, err := os.ReadFile(cachePath(w.opts.CacheDir, "frames", key))
+	if err != nil || len(data) < sha256.Size {
+		return nil
+	}
+	comp := data[sha256.Size:]
+	if sum := sha256.Sum256(comp); string(sum[:]) != string(data[:sha256.Size]) {
+		return nil
+	}
+	return comp
+}
+
+func (w *Writer) storeFrame(key string, comp []byte) {
+	if key == "" {
+		return
+	}
+	path := cachePath(w.opts.CacheDir, "frames", key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+		return
+	}
+	sum := sha256.Sum256(comp)
+	writeFileAtomic(path, append(sum[:], comp...))
+}
+
+// frameContent assembles the uncompressed content of a frame from the
+// spool and, for content known only from a cached analysis, from the zips.
+func (w *Writer) frameContent(blobs []*wblob, size int64) ([]byte, error) {
+	raw := make([]byte, size)
+	zips := map[string]*zip.ReadCloser{}
+	defer func() {
+		for _, z := range zips {
+			z.Close()
+		}
+	}()
+	var off int64
+	for _, b := range blobs {
+		dst := raw[off : off+b.size]
+		off += b.size
+		if b.spoolOff >= 0 {
+			if _, err := w.spool.ReadAt(dst, b.spoolOff); err != nil {
+				return nil, fmt.Errorf("reading spool: %w", err)
+			}
+			continue
+		}
+		if err := readLazy(zips, b, dst); err != nil {
+			return nil, err
+		}
+	}
+	return raw, nil
+}
+
+// readLazy reads blob b from its zip into dst and checks its sha256: the
+// zip must not have changed since it was analysed.
+func readLazy(zips map[string]*zip.ReadCloser, b *wblob, dst []byte) error {
+	if b.zipIndex < 0 {
+		f, err := os.Open(b.zipPath)
+		if err != nil {
+			return err
+		}
+		_, err = io.ReadFull(f, dst)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.zipPath, err)
+		}
+	} else {
+		z := zips[b.zipPath]
+		if z == nil {
+			var err error
+			if z, err = zip.OpenReader(b.zipPath); err != nil {
+				return err
+			}
+			zips[b.zipPath] = z
+		}
+		if b.zipIndex >= len(z.File) {
+			return fmt.Errorf("%s: changed since it was read (file %d missing)", b.zipPath, b.zipIndex)
+		}
+		rc, err := z.File[b.zipIndex].Open()
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.zipPath, err)
+		}
+		_, err = io.ReadFull(rc, dst)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.zipPath, err)
+		}
+	}
+	if Sum(sha256.Sum256(dst)) != b.sum {
+		return fmt.Errorf("%s: changed since it was read (content sha256 differs)", b.zipPath)
+	}
+	return nil
+}

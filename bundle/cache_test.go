@@ -1,0 +1,91 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// packCached packs src with the given cache and returns the bundle bytes
+// and the writer's counters.
+func packCached(t *testing.T, src, cache string) (data []byte, zipsRead, framesCompressed int64) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := NewWriter(WriterOptions{TempDir: t.TempDir(), CacheDir: cache, FrameSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := Pack(ctx, w, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "b.gobundle")
+	if _, err := w.WriteFile(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	data, err = os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(ctx, bytes.NewReader(data), int64(len(data)), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Verify(ctx, nil); len(p) != 0 {
+		t.Fatalf("cached bundle does not verify: %v", p)
+	}
+	return data, w.zipsRead.Load(), w.framesCompressed.Load()
+}
+
+func TestWriterCache(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, sampleModules())
+	plain, _, frames := packCached(t, src, "")
+	if frames == 0 {
+		t.Fatal("no frames compressed without a cache")
+	}
+	cache := t.TempDir()
+	cold, zips, _ := packCached(t, src, cache)
+	if zips != 7 || !bytes.Equal(cold, plain) {
+		t.Fatalf("cold cached run: %d zips read, same bytes %v", zips, bytes.Equal(cold, plain))
+	}
+	warm, zips, frames := packCached(t, src, cache)
+	if zips != 0 || frames != 0 {
+		t.Fatalf("warm run read %d zips and compressed %d frames, want none", zips, frames)
+	}
+	if !bytes.Equal(warm, plain) {
+		t.Fatal("warm run's bundle differs from an uncached one")
+	}
+
+	// Frames gone, analyses kept: content is read lazily from the zips.
+	os.RemoveAll(filepath.Join(cache, "frames"))
+	lazy, zips, frames := packCached(t, src, cache)
+	if zips != 0 || frames == 0 || !bytes.Equal(lazy, plain) {
+		t.Fatalf("lazy run: %d zips analysed, %d frames, same bytes %v", zips, frames, bytes.Equal(lazy, plain))
+	}
+
+	// Damaged cache entries are ignored, never copied into a bundle.
+	filepath.Walk(cache, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			data, _ := os.ReadFile(p)
+			data[len(data)/2] ^= 1
+			os.WriteFile(p, data, 0o666)
+		}
+		return nil
+	})
+	damaged, _, frames := packCached(t, src, cache)
+	if frames == 0 || !bytes.Equal(damaged, plain) {
+		t.Fatalf("damaged cache: %d frames compressed, same bytes %v", frames, bytes.Equal(damaged, plain))
+	}
+
+	// One more module: only the frames whose content changed are compressed.
+	mods := sampleModules()
+	writeTree(t, src, []testModule{{path: "example.com/zzz", version: "v1.0.0", files: []testFile{{"z.go", []byte("package z\n")}}}})
+	_, _, warmFrames := packCached(t, src, cache)
+	_, _, allFrames := packCached(t, src, "")
+	if warmFrames == 0 || warmFrames >= allFrames {
+		t.Fatalf("after adding a module: %d frames compressed with the cache, %d without (%d modules before)", warmFrames, allFrames, len(mods))
+	}
+}
