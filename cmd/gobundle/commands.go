@@ -18,6 +18,7 @@ type PackCmd struct {
 	Dir    string `arg:"" help:"GOPROXY file tree to pack, such as $(go env GOMODCACHE)/cache/download or an unpacked bundle." type:"existingdir"`
 	Output string `short:"o" required:"" help:"Bundle file to write." placeholder:"FILE"`
 	Jobs   int    `help:"Compression workers (default: number of CPUs)." default:"0"`
+	Cache  string `help:"Cache directory for compressed frames and zip analyses: a repeated pack of mostly the same content reuses them (off by default)." placeholder:"DIR"`
 	// FrameSize trades compression ratio for random-read cost; hidden, for
 	// measurements.
 	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
@@ -31,6 +32,7 @@ func (c *PackCmd) Run(e *env) error {
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
 		Concurrency: c.Jobs,
 		FrameSize:   c.FrameSize,
+		CacheDir:    c.Cache,
 		Progress:    bundleProgress(e.newProgress("compressing", true)),
 	})
 	if err != nil {
