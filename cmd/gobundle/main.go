@@ -77,8 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		kong.Name("gobundle"),
 		kong.Description("gobundle carries Go module dependencies across an air gap.\n\n"+
 			"Connected side: gobundle create (or pack) writes ONE verified, compressed bundle file.\n"+
-			"Disconnected side: gobundle verify checks it, gobundle serve exposes it as a GOPROXY.\n\n"+
-			"Example:\n  gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle\n  gobundle verify deps.gobundle"),
+			"Disconnected side: gobundle verify checks it, gobundle serve exposes it as a GOPROXY,\n"+
+			"checksum database included, so clients build with nothing switched off.\n\n"+
+			"Example:\n"+
+			"  gobundle create ./myproject -o deps.gobundle    # outside, with your mirrors\n"+
+			"  gobundle verify deps.gobundle                   # inside, after the trip\n"+
+			"  gobundle serve --listen :8080 deps.gobundle     # inside\n"+
+			"  GOPROXY=http://bundlehost:8080 go build ./...   # on every client"),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitPanic(c)) }),
 		kong.UsageOnError(),
