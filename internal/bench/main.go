@@ -93,6 +93,10 @@ func allStages() []stage {
 		{"determinism", "pack the same tree twice, compare sha256", (*bench).stageDeterminism, true},
 		{"inspect", "inspect time and memory and one-entry read RSS on a bundle over 1 GB", (*bench).stageInspect, true},
 		{"limit", "reference: tar of the unique zip contents at zstd -19 --long=27 (slow)", (*bench).stageLimit, false},
+		{"create", "gobundle create cold and warm vs go mod download all cold, same mirror, interleaved", (*bench).stageCreate, true},
+		{"create10k", "gobundle create of 10,000 generated module versions from the fake upstream: peak RSS, time", (*bench).stageCreate10k, true},
+		{"serve", "gobundle serve vs nginx on the unpacked tree: go mod download all, wrk; startup and RSS on 10,000 versions", (*bench).stageServe, true},
+		{"sumdb", "checksum database lookups, tiles and bytes in the project's created bundle", (*bench).stageSumDB, true},
 	}
 }
 
