@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 //
 //	blobs/sha256/ab/abcdef…         file content, named by its SHA-256
 //	keys/<escaped path>/@v/<escaped version>.<kind>   {"sha256":…,"size":…,"origin":…}
+//	h1/ab/abcdef…                   go.sum hash ("h1:…") of the zip blob abcdef…
 //	tmp/                            downloads in progress
 //	direct/                         GOMODCACHE of the go command for "direct"
 //
@@ -31,6 +34,12 @@ import (
 // leaves at most stray files in tmp/, never a key naming an incomplete blob.
 // Blobs are re-hashed when first used by a process; a corrupt one is removed
 // and fetched again.
+//
+// The go.sum hash of a zip is a function of the zip's bytes alone (file
+// names and contents), so it is remembered under h1/ by the blob's SHA-256:
+// a repeated create checks go.sum and the checksum database without
+// inflating any zip. It records what was computed, not what was verified:
+// every run still verifies it.
 
 // cacheKey is the content of a key file.
 type cacheKey struct {
@@ -57,7 +66,7 @@ func newBlobCache(dir string, jobs int) (*blobCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("download cache %s: %w", dir, err)
 	}
-	for _, sub := range []string{"blobs", "keys", "tmp"} {
+	for _, sub := range []string{"blobs", "keys", "tmp", "h1"} {
 		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
 			return nil, fmt.Errorf("download cache: %w", err)
 		}
@@ -136,6 +145,47 @@ func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetc
 		c.mu.Unlock()
 	}
 	return Fetched{File: bp, Size: k.Size, SHA256: k.SHA256, Origin: k.Origin}, true
+}
+
+func (c *blobCache) h1Path(sum string) string {
+	return filepath.Join(c.dir, "h1", sum[:2], sum)
+}
+
+// zipHash returns the go.sum hash remembered for the zip blob sum.
+func (c *blobCache) zipHash(sum string) (string, bool) {
+	if !isHexSHA256(sum) {
+		return "", false
+	}
+	data, err := os.ReadFile(c.h1Path(sum))
+	if err != nil {
+		return "", false
+	}
+	h := strings.TrimSpace(string(data))
+	if !validH1(h) {
+		return "", false
+	}
+	return h, true
+}
+
+// putZipHash remembers the go.sum hash h of the zip blob sum.
+func (c *blobCache) putZipHash(sum, h string) error {
+	if !isHexSHA256(sum) || !validH1(h) {
+		return fmt.Errorf("download cache: not a zip hash record: %s %s", sum, h)
+	}
+	if err := writeFileAtomic(c.h1Path(sum), []byte(h+"\n")); err != nil {
+		return fmt.Errorf("download cache: %w", err)
+	}
+	return nil
+}
+
+// validH1 reports whether h looks like a dirhash.Hash1 result.
+func validH1(h string) bool {
+	b, ok := strings.CutPrefix(h, "h1:")
+	if !ok {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(b)
+	return err == nil && len(raw) == sha256.Size
 }
 
 // tempFile creates a file for a download in progress.

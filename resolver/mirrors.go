@@ -249,6 +249,29 @@ func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetche
 	return f, nil
 }
 
+// ZipHash returns the go.sum hash ("h1:…") of a zip returned by
+// [Mirrors.Fetch], computing it (which inflates the whole zip) only the
+// first time that content is seen: the download cache remembers it by the
+// zip's SHA-256. cached reports that it came from the cache.
+func (m *Mirrors) ZipHash(ctx context.Context, path, version string, f Fetched) (h string, cached bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	if h, ok := m.cache.zipHash(f.SHA256); ok {
+		return h, true, nil
+	}
+	h, err = hashZip(module.Version{Path: path, Version: version}, f.File)
+	if err != nil {
+		return "", false, err
+	}
+	if isHexSHA256(f.SHA256) {
+		if err := m.cache.putZipHash(f.SHA256, h); err != nil {
+			m.log.Warn("cannot remember zip hash", "module", path+"@"+version, "err", err)
+		}
+	}
+	return h, false, nil
+}
+
 // once runs fn for key unless a call for key is already running, in which
 // case it waits for that call's result.
 func (m *Mirrors) once(ctx context.Context, key string, fn func() (Fetched, error)) (Fetched, error) {

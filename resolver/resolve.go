@@ -69,8 +69,11 @@ type Stats struct {
 	Bytes       int64 // size of those files
 	SumDBChecks int   // hashes passed to SumDB.Check (which skips GONOSUMDB modules) and confirmed
 	GoSumChecks int   // hashes found in and matched with an input's go.sum
-	Fetch       FetchStats
-	Elapsed     time.Duration
+	// ZipsHashed counts zips inflated to compute their go.sum hash;
+	// ZipHashesCached those whose hash the download cache remembered.
+	ZipsHashed, ZipHashesCached int
+	Fetch                       FetchStats
+	Elapsed                     time.Duration
 }
 
 // fetcher is what the resolver needs of [Mirrors].
@@ -81,6 +84,12 @@ type fetcher interface {
 	// Forget drops a file from the download cache, so that a file that
 	// failed verification is fetched again next time.
 	Forget(ctx context.Context, path, version, kind string) error
+}
+
+// zipHasher is implemented by fetchers that remember zip hashes
+// ([Mirrors.ZipHash]); others' zips are hashed every time.
+type zipHasher interface {
+	ZipHash(ctx context.Context, path, version string, f Fetched) (h string, cached bool, err error)
 }
 
 // sumChecker is what the resolver needs of [SumDB].
@@ -287,7 +296,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 				}
 				return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
 			}
-			h, err := hashZip(m, fz.File)
+			h, err := l.zipHash(gctx, m, fz)
 			if err != nil {
 				l.forget(gctx, m, "zip")
 				return err
@@ -337,6 +346,8 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res.Stats.Modules = len(res.Modules)
 	res.Stats.SumDBChecks = int(l.sumdbChecks.Load())
 	res.Stats.GoSumChecks = int(l.gosumChecks.Load())
+	res.Stats.ZipsHashed = int(l.zipsHashed.Load())
+	res.Stats.ZipHashesCached = int(l.zipHashesCached.Load())
 	res.Stats.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -397,7 +408,8 @@ type loader struct {
 	// infos, when set, fetches the .info of every module version loaded.
 	infos *lane
 
-	sumdbChecks, gosumChecks atomic.Int64
+	sumdbChecks, gosumChecks    atomic.Int64
+	zipsHashed, zipHashesCached atomic.Int64
 }
 
 type loadEntry struct {
@@ -509,6 +521,24 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 		})
 	}
 	return s, nil
+}
+
+// zipHash returns the go.sum hash of m's zip f.
+func (l *loader) zipHash(ctx context.Context, m module.Version, f Fetched) (string, error) {
+	if zh, ok := l.f.(zipHasher); ok {
+		h, cached, err := zh.ZipHash(ctx, m.Path, m.Version, f)
+		if err != nil {
+			return "", err
+		}
+		if cached {
+			l.zipHashesCached.Add(1)
+		} else {
+			l.zipsHashed.Add(1)
+		}
+		return h, nil
+	}
+	l.zipsHashed.Add(1)
+	return hashZip(m, f.File)
 }
 
 // forget drops a file that failed verification from the download cache.
