@@ -175,6 +175,68 @@ func TestSumDBCheck(t *testing.T) {
 	}
 }
 
+// TestSumDBVerifiedMarkers checks that a second client on the same cache
+// takes verified answers from their markers, still catches a wrong hash,
+// and ignores a marker whose answer changed.
+func TestSumDBVerifiedMarkers(t *testing.T) {
+	const name = "sum.test.example"
+	good := ftMakeModule(t, "example.com/good", "v1.0.0")
+	goodZip, goodMod := ftHashes(t, good)
+	vkey, db := ftSumDB(t, name, map[string]string{
+		"example.com/good v1.0.0": ftLines(good.path, good.version, goodZip, goodMod),
+	})
+	s := ftNewServer(t, good)
+	ftSumDBProxy(s, name, db)
+	cacheDir := t.TempDir()
+	ctx := context.Background()
+	check := func(h string, isMod bool) (*SumDB, error) {
+		sdb, err := NewSumDB(SumDBConfig{GOSUMDB: vkey, CacheDir: cacheDir}, ftMirrors(t, s.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sdb.Close() })
+		return sdb, sdb.Check(ctx, good.path, good.version, isMod, h)
+	}
+	first, err := check(goodZip, false)
+	if err != nil || first.ops.verifiedHits.Load() != 0 {
+		t.Fatalf("first check: %v, %d marker hits; want nil, 0", err, first.ops.verifiedHits.Load())
+	}
+	for _, tc := range []struct {
+		h     string
+		isMod bool
+	}{{goodZip, false}, {goodMod, true}} {
+		sdb, err := check(tc.h, tc.isMod)
+		if err != nil || sdb.ops.verifiedHits.Load() != 1 {
+			t.Errorf("warm check of %s: %v, %d marker hits; want nil, 1", tc.h, err, sdb.ops.verifiedHits.Load())
+		}
+		if ans, err := sdb.Lookup(ctx, good.path, good.version); err != nil || !bytes.Contains(ans, []byte(goodZip)) {
+			t.Errorf("warm Lookup: %q, %v; want the recorded answer", ans, err)
+		}
+	}
+	var se *SumDBError
+	if sdb, err := check(goodMod, false); !errors.As(err, &se) || se.Remote != goodZip || sdb.ops.verifiedHits.Load() != 1 {
+		t.Errorf("warm check of a wrong hash: %v, want a SumDBError from the marker", err)
+	}
+
+	// A changed answer does not match its marker: the client checks it
+	// (and refuses this one, whose record no longer parses).
+	key, err := lookupKey(good.path, good.version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := filepath.Join(cacheDir, "sumdb", "cache", name, filepath.FromSlash(key))
+	data, err := os.ReadFile(cached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cached, append([]byte("x"), data...), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if sdb, err := check(goodZip, false); err == nil || sdb.ops.verifiedHits.Load() != 0 {
+		t.Errorf("check with a changed cached answer: %v, %d marker hits; want the client's error, 0", err, sdb.ops.verifiedHits.Load())
+	}
+}
+
 func TestSumDBWrongKey(t *testing.T) {
 	const name = "sum.test.example"
 	good := ftMakeModule(t, "example.com/good", "v1.0.0")
