@@ -305,7 +305,11 @@ type sumdbOps struct {
 	tiles    map[string][]byte
 	security []string
 
-	// verifiedHits counts lookups answered from verified-answer markers.
+	// verified maps lookup keys to the sums of verified answers (see
+	// verifiedLookup); loaded once from the log.
+	verifiedOnce sync.Once
+	verified     map[string]string
+	// verifiedHits counts lookups answered from verified answers.
 	verifiedHits atomic.Int64
 }
 
@@ -439,13 +443,16 @@ func (o *sumdbOps) WriteCache(file string, data []byte) {
 // (about half of a warm create's CPU on a large graph). Those proofs are
 // deterministic: an answer verified once stays verified, since the latest
 // tree only moves forward through consistency proofs. So once the client has
-// verified an answer, a marker under dir/verified records the SHA-256 of the
-// verifier key and the answer's bytes; a later run whose cached answer has
-// the same bytes takes its lines without asking the client. The marker is
-// as trustworthy as the cache directory holding the answers.
+// verified an answer, a line "<sha256> <key>" is appended to
+// dir/verified.log, the SHA-256 being of the verifier key and the answer's
+// bytes; a later run whose cached answer has the same bytes takes its lines
+// without asking the client. One append-only file (lines are written with
+// single appends, so concurrent runs do not mix them; a torn line is
+// ignored) keeps a cold run from creating a file per module version. The
+// log is as trustworthy as the cache directory holding the answers.
 
-func (o *sumdbOps) verifiedFile(key string) string {
-	return filepath.Join(o.dir, "verified", filepath.FromSlash(key))
+func (o *sumdbOps) verifiedLog() string {
+	return filepath.Join(o.dir, "verified.log")
 }
 
 func (o *sumdbOps) cacheFile(key string) string {
@@ -459,6 +466,23 @@ func (o *sumdbOps) answerSum(data []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// loadVerified reads the verified answers' log once.
+func (o *sumdbOps) loadVerified() {
+	o.verifiedOnce.Do(func() {
+		o.verified = make(map[string]string)
+		data, err := os.ReadFile(o.verifiedLog())
+		if err != nil {
+			return
+		}
+		for line := range strings.Lines(string(data)) {
+			sum, key, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+			if ok && strings.HasSuffix(line, "\n") && isHexSHA256(sum) && strings.HasPrefix(key, "lookup/") {
+				o.verified[key] = sum
+			}
+		}
+	})
+}
+
 // verifiedLookup returns the go.sum lines of path@vers from a cached lookup
 // answer the client verified in an earlier run, and records the answer.
 func (o *sumdbOps) verifiedLookup(path, vers string) ([]string, bool) {
@@ -466,12 +490,21 @@ func (o *sumdbOps) verifiedLookup(path, vers string) ([]string, bool) {
 	if err != nil {
 		return nil, false
 	}
-	mark, err := os.ReadFile(o.verifiedFile(key))
-	if err != nil {
+	o.loadVerified()
+	o.mu.Lock()
+	sum, ok := o.verified[key]
+	data, recorded := o.lookups[key]
+	o.mu.Unlock()
+	if !ok {
 		return nil, false
 	}
-	data, err := os.ReadFile(o.cacheFile(key))
-	if err != nil || strings.TrimSpace(string(mark)) != o.answerSum(data) {
+	if !recorded {
+		if data, err = os.ReadFile(o.cacheFile(key)); err != nil {
+			return nil, false
+		}
+	}
+	// Recorded data too: it may be an answer the client refused.
+	if o.answerSum(data) != sum {
 		return nil, false
 	}
 	_, text, _, err := tlog.ParseRecord(data)
@@ -480,12 +513,14 @@ func (o *sumdbOps) verifiedLookup(path, vers string) ([]string, bool) {
 	}
 	prefix := path + " " + vers + " "
 	var lines []string
-	for _, line := range strings.Split(string(text), "\n") {
+	for line := range strings.SplitSeq(string(text), "\n") {
 		if strings.HasPrefix(line, prefix) {
 			lines = append(lines, line)
 		}
 	}
-	o.record(key, data)
+	if !recorded {
+		o.record(key, data)
+	}
 	o.verifiedHits.Add(1)
 	return lines, true
 }
@@ -497,20 +532,37 @@ func (o *sumdbOps) markVerified(path, vers string) {
 	if err != nil {
 		return
 	}
+	o.loadVerified()
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	data, ok := o.lookups[key]
-	o.mu.Unlock()
 	if !ok {
 		return
 	}
-	file := o.verifiedFile(key)
 	sum := o.answerSum(data)
-	if cur, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(cur)) == sum {
+	if o.verified[key] == sum {
 		return
 	}
-	if err := writeFileAtomic(file, []byte(sum+"\n")); err != nil {
-		o.log.Warn("checksum database cache", "file", file, "err", err)
+	o.verified[key] = sum
+	if err := appendLine(o.verifiedLog(), sum+" "+key+"\n"); err != nil {
+		o.log.Warn("checksum database cache", "file", o.verifiedLog(), "err", err)
 	}
+}
+
+// appendLine appends line to file with one write.
+func appendLine(file, line string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (o *sumdbOps) Log(msg string) { o.log.Debug("checksum database", "msg", msg) }
