@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -229,6 +230,48 @@ func (c *blobCache) put(ctx context.Context, tmp, path, version, kind, sum strin
 		return Fetched{}, err
 	}
 	if err := writeFileAtomic(kp, data); err != nil {
+		return Fetched{}, fmt.Errorf("download cache: %w", err)
+	}
+	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
+}
+
+// putData stores a small file held in memory: written beside its blob
+// (spreading new files over the blob directories rather than tmp/, whose
+// single directory is contended when many small downloads finish at once),
+// then renamed into place, and its key recorded.
+func (c *blobCache) putData(ctx context.Context, data []byte, path, version, kind, origin string) (Fetched, error) {
+	if err := ctx.Err(); err != nil {
+		return Fetched{}, err
+	}
+	s := sha256.Sum256(data)
+	sum := hex.EncodeToString(s[:])
+	size := int64(len(data))
+	bp := c.blobPath(sum)
+	c.mu.Lock()
+	have := c.verified[sum]
+	c.mu.Unlock()
+	if !have {
+		if old, err := os.ReadFile(bp); err == nil && bytes.Equal(old, data) {
+			have = true
+		}
+	}
+	if !have {
+		if err := writeFileAtomic(bp, data); err != nil {
+			return Fetched{}, fmt.Errorf("download cache: %w", err)
+		}
+	}
+	c.mu.Lock()
+	c.verified[sum] = true
+	c.mu.Unlock()
+	kp, err := c.keyPath(path, version, kind)
+	if err != nil {
+		return Fetched{}, err
+	}
+	key, err := json.Marshal(cacheKey{SHA256: sum, Size: size, Origin: origin})
+	if err != nil {
+		return Fetched{}, err
+	}
+	if err := writeFileAtomic(kp, key); err != nil {
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
 	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -249,6 +250,9 @@ func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetche
 	return f, nil
 }
 
+// maxSmallFile bounds the .info and .mod files read into memory.
+const maxSmallFile = 16 << 20
+
 // ZipHash returns the go.sum hash ("h1:…") of a zip returned by
 // [Mirrors.Fetch], computing it (which inflates the whole zip) only the
 // first time that content is seen: the download cache remembers it by the
@@ -375,7 +379,21 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 	item := path + "@" + version + " " + kind
 	var h hash.Hash
 	var n int64
+	// .info and .mod files are small: they are read into memory and
+	// written straight beside their blob.
+	var small *bytes.Buffer
 	consume := func(body io.Reader, size int64) error {
+		if kind != "zip" {
+			if small == nil {
+				small = new(bytes.Buffer)
+			}
+			small.Reset()
+			_, err := io.Copy(small, io.LimitReader(body, maxSmallFile+1))
+			if err == nil && small.Len() > maxSmallFile {
+				err = fmt.Errorf("%s file larger than %d bytes", kind, maxSmallFile)
+			}
+			return err
+		}
 		if tmp == nil {
 			f, err := m.cache.tempFile()
 			if err != nil {
@@ -403,10 +421,21 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 	if err != nil {
 		return Fetched{}, err
 	}
+	origin := spec.raw
+	if small != nil {
+		n := int64(small.Len())
+		m.stats.bytes.Add(n)
+		f, err := m.cache.putData(ctx, small.Bytes(), path, version, kind, origin)
+		if err != nil {
+			return Fetched{}, err
+		}
+		m.log.Debug("fetched", "file", item, "mirror", origin, "bytes", n)
+		m.progress(Event{Phase: "download", Item: item, Bytes: n})
+		return f, nil
+	}
 	if err := tmp.Close(); err != nil {
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
-	origin := spec.raw
 	if kind == "zip" {
 		if _, err := modzip.CheckZip(module.Version{Path: path, Version: version}, tmp.Name()); err != nil {
 			return Fetched{}, fmt.Errorf("invalid module zip from %s: %w", redact(target), err)
