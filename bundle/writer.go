@@ -30,7 +30,7 @@ import (
 // for the measurements behind the choice); .info and .mod files, which the
 // go command asks for by the hundred, sit in small frames of their own.
 const (
-	DefaultFrameSize = 32 << 20
+	DefaultFrameSize = 64 << 20
 	metaFrameSize    = 1 << 20
 )
 
