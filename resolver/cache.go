@@ -57,6 +57,9 @@ type blobCache struct {
 
 	mu       sync.Mutex
 	verified map[string]bool // blob hashes checked by this process
+	// fresh holds small files just stored by putData until their first
+	// read (see takeFresh), saving a re-read of a file just written.
+	fresh map[string][]byte
 }
 
 func newBlobCache(dir string, jobs int) (*blobCache, error) {
@@ -72,7 +75,7 @@ func newBlobCache(dir string, jobs int) (*blobCache, error) {
 			return nil, fmt.Errorf("download cache: %w", err)
 		}
 	}
-	c := &blobCache{dir: abs, verified: make(map[string]bool), sem: make(chan struct{}, max(jobs, 1))}
+	c := &blobCache{dir: abs, verified: make(map[string]bool), fresh: make(map[string][]byte), sem: make(chan struct{}, max(jobs, 1))}
 	c.removeStale(24 * time.Hour)
 	return c, nil
 }
@@ -262,6 +265,7 @@ func (c *blobCache) putData(ctx context.Context, data []byte, path, version, kin
 	}
 	c.mu.Lock()
 	c.verified[sum] = true
+	c.fresh[sum] = data
 	c.mu.Unlock()
 	kp, err := c.keyPath(path, version, kind)
 	if err != nil {
@@ -275,6 +279,16 @@ func (c *blobCache) putData(ctx context.Context, data []byte, path, version, kin
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
 	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
+}
+
+// takeFresh returns (and forgets) the content of blob sum if putData
+// stored it in this process and it has not been taken yet.
+func (c *blobCache) takeFresh(sum string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, ok := c.fresh[sum]
+	delete(c.fresh, sum)
+	return data, ok
 }
 
 // putFile copies the file src into the cache (used for the go command's

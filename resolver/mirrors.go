@@ -475,6 +475,9 @@ func (m *Mirrors) ReadFile(ctx context.Context, path, version, kind string) ([]b
 	if err != nil {
 		return nil, Fetched{}, err
 	}
+	if data, ok := m.cache.takeFresh(f.SHA256); ok {
+		return bytes.Clone(data), f, nil
+	}
 	data, err := os.ReadFile(f.File)
 	if err != nil {
 		return nil, Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
