@@ -199,8 +199,26 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 		prefetched[m] = true
 		prefetchLane.Go(func(ctx context.Context) error {
-			if _, err := f.Fetch(ctx, m.Path, m.Version, "zip"); err != nil && ctx.Err() == nil {
-				log.Debug("zip prefetch failed", "module", modString(m), "err", err)
+			l.mu.Lock()
+			if l.walked {
+				l.mu.Unlock()
+				return nil // the zip phase has begun: it fetches what is needed
+			}
+			p := &prehash{done: make(chan struct{})}
+			l.prehashed[m] = p
+			l.mu.Unlock()
+			defer close(p.done)
+			fz, err := f.Fetch(ctx, m.Path, m.Version, "zip")
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Debug("zip prefetch failed", "module", modString(m), "err", err)
+				}
+				return nil
+			}
+			// Hash it now, while the walk waits on the network: the zip
+			// phase then only verifies.
+			if h, err := l.zipHash(ctx, m, fz); err == nil {
+				p.sha256, p.h1 = fz.SHA256, h
 			}
 			return nil
 		})
@@ -267,8 +285,12 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
 	}
 
-	// The walk is over: the .info lane may use every slot.
+	// The walk is over: the .info lane may use every slot, and prefetches
+	// not yet started are left to the zip phase.
 	l.infos.boost()
+	l.mu.Lock()
+	l.walked = true
+	l.mu.Unlock()
 
 	// Fetch and verify the zips.
 	zipList := make([]module.Version, 0, len(zips))
@@ -296,7 +318,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 				}
 				return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
 			}
-			h, err := l.zipHash(gctx, m, fz)
+			h, err := l.zipHashOnce(gctx, m, fz)
 			if err != nil {
 				l.forget(gctx, m, "zip")
 				return err
@@ -403,8 +425,10 @@ type loader struct {
 	sums *goSums
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	memo map[source]*loadEntry
+	mu        sync.Mutex
+	memo      map[source]*loadEntry
+	prehashed map[module.Version]*prehash // zips hashed by the prefetch lane
+	walked    bool                        // the walks are over: no more prefetches
 	// infos, when set, fetches the .info of every module version loaded.
 	infos *lane
 
@@ -419,7 +443,7 @@ type loadEntry struct {
 }
 
 func newLoader(f fetcher, c sumChecker, log *slog.Logger) *loader {
-	return &loader{f: f, c: c, sums: newGoSums(), log: log, memo: map[source]*loadEntry{}}
+	return &loader{f: f, c: c, sums: newGoSums(), log: log, memo: map[source]*loadEntry{}, prehashed: map[module.Version]*prehash{}}
 }
 
 // load returns the summary of src, loading it on first use.
@@ -521,6 +545,32 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 		})
 	}
 	return s, nil
+}
+
+// prehash is a zip hash computed by the prefetch lane; sha256 and h1 are
+// set (or left empty on failure) when done is closed.
+type prehash struct {
+	done       chan struct{}
+	sha256, h1 string
+}
+
+// zipHashOnce returns the go.sum hash of m's zip f, waiting for the
+// prefetch lane if it is hashing it.
+func (l *loader) zipHashOnce(ctx context.Context, m module.Version, f Fetched) (string, error) {
+	l.mu.Lock()
+	p, ok := l.prehashed[m]
+	l.mu.Unlock()
+	if ok {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if p.h1 != "" && p.sha256 == f.SHA256 {
+			return p.h1, nil
+		}
+	}
+	return l.zipHash(ctx, m, f)
 }
 
 // zipHash returns the go.sum hash of m's zip f.

@@ -49,8 +49,10 @@ func TestResolveWarmCacheInflatesNoZip(t *testing.T) {
 	cache := t.TempDir()
 
 	cold := resolveGenerated(t, dir, up.URL, cache)
-	if cold.Stats.Zips != o.Modules || cold.Stats.ZipsHashed != o.Modules || cold.Stats.ZipHashesCached != 0 {
-		t.Fatalf("cold: %d zips, %d hashed, %d from cache; want %d, %d, 0", cold.Stats.Zips, cold.Stats.ZipsHashed, cold.Stats.ZipHashesCached, o.Modules, o.Modules)
+	// The prefetch lane may also hash zips of requirements that MVS then
+	// passes over.
+	if cold.Stats.Zips != o.Modules || cold.Stats.ZipsHashed < o.Modules || cold.Stats.ZipHashesCached != 0 {
+		t.Fatalf("cold: %d zips, %d hashed, %d from cache; want %d, at least %[4]d, 0", cold.Stats.Zips, cold.Stats.ZipsHashed, cold.Stats.ZipHashesCached, o.Modules)
 	}
 	warm := resolveGenerated(t, dir, up.URL, cache)
 	if warm.Stats.ZipsHashed != 0 || warm.Stats.ZipHashesCached != o.Modules {
