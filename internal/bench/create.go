@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // createSummary is the part of `gobundle create --json` the bench reads.
@@ -64,10 +65,11 @@ func (b *bench) stageCreate(ctx context.Context) error {
 			return err
 		}
 		stock = append(stock, m)
+		b.log.Info("go mod download all (cold) done", "wall", m.Wall.Round(time.Millisecond))
 		if stockStats, err = countTree(filepath.Join(modcache, "cache", "download")); err != nil {
 			return err
 		}
-		if err := removeAll(modcache); err != nil {
+		if err := moveToTrash(work, modcache); err != nil {
 			return err
 		}
 
@@ -81,6 +83,7 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		}
 		cold = append(cold, m)
 		coldSum = s
+		b.log.Info("gobundle create (cold) done", "wall", m.Wall.Round(time.Millisecond))
 
 		// (c) the same again, warm.
 		b.log.Info("gobundle create (warm)", "run", i+1, "of", b.cfg.repeat)
@@ -90,12 +93,16 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		}
 		warm = append(warm, m)
 		warmSum = s
-		if err := removeAll(cache); err != nil {
+		b.log.Info("gobundle create (warm) done", "wall", m.Wall.Round(time.Millisecond))
+		if err := moveToTrash(work, cache); err != nil {
 			return err
 		}
-		if err := removeAll(filepath.Join(work, "create-gomodcache")); err != nil {
+		if err := moveToTrash(work, filepath.Join(work, "create-gomodcache")); err != nil {
 			return err
 		}
+	}
+	if err := emptyTrash(work); err != nil {
+		return err
 	}
 	b.packed[createdKey] = bundle
 
@@ -149,6 +156,25 @@ func (b *bench) runCreate(ctx context.Context, env []string, dir, out, cache str
 		s.BundleSize = fileSize(out)
 	}
 	return m, s, nil
+}
+
+// moveToTrash moves dir (if it exists) into work/trash at once, so that
+// the slow removal of an extracted module cache or download cache happens
+// after the timed runs instead of between them.
+func moveToTrash(work, dir string) error {
+	if _, err := os.Lstat(dir); os.IsNotExist(err) {
+		return nil
+	}
+	trash := filepath.Join(work, "trash")
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(dir, filepath.Join(trash, fmt.Sprintf("%d-%s", time.Now().UnixNano(), filepath.Base(dir))))
+}
+
+// emptyTrash removes what moveToTrash moved.
+func emptyTrash(work string) error {
+	return removeAll(filepath.Join(work, "trash"))
 }
 
 func medianWall(ms []measurement) float64 {

@@ -93,7 +93,8 @@ func (b *bench) stageServe(ctx context.Context) error {
 				return fmt.Errorf("through %s: %w", s.url, err)
 			}
 			*s.out = append(*s.out, m)
-			if err := removeAll(modcache); err != nil {
+			b.log.Info("go mod download all (cold client) done", "proxy", s.url, "wall", m.Wall.Round(time.Millisecond))
+			if err := moveToTrash(work, modcache); err != nil {
 				return err
 			}
 		}
@@ -124,6 +125,9 @@ func (b *bench) stageServe(ctx context.Context) error {
 	b.addAtLeast(figure{Tree: "project", Measure: "wrk -t2 -c64 on one .mod, requests/s (stock: nginx)", Unit: "req/s",
 		Value: math.Round(svRPS), Stock: math.Round(ngRPS), HasStock: true, Runs: 1, Command: wrkCmd("serve"), StockCommand: wrkCmd("nginx")}, 0.8)
 	svRSS, ngRSS := procTreeRSS(sv.cmd.Process.Pid), procTreeRSS(ng.cmd.Process.Pid)
+	if err := emptyTrash(work); err != nil {
+		return err
+	}
 	if svRSS > 0 {
 		b.rep.add(figure{Tree: "project", Measure: "RSS after the downloads and wrk (stock: nginx master+workers)", Unit: unitBytes,
 			Value: float64(svRSS), Stock: float64(ngRSS), HasStock: ngRSS > 0, Runs: 1, Command: "grep VmRSS /proc/<pid>/status"})
