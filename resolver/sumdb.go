@@ -157,7 +157,7 @@ func NewSumDB(cfg SumDBConfig, m *Mirrors) (*SumDB, error) {
 // Close stops requests still running for callers that gave up.
 func (s *SumDB) Close() error {
 	s.cancel()
-	return nil
+	return s.ops.closeVerified()
 }
 
 // Name returns the database name (the host[/path] of its key).
@@ -309,6 +309,8 @@ type sumdbOps struct {
 	// verifiedLookup); loaded once from the log.
 	verifiedOnce sync.Once
 	verified     map[string]string
+	verifiedW    *os.File // the log, open for appending once needed
+	verifiedErr  error    // why it could not be opened
 	// verifiedHits counts lookups answered from verified answers.
 	verifiedHits atomic.Int64
 }
@@ -544,24 +546,33 @@ func (o *sumdbOps) markVerified(path, vers string) {
 		return
 	}
 	o.verified[key] = sum
-	if err := appendLine(o.verifiedLog(), sum+" "+key+"\n"); err != nil {
-		o.log.Warn("checksum database cache", "file", o.verifiedLog(), "err", err)
+	if o.verifiedW == nil && o.verifiedErr == nil {
+		file := o.verifiedLog()
+		if o.verifiedErr = os.MkdirAll(filepath.Dir(file), 0o777); o.verifiedErr == nil {
+			o.verifiedW, o.verifiedErr = os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+		}
+		if o.verifiedErr != nil {
+			o.log.Warn("checksum database cache", "file", file, "err", o.verifiedErr)
+		}
+	}
+	if o.verifiedW != nil {
+		// One write per line: appends of concurrent runs do not interleave.
+		if _, err := o.verifiedW.WriteString(sum + " " + key + "\n"); err != nil {
+			o.log.Warn("checksum database cache", "file", o.verifiedLog(), "err", err)
+		}
 	}
 }
 
-// appendLine appends line to file with one write.
-func appendLine(file, line string) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
-		return err
+// closeVerified closes the verified answers' log.
+func (o *sumdbOps) closeVerified() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.verifiedW == nil {
+		return nil
 	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err := o.verifiedW.Close()
+	o.verifiedW = nil
+	o.verifiedErr = os.ErrClosed
 	return err
 }
 
