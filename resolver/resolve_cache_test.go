@@ -1,7 +1,10 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +92,42 @@ func TestResolveWarmCacheInflatesNoZip(t *testing.T) {
 	}
 	if data, err := os.ReadFile(rec); err != nil || !validH1(strings.TrimSpace(string(data))) {
 		t.Errorf("damaged record not rewritten: %q, %v", data, err)
+	}
+}
+
+// TestSmallFilesCached checks the in-memory path of .mod and .info
+// downloads: the content lands in its content-addressed blob with its key,
+// nothing is left in tmp/, and a second Mirrors reads it from the cache
+// with no request.
+func TestSmallFilesCached(t *testing.T) {
+	mod := ftMakeModule(t, "example.com/small", "v1.2.3")
+	s := ftNewServer(t, mod)
+	cache := t.TempDir()
+	ctx := context.Background()
+	read := func() ([]byte, Fetched, FetchStats) {
+		m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.CacheDir = cache })
+		data, f, err := m.ReadFile(ctx, mod.path, mod.version, "mod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data, f, m.Stats()
+	}
+	data, f, st := read()
+	if !bytes.Equal(data, mod.mod) || st.Requests != 1 || st.CacheHits != 0 {
+		t.Fatalf("first read: %q, %+v; want the go.mod from one request", data, st)
+	}
+	sum := sha256.Sum256(mod.mod)
+	if f.SHA256 != hex.EncodeToString(sum[:]) || f.Size != int64(len(mod.mod)) {
+		t.Errorf("Fetched = %+v, want sha256 %x, size %d", f, sum, len(mod.mod))
+	}
+	if blob, err := os.ReadFile(f.File); err != nil || !bytes.Equal(blob, mod.mod) {
+		t.Errorf("blob %s: %q, %v", f.File, blob, err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(left) != 0 {
+		t.Errorf("tmp/ holds %d files after the download", len(left))
+	}
+	data2, f2, st2 := read()
+	if !bytes.Equal(data2, mod.mod) || f2 != f || st2.Requests != 0 || st2.CacheHits != 1 {
+		t.Errorf("second read: %q, %+v, %+v; want the same file from the cache", data2, f2, st2)
 	}
 }
