@@ -49,4 +49,4 @@ else
   echo "(unshare -n unavailable: running on loopback without an enforced air gap)"
   bash "$OUT/offline.sh"
 fi
-"$OUT/gobundle-offline" --help | head -3
+"$OUT/gobundle-offline" --help | sed -n 1,3p
