@@ -32,6 +32,7 @@ type bench struct {
 	zstd       string // zstd version
 	rep        *report
 	aptUpdated bool
+	tmp        string // this run's scratch directory
 	timeBin    string // GNU time, for the peak RSS of children; "" if unavailable
 
 	trees map[string]*tree // prepared trees by name
@@ -48,16 +49,20 @@ func newBench(ctx context.Context, cfg config, log *slog.Logger) (*bench, error)
 		trees:  map[string]*tree{},
 		packed: map[string]string{},
 	}
-	for _, d := range []string{cfg.dir, b.outDir(), b.tmpDir()} {
+	for _, d := range []string{cfg.dir, b.outDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	// Start each run with an empty scratch area.
-	if err := removeAll(b.tmpDir()); err != nil {
+	// Each run has its own scratch area, so that runs sharing .bench (by
+	// several people, or a stage run by hand) never remove each other's
+	// files; those of runs that ended are removed here.
+	b.tmp = filepath.Join(cfg.dir, "tmp", fmt.Sprintf("run-%d", os.Getpid()))
+	cleanStaleRuns(filepath.Join(cfg.dir, "tmp"), log)
+	if err := removeAll(b.tmp); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(b.tmpDir(), 0o755); err != nil {
+	if err := os.MkdirAll(b.tmp, 0o755); err != nil {
 		return nil, err
 	}
 	out, err := b.output(ctx, proc{args: []string{"go", "env", "-json", "GOPROXY", "GOSUMDB", "GOCACHE", "GOVERSION"}})
@@ -149,6 +154,38 @@ func (b *bench) needBin() error {
 		return fmt.Errorf("gobundle binary: %w (run make build)", err)
 	}
 	return nil
+}
+
+// staleAge is how old a scratch entry that is not a live run's must be
+// before it is removed, where liveness cannot be told.
+const staleAge = 6 * time.Hour
+
+// cleanStaleRuns removes the scratch directories of runs that have ended:
+// run-PID whose process is gone (where /proc tells), and anything older
+// than staleAge.
+func cleanStaleRuns(dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	_, procErr := os.Stat("/proc/self")
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		stale := false
+		if pid, ok := strings.CutPrefix(e.Name(), "run-"); ok && procErr == nil {
+			if _, err := os.Stat(filepath.Join("/proc", pid)); os.IsNotExist(err) {
+				stale = true
+			}
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleAge {
+			stale = true
+		}
+		if stale {
+			if err := removeAll(p); err != nil {
+				log.Warn("removing stale scratch", "path", p, "err", err)
+			}
+		}
+	}
 }
 
 // fileSHA256 returns the hex sha256 of a file.

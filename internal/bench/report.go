@@ -62,6 +62,8 @@ type report struct {
 	Figures  []figure `json:"figures"`
 	Checks   []check  `json:"checks"`
 	Notes    []string `json:"notes"`
+
+	dir string // where save writes the report files; "" for none
 }
 
 func newReport(cfg config, goVersion, zstdVersion, gobundle string) *report {
@@ -79,13 +81,28 @@ func newReport(cfg config, goVersion, zstdVersion, gobundle string) *report {
 		Zstd:     zstdVersion,
 		Gobundle: gobundle,
 		Flags:    flags,
+		dir:      cfg.dir,
 	}
 }
 
-func (r *report) addTree(t *tree) { r.Trees = append(r.Trees, t) }
+func (r *report) addTree(t *tree) {
+	r.Trees = append(r.Trees, t)
+	r.save()
+}
 
 func (r *report) addNote(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	r.save()
+}
+
+// save writes the report as it stands, so that a run stopped early (or a
+// long stage still going) leaves what it measured so far.
+func (r *report) save() {
+	if r.dir == "" {
+		return
+	}
+	r.Finished = now() + " (so far)"
+	_ = r.writeFiles(r.dir)
 }
 
 // add records a figure, computing its ratio and status.
@@ -114,10 +131,12 @@ func (r *report) add(f figure) {
 		}
 	}
 	r.Figures = append(r.Figures, f)
+	r.save()
 }
 
 func (r *report) addCheck(stage, name string, pass bool, detail, command string) {
 	r.Checks = append(r.Checks, check{Stage: stage, Name: name, Pass: pass, Detail: detail, Command: command})
+	r.save()
 }
 
 func (r *report) finish() { r.Finished = now() }
