@@ -33,6 +33,7 @@ type bench struct {
 	rep        *report
 	aptUpdated bool
 	tmp        string // this run's scratch directory
+	binShown   string // the gobundle binary as given, when cfg.bin is a private copy
 	timeBin    string // GNU time, for the peak RSS of children; "" if unavailable
 
 	trees map[string]*tree // prepared trees by name
@@ -64,6 +65,19 @@ func newBench(ctx context.Context, cfg config, log *slog.Logger) (*bench, error)
 	}
 	if err := os.MkdirAll(b.tmp, 0o755); err != nil {
 		return nil, err
+	}
+	// Run a private copy of gobundle: others rebuilding bin/gobundle
+	// during a long run must not change the binary between two packs.
+	if _, err := os.Stat(cfg.bin); err == nil {
+		cp := filepath.Join(b.tmp, filepath.Base(cfg.bin))
+		if err := copyFile(cfg.bin, cp); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(cp, 0o755); err != nil {
+			return nil, err
+		}
+		b.binShown = cfg.bin
+		b.cfg.bin = cp
 	}
 	out, err := b.output(ctx, proc{args: []string{"go", "env", "-json", "GOPROXY", "GOSUMDB", "GOCACHE", "GOVERSION"}})
 	if err != nil {
@@ -118,9 +132,12 @@ func (b *bench) gobundleVersion(ctx context.Context) string {
 
 func (b *bench) gopath() string { return filepath.Join(b.cfg.dir, "gopath") }
 func (b *bench) outDir() string { return filepath.Join(b.cfg.dir, "out") }
-func (b *bench) tmpDir() string { return filepath.Join(b.cfg.dir, "tmp") }
+func (b *bench) tmpDir() string { return b.tmp }
 func (b *bench) binRel() string { return b.rel(b.cfg.bin) }
 func (b *bench) rel(p string) string {
+	if p == b.cfg.bin && b.binShown != "" {
+		p = b.binShown
+	}
 	if r, err := filepath.Rel(b.cfg.root, p); err == nil && !strings.HasPrefix(r, "..") {
 		return r
 	}
