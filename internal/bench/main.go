@@ -15,7 +15,7 @@
 //     all` through the mirror chain of `go env GOPROXY`. The project is the
 //     first of a short list of candidates whose exact version downloads and
 //     whose go.mod `go` line the local toolchain accepts.
-//   - multi: the project tree plus five consecutive versions each of five
+//   - multi: the project tree plus five consecutive versions each of the five
 //     large modules.
 //   - big: a synthetic tree of deterministic, incompressible module zips,
 //     generated locally, whose bundle is over 1 GB (for inspect and random
