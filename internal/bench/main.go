@@ -16,7 +16,7 @@
 //     first of a short list of candidates whose exact version downloads and
 //     whose go.mod `go` line the local toolchain accepts.
 //   - multi: the project tree plus five consecutive versions each of the five
-//     large modules.
+//     heaviest modules of its dependencies (four older versions added).
 //   - big: a synthetic tree of deterministic, incompressible module zips,
 //     generated locally, whose bundle is over 1 GB (for inspect and random
 //     read figures).
