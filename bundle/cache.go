@@ -45,7 +45,7 @@ func cachePath(dir, kind, key string) string {
 func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA string) (*zipContent, error) {
 	if w.opts.CacheDir == "" {
 		w.zipsRead.Add(1)
-		return readZip(ctx, mv, name)
+		return w.readZip(ctx, mv, name)
 	}
 	if zipSHA == "" {
 		sum, err := fileSHA256(name)
@@ -69,7 +69,7 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 		}
 	}
 	w.zipsRead.Add(1)
-	zc, err := readZip(ctx, mv, name)
+	zc, err := w.readZip(ctx, mv, name)
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,8 @@ type content struct {
 	sum      Sum
 	crc      uint32
 	size     int64
+	spooled  bool // data is in the spool at spoolOff
+	spoolOff int64
 	zipPath  string
 	zipIndex int
 }
@@ -210,10 +212,15 @@ func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
 		if keyLess(key, b.key) {
 			b.key = key
 		}
-		if b.spoolOff < 0 && c.data != nil {
+		if b.spoolOff < 0 {
 			// Prefer content at hand to a lazy read.
-			if err := w.spoolBlob(b, c.data); err != nil {
-				return nil, err
+			switch {
+			case c.spooled:
+				b.spoolOff = c.spoolOff
+			case c.data != nil:
+				if err := w.spoolBlob(b, c.data); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return b, nil
@@ -222,7 +229,9 @@ func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
 		return nil, errors.New("bundle writer is closed")
 	}
 	b := &wblob{sum: c.sum, size: c.size, crc: c.crc, spoolOff: -1, zipPath: c.zipPath, zipIndex: c.zipIndex, key: key}
-	if c.data != nil {
+	if c.spooled {
+		b.spoolOff = c.spoolOff
+	} else if c.data != nil {
 		if err := w.spoolBlob(b, c.data); err != nil {
 			return nil, err
 		}
@@ -384,8 +393,9 @@ type zipContent struct {
 	sum   Sum   // of the rebuilt zip
 }
 
-// readZip checks a module zip and reads its files.
-func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, error) {
+// readZip checks a module zip and reads its files one at a time, spooling
+// each as it goes, so memory holds one file, not the whole zip.
+func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*zipContent, error) {
 	cf, err := modzip.CheckZip(mv, name)
 	if err != nil {
 		return nil, oneLine(err)
@@ -400,6 +410,7 @@ func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, 
 	defer zr.Close()
 	prefix := zipPrefix(mv.Path, mv.Version)
 	zc := &zipContent{}
+	zipSum := sha256.New() // of the rebuilt zip; its local headers need only name, CRC and size
 	for _, zf := range zr.File {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -417,18 +428,25 @@ func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", zf.Name, err)
 		}
+		c := newContent(data)
+		zipSum.Write(localHeader(zf.Name, c.crc, c.size))
+		zipSum.Write(data)
+		if err := w.spoolContent(&c); err != nil {
+			return nil, err
+		}
 		zc.names = append(zc.names, rel)
-		zc.files = append(zc.files, newContent(data))
+		zc.files = append(zc.files, c)
 	}
-	// The go.sum hash, from the contents already in memory.
+	// The go.sum hash, reading the contents back from the spool.
 	full := make([]string, len(zc.names))
-	byName := make(map[string][]byte, len(zc.names))
+	byName := make(map[string]*content, len(zc.names))
 	for i, n := range zc.names {
 		full[i] = prefix + n
-		byName[full[i]] = zc.files[i].data
+		byName[full[i]] = &zc.files[i]
 	}
 	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(byName[n])), nil
+		c := byName[n]
+		return io.NopCloser(io.NewSectionReader(w.spool, c.spoolOff, c.size)), nil
 	})
 	if err != nil {
 		return nil, err
@@ -451,16 +469,27 @@ func readZip(ctx context.Context, mv module.Version, name string) (*zipContent, 
 		return zc, nil
 	}
 	entry.zipSize = size
-	l := newZipLayout(entry, blobs)
-	h := sha256.New()
-	for i, c := range zc.files {
-		h.Write(l.localHeader(i))
-		h.Write(c.data)
-	}
-	h.Write(l.centralDirectory())
+	zipSum.Write(newZipLayout(entry, blobs).centralDirectory())
 	zc.size = size
-	copy(zc.sum[:], h.Sum(nil))
+	copy(zc.sum[:], zipSum.Sum(nil))
 	return zc, nil
+}
+
+// spoolContent writes c's data to the spool unless the same content is
+// there already, and drops the data: the spool holds it from now on.
+func (w *Writer) spoolContent(c *content) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if b, ok := w.blobs[c.sum]; ok && b.spoolOff >= 0 {
+		c.spoolOff, c.spooled, c.data = b.spoolOff, true, nil
+		return nil
+	}
+	if _, err := w.spool.WriteAt(c.data, w.spoolOff); err != nil {
+		return fmt.Errorf("writing spool: %w", err)
+	}
+	c.spoolOff, c.spooled, c.data = w.spoolOff, true, nil
+	w.spoolOff += c.size
+	return nil
 }
 
 // oneLine folds a multi-line error (x/mod/zip lists one problem a line)
@@ -759,7 +788,7 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 	window = max(window, zstd.MinWindowSize)
 	for range n {
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.opts.Level), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(window), zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true))
+			zstd.WithWindowSize(window), zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}
@@ -772,7 +801,7 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 	for i := range results {
 		results[i] = make(chan result, 1)
 	}
-	sem := make(chan struct{}, n+1)
+	sem := make(chan struct{}, n)
 	go func() {
 		for i, fr := range p.frames {
 			select {

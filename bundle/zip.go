@@ -76,7 +76,11 @@ func newZipLayout(m *modEntry, blobs []blobEntry) *zipLayout {
 func (l *zipLayout) localHeader(i int) []byte {
 	f := l.m.files[i]
 	b := l.blobs[f.blob]
-	name := l.prefix + f.name
+	return localHeader(l.prefix+f.name, b.crc, b.size)
+}
+
+// localHeader is the local file header of a stored file.
+func localHeader(name string, crc uint32, size int64) []byte {
 	h := make([]byte, zipLocalHeaderLen, zipLocalHeaderLen+len(name))
 	binary.LittleEndian.PutUint32(h[0:], 0x04034b50)
 	binary.LittleEndian.PutUint16(h[4:], zipVersion)
@@ -84,9 +88,9 @@ func (l *zipLayout) localHeader(i int) []byte {
 	binary.LittleEndian.PutUint16(h[8:], 0) // stored
 	binary.LittleEndian.PutUint16(h[10:], 0)
 	binary.LittleEndian.PutUint16(h[12:], zipDOSDate)
-	binary.LittleEndian.PutUint32(h[14:], b.crc)
-	binary.LittleEndian.PutUint32(h[18:], uint32(b.size))
-	binary.LittleEndian.PutUint32(h[22:], uint32(b.size))
+	binary.LittleEndian.PutUint32(h[14:], crc)
+	binary.LittleEndian.PutUint32(h[18:], uint32(size))
+	binary.LittleEndian.PutUint32(h[22:], uint32(size))
 	binary.LittleEndian.PutUint16(h[26:], uint16(len(name)))
 	binary.LittleEndian.PutUint16(h[28:], 0)
 	return append(h, name...)
