@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -76,7 +77,7 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err == nil {
 		body := encodeAnalysis(zc, mv)
 		sum := sha256.Sum256(body)
-		writeFileAtomic(path, append(sum[:], body...)) // a cache: failing to write it is not an error
+		fsutil.WriteFileAtomic(path, append(sum[:], body...)) // a cache: failing to write it is not an error
 	}
 	return zc, nil
 }
@@ -204,7 +205,7 @@ func (w *Writer) storeFrame(key string, comp []byte) {
 		return
 	}
 	sum := sha256.Sum256(comp)
-	writeFileAtomic(path, append(sum[:], comp...))
+	fsutil.WriteFileAtomic(path, append(sum[:], comp...))
 }
 
 // frameContent assembles the uncompressed content of a frame from the

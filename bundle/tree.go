@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"io/fs"
 	"os"
 	"path"
@@ -225,7 +226,7 @@ func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) e
 					}
 					return err
 				}
-				if err := writeFileAtomic(filepath.Join(vdir, escVer+"."+kind.String()), data); err != nil {
+				if err := fsutil.WriteFileAtomic(filepath.Join(vdir, escVer+"."+kind.String()), data); err != nil {
 					return err
 				}
 			}
@@ -240,32 +241,10 @@ func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) e
 		for _, v := range list {
 			b.WriteString(v + "\n")
 		}
-		if err := writeFileAtomic(filepath.Join(vdir, "list"), []byte(b.String())); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(vdir, "list"), []byte(b.String())); err != nil {
 			return err
 		}
 		i = j
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to name through a temporary file.
-func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		os.Remove(tmp.Name())
-		return err
 	}
 	return nil
 }

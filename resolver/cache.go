@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -315,28 +316,6 @@ func (c *blobCache) putFile(ctx context.Context, src, path, version, kind, origi
 	return c.put(ctx, tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
 }
 
-// writeFileAtomic writes data to file through a temporary file and rename.
-func writeFileAtomic(file string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
 func hashFile(ctx context.Context, file string) (sum string, size int64, err error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -382,4 +361,12 @@ func (c *blobCache) forget(path, version, kind string) error {
 		return fmt.Errorf("download cache: %w", err)
 	}
 	return nil
+}
+
+// writeFileAtomic writes data to file, creating its directory.
+func writeFileAtomic(file string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o777); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(file, data)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"go/version"
 	"io/fs"
 	"os"
@@ -171,14 +172,6 @@ func saveReady(base string, t *tree) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(base, "ready.json"), data)
-}
-
-func writeFileAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }
 
 func (b *bench) prepareProject(ctx context.Context) (*tree, error) {
@@ -525,3 +518,6 @@ func parseModFile(rel string) (modFile, bool) {
 	}
 	return modFile{Rel: rel, Path: p, Version: v, Ext: ext[1:]}, true
 }
+
+// writeFileAtomic writes a bench file through a temporary file and rename.
+func writeFileAtomic(name string, data []byte) error { return fsutil.WriteFileAtomic(name, data) }

@@ -3,6 +3,7 @@ package sumdbstore
 import (
 	"context"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"os"
 	"path/filepath"
 
@@ -61,7 +62,7 @@ func Unpack(ctx context.Context, s *Store, dir string) error {
 		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 			return err
 		}
-		return writeFileAtomic(name, data)
+		return fsutil.WriteFileAtomic(name, data)
 	}
 	if err := write("supported", nil); err != nil {
 		return err
@@ -87,26 +88,6 @@ func Unpack(ctx context.Context, s *Store, dir string) error {
 		if err := write(t.Path(), data); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to name through a temporary file.
-func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil
 }
