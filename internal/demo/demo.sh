@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GB="$PWD/bin/gobundle"
-OUT="$PWD/out/demo"
+OUT="$PWD/.demo" # a dot-directory, which go ./... skips: the demo writes a module cache
 chmod -R u+w "$OUT" 2>/dev/null || true
 rm -rf "$OUT"
 mkdir -p "$OUT"
