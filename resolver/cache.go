@@ -27,6 +27,7 @@ import (
 //
 //	blobs/sha256/ab/abcdef…         file content, named by its SHA-256
 //	keys/<escaped path>/@v/<escaped version>.<kind>   {"sha256":…,"size":…,"origin":…}
+//	keys.log                        keys of .info and .mod files, one JSON line each (see Key log)
 //	h1/ab/abcdef…                   go.sum hash ("h1:…") of the zip blob abcdef…
 //	tmp/                            downloads in progress
 //	direct/                         GOMODCACHE of the go command for "direct"
@@ -61,6 +62,10 @@ type blobCache struct {
 	// fresh holds small files just stored by putData until their first
 	// read (see takeFresh), saving a re-read of a file just written.
 	fresh map[string][]byte
+
+	logOnce sync.Once
+	index   map[string]cacheKey // keys.log, by logKeyName
+	logMu   sync.Mutex          // serialises appends to keys.log
 }
 
 func newBlobCache(dir string, jobs int) (*blobCache, error) {
@@ -121,17 +126,19 @@ func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetc
 	case <-ctx.Done():
 		return Fetched{}, false
 	}
-	kp, err := c.keyPath(path, version, kind)
-	if err != nil {
-		return Fetched{}, false
-	}
-	data, err := os.ReadFile(kp)
-	if err != nil {
-		return Fetched{}, false
-	}
-	var k cacheKey
-	if json.Unmarshal(data, &k) != nil || !isHexSHA256(k.SHA256) {
-		return Fetched{}, false
+	k, ok := c.logged(path, version, kind)
+	if !ok {
+		kp, err := c.keyPath(path, version, kind)
+		if err != nil {
+			return Fetched{}, false
+		}
+		data, err := os.ReadFile(kp)
+		if err != nil {
+			return Fetched{}, false
+		}
+		if json.Unmarshal(data, &k) != nil || !isHexSHA256(k.SHA256) {
+			return Fetched{}, false
+		}
 	}
 	bp := c.blobPath(k.SHA256)
 	c.mu.Lock()
@@ -268,16 +275,8 @@ func (c *blobCache) putData(ctx context.Context, data []byte, path, version, kin
 	c.verified[sum] = true
 	c.fresh[sum] = data
 	c.mu.Unlock()
-	kp, err := c.keyPath(path, version, kind)
-	if err != nil {
+	if err := c.logKey(path, version, kind, &cacheKey{SHA256: sum, Size: size, Origin: origin}); err != nil {
 		return Fetched{}, err
-	}
-	key, err := json.Marshal(cacheKey{SHA256: sum, Size: size, Origin: origin})
-	if err != nil {
-		return Fetched{}, err
-	}
-	if err := writeFileAtomic(kp, key); err != nil {
-		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
 	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
 }
@@ -360,6 +359,95 @@ func (c *blobCache) forget(path, version, kind string) error {
 	if err := os.Remove(kp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("download cache: %w", err)
 	}
+	if _, ok := c.logged(path, version, kind); ok {
+		return c.logKey(path, version, kind, nil)
+	}
+	return nil
+}
+
+// # Key log
+//
+// Small files (.info, .mod) are many: a large graph has thousands, and
+// creating a key file for each cost as much as creating its blob. Their
+// keys are appended instead to keys.log, one JSON line each ({"k":
+// "path@version.kind", "sha256", "size", "origin"}; without sha256 a line
+// removes the key), read once per process. Each line is one append, so the
+// lines of concurrent processes do not mix; a torn line is skipped, and a
+// key another process logged after this one read the log is a cache miss.
+
+// logLine is a line of keys.log.
+type logLine struct {
+	K string `json:"k"`
+	cacheKey
+}
+
+func (c *blobCache) logFile() string { return filepath.Join(c.dir, "keys.log") }
+
+func logKeyName(path, version, kind string) string { return path + "@" + version + "." + kind }
+
+// loadLog reads keys.log once.
+func (c *blobCache) loadLog() {
+	c.logOnce.Do(func() {
+		index := make(map[string]cacheKey)
+		if data, err := os.ReadFile(c.logFile()); err == nil {
+			for line := range bytes.Lines(data) {
+				var l logLine
+				if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &l) != nil || l.K == "" {
+					continue
+				}
+				if l.SHA256 == "" {
+					delete(index, l.K)
+				} else if isHexSHA256(l.SHA256) {
+					index[l.K] = l.cacheKey
+				}
+			}
+		}
+		c.mu.Lock()
+		c.index = index
+		c.mu.Unlock()
+	})
+}
+
+// logged returns the key of a file from the key log.
+func (c *blobCache) logged(path, version, kind string) (cacheKey, bool) {
+	c.loadLog()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.index[logKeyName(path, version, kind)]
+	return k, ok
+}
+
+// logKey appends a key (nil: its removal) to the key log.
+func (c *blobCache) logKey(path, version, kind string, k *cacheKey) error {
+	c.loadLog()
+	l := logLine{K: logKeyName(path, version, kind)}
+	if k != nil {
+		l.cacheKey = *k
+	}
+	line, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	f, err := os.OpenFile(c.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if err == nil {
+		_, err = f.Write(line)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("download cache: %w", err)
+	}
+	c.mu.Lock()
+	if k != nil {
+		c.index[l.K] = *k
+	} else {
+		delete(c.index, l.K)
+	}
+	c.mu.Unlock()
 	return nil
 }
 

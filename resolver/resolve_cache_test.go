@@ -126,8 +126,24 @@ func TestSmallFilesCached(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(left) != 0 {
 		t.Errorf("tmp/ holds %d files after the download", len(left))
 	}
+	// Its key is a line of keys.log, not a file of its own.
+	if keys, _ := filepath.Glob(filepath.Join(cache, "keys", "*", "*", "@v", "*")); len(keys) != 0 {
+		t.Errorf("key files %v, want none", keys)
+	}
+	if log, err := os.ReadFile(filepath.Join(cache, "keys.log")); err != nil || !bytes.Contains(log, []byte(`"k":"example.com/small@v1.2.3.mod"`)) {
+		t.Errorf("keys.log = %q, %v; want the .mod's key", log, err)
+	}
 	data2, f2, st2 := read()
 	if !bytes.Equal(data2, mod.mod) || f2 != f || st2.Requests != 0 || st2.CacheHits != 1 {
 		t.Errorf("second read: %q, %+v, %+v; want the same file from the cache", data2, f2, st2)
+	}
+
+	// Forget logs the key's removal: the next Mirrors fetches it again.
+	m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.CacheDir = cache })
+	if err := m.Forget(ctx, mod.path, mod.version, "mod"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, st3 := read(); st3.Requests != 1 || st3.CacheHits != 0 {
+		t.Errorf("read after Forget: %+v, want one request", st3)
 	}
 }
