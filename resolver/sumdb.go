@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -310,7 +311,10 @@ type sumdbOps struct {
 	verifiedOnce sync.Once
 	verified     map[string]string
 	verifiedW    *os.File // the log, open for appending once needed
-	verifiedErr  error    // why it could not be opened
+	lookupOnce   sync.Once
+	lookupLog    map[string][]byte // lookups.log, by cache file name
+	lookupMu     sync.Mutex        // serialises appends to lookups.log
+	verifiedErr  error             // why it could not be opened
 	// verifiedHits counts lookups answered from verified answers.
 	verifiedHits atomic.Int64
 }
@@ -423,7 +427,7 @@ func (o *sumdbOps) WriteConfig(file string, old, new []byte) error {
 }
 
 func (o *sumdbOps) ReadCache(file string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(o.dir, "cache", filepath.FromSlash(file)))
+	data, err := o.readCache(file)
 	if err != nil {
 		return nil, err
 	}
@@ -431,10 +435,97 @@ func (o *sumdbOps) ReadCache(file string) ([]byte, error) {
 	return data, nil
 }
 
+// readCache reads a cached file: a lookup answer from lookups.log, else
+// (or from older caches) the file under dir/cache.
+func (o *sumdbOps) readCache(file string) ([]byte, error) {
+	if isLookupFile(file) {
+		o.loadLookups()
+		o.mu.Lock()
+		data, ok := o.lookupLog[file]
+		o.mu.Unlock()
+		if ok {
+			return data, nil
+		}
+	}
+	return os.ReadFile(filepath.Join(o.dir, "cache", filepath.FromSlash(file)))
+}
+
 func (o *sumdbOps) WriteCache(file string, data []byte) {
+	if isLookupFile(file) {
+		if err := o.logLookup(file, data); err != nil {
+			o.log.Warn("checksum database cache", "file", o.lookupsFile(), "err", err)
+		}
+		return
+	}
 	if err := writeFileAtomic(filepath.Join(o.dir, "cache", filepath.FromSlash(file)), data); err != nil {
 		o.log.Warn("checksum database cache", "file", file, "err", err)
 	}
+}
+
+// # Lookup log
+//
+// A large graph makes thousands of lookups; creating a cache file for each
+// dominated the system time of a cold create. The answers the client
+// caches are appended instead to dir/lookups.log, one JSON line each
+// ({"f": "<name>/lookup/M@V", "data": base64}), read once per process.
+// Each line is one append, so concurrent processes do not mix lines; a torn
+// line is skipped. Tiles stay files (the client reads them by name, and
+// they are fewer).
+
+// lookupLine is a line of lookups.log.
+type lookupLine struct {
+	F    string `json:"f"`
+	Data []byte `json:"data"`
+}
+
+func isLookupFile(file string) bool { return strings.Contains(file, "/lookup/") }
+
+func (o *sumdbOps) lookupsFile() string { return filepath.Join(o.dir, "lookups.log") }
+
+func (o *sumdbOps) loadLookups() {
+	o.lookupOnce.Do(func() {
+		m := make(map[string][]byte)
+		if data, err := os.ReadFile(o.lookupsFile()); err == nil {
+			for line := range bytes.Lines(data) {
+				var l lookupLine
+				if bytes.HasSuffix(line, []byte("\n")) && json.Unmarshal(line, &l) == nil && isLookupFile(l.F) {
+					m[l.F] = l.Data
+				}
+			}
+		}
+		o.mu.Lock()
+		o.lookupLog = m
+		o.mu.Unlock()
+	})
+}
+
+func (o *sumdbOps) logLookup(file string, data []byte) error {
+	o.loadLookups()
+	line, err := json.Marshal(lookupLine{F: file, Data: data})
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	o.lookupMu.Lock()
+	defer o.lookupMu.Unlock()
+	if err := os.MkdirAll(o.dir, 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(o.lookupsFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.lookupLog[file] = bytes.Clone(data)
+	o.mu.Unlock()
+	return nil
 }
 
 // # Verified lookups
@@ -455,10 +546,6 @@ func (o *sumdbOps) WriteCache(file string, data []byte) {
 
 func (o *sumdbOps) verifiedLog() string {
 	return filepath.Join(o.dir, "verified.log")
-}
-
-func (o *sumdbOps) cacheFile(key string) string {
-	return filepath.Join(o.dir, "cache", filepath.FromSlash(o.name+"/"+key))
 }
 
 func (o *sumdbOps) answerSum(data []byte) string {
@@ -501,7 +588,7 @@ func (o *sumdbOps) verifiedLookup(path, vers string) ([]string, bool) {
 		return nil, false
 	}
 	if !recorded {
-		if data, err = os.ReadFile(o.cacheFile(key)); err != nil {
+		if data, err = o.readCache(o.name + "/" + key); err != nil {
 			return nil, false
 		}
 	}

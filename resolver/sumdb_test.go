@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -224,12 +225,20 @@ func TestSumDBVerifiedMarkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached := filepath.Join(cacheDir, "sumdb", "cache", name, filepath.FromSlash(key))
-	data, err := os.ReadFile(cached)
+	// The answer is cached as a line of lookups.log; a later line for the
+	// same file replaces it.
+	logFile := filepath.Join(cacheDir, "sumdb", "lookups.log")
+	old, err := os.ReadFile(logFile)
+	if err != nil || !bytes.Contains(old, []byte(`"f":"`+name+"/"+key+`"`)) {
+		t.Fatalf("lookups.log = %q, %v; want the answer for %s", old, err, key)
+	}
+	first.ops.loadLookups()
+	data := first.ops.lookupLog[name+"/"+key]
+	line, err := json.Marshal(lookupLine{F: name + "/" + key, Data: append([]byte("x"), data...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cached, append([]byte("x"), data...), 0o666); err != nil {
+	if err := os.WriteFile(logFile, append(append(old, line...), '\n'), 0o666); err != nil {
 		t.Fatal(err)
 	}
 	if sdb, err := check(goodZip, false); err == nil || sdb.ops.verifiedHits.Load() != 0 {
