@@ -70,6 +70,7 @@ type config struct {
 	cheap   int    // repetitions of cheap measurements
 	project string // module@version overriding the candidate list
 	trees   []string
+	report  string // report files are this path plus .md and .json
 	bigSize int64  // target raw size of the synthetic big tree
 	path    string // PATH for child processes
 	home    string // HOME for child processes
@@ -127,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	project := fs.String("project", "", "module@version of the project to use instead of the built-in candidates")
 	bigMB := fs.Int64("big-mb", 1200, "raw size in MiB of the synthetic tree for the inspect stage")
 	treesFlag := fs.String("trees", "project,multi", "real trees to measure (project, multi); -quick uses project only")
+	reportFlag := fs.String("report", "", "write the report to this path plus .md and .json (default: DIR/report)")
 	list := fs.Bool("list", false, "list the stages and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -161,6 +163,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		path:    getenv("PATH"),
 		home:    getenv("HOME"),
 	}
+	cfg.report = filepath.Join(cfg.dir, "report")
+	if *reportFlag != "" {
+		cfg.report = absUnder(root, *reportFlag)
+	}
 	if cfg.quick && *bigMB == 1200 {
 		cfg.bigSize = 48 << 20
 	}
@@ -193,11 +199,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	b.rep.finish()
 	b.rep.writeText(stdout)
-	if err := b.rep.writeFiles(cfg.dir); err != nil {
+	if err := b.rep.writeFiles(cfg.report); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "\nreport: %s, %s\n", filepath.Join(cfg.dir, "report.md"), filepath.Join(cfg.dir, "report.json"))
+	fmt.Fprintf(stdout, "\nreport: %s.md, %s.json\n", cfg.report, cfg.report)
 	if failed || b.rep.anyFail() {
 		return 1
 	}

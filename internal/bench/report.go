@@ -63,7 +63,7 @@ type report struct {
 	Checks   []check  `json:"checks"`
 	Notes    []string `json:"notes"`
 
-	dir string // where save writes the report files; "" for none
+	base string // save writes base.md and base.json; "" for none
 }
 
 func newReport(cfg config, goVersion, zstdVersion, gobundle string) *report {
@@ -81,7 +81,7 @@ func newReport(cfg config, goVersion, zstdVersion, gobundle string) *report {
 		Zstd:     zstdVersion,
 		Gobundle: gobundle,
 		Flags:    flags,
-		dir:      cfg.dir,
+		base:     cfg.report,
 	}
 }
 
@@ -98,11 +98,11 @@ func (r *report) addNote(format string, args ...any) {
 // save writes the report as it stands, so that a run stopped early (or a
 // long stage still going) leaves what it measured so far.
 func (r *report) save() {
-	if r.dir == "" {
+	if r.base == "" {
 		return
 	}
 	r.Finished = now() + " (so far)"
-	_ = r.writeFiles(r.dir)
+	_ = r.writeFiles(r.base)
 }
 
 // add records a figure, computing its ratio and status.
@@ -284,16 +284,19 @@ func treeLine(t *tree) string {
 	return line
 }
 
-// writeFiles writes report.md and report.json into dir.
-func (r *report) writeFiles(dir string) error {
+// writeFiles writes base.md and base.json.
+func (r *report) writeFiles(base string) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.json"), append(data, '\n')); err != nil {
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.md"), []byte(r.markdown()))
+	if err := writeFileAtomic(base+".json", append(data, '\n')); err != nil {
+		return err
+	}
+	return writeFileAtomic(base+".md", []byte(r.markdown()))
 }
 
 func (r *report) markdown() string {
