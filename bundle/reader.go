@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
@@ -32,6 +33,8 @@ type Reader struct {
 	ix     *index
 	dec    *zstd.Decoder
 	cache  *frameCache
+	// decoding bounds concurrent frame decompressions.
+	decoding chan struct{}
 	// byPath maps a module path to its entries' range in ix.mods.
 	byPath map[string][2]int
 }
@@ -116,6 +119,7 @@ func (r *Reader) load() error {
 	r.ix = ix
 	r.dec = dec
 	r.cache = newFrameCache(DefaultCacheBytes)
+	r.decoding = make(chan struct{}, runtime.GOMAXPROCS(0))
 	r.byPath = make(map[string][2]int)
 	for i := 0; i < len(ix.mods); {
 		j := i + 1
@@ -314,7 +318,9 @@ func (r *Reader) blob(ctx context.Context, i uint32, entry string) ([]byte, erro
 	if sha256.Sum256(out) != b.sum {
 		return nil, fmt.Errorf("%s: %s: content sha256 mismatch: %w", r.name, entry, ErrCorrupt)
 	}
-	return out, nil
+	// A copy, so that a caller holding a blob (a zip being streamed) does
+	// not keep its whole frame alive beyond the cache's bound.
+	return bytes.Clone(out), nil
 }
 
 // frame returns the decompressed frame i, from the cache when possible.
@@ -323,6 +329,11 @@ func (r *Reader) frame(ctx context.Context, i uint32) ([]byte, error) {
 }
 
 func (r *Reader) loadFrame(i uint32) ([]byte, error) {
+	// Bound the frames being decompressed at once: each needs a buffer
+	// of the frame's size. The wait takes no context, since other callers
+	// may be waiting for this frame too.
+	r.decoding <- struct{}{}
+	defer func() { <-r.decoding }()
 	comp, err := r.readStoredFrame(i)
 	if err != nil {
 		return nil, err
