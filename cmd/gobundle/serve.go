@@ -22,7 +22,7 @@ type ServeCmd struct {
 	TLSCert    string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
 	TLSKey     string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
 	LogFormat  string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	FrameCache int64         `name:"frame-cache" default:"128" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips (default 128)."`
+	FrameCache int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips. Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
 	Poll       time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
 	Bundles    []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
@@ -66,6 +66,14 @@ func (c *ServeCmd) Run(e *env) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The frame cache is most of a large bundle's memory; with GOGC=200 the
+	// heap could grow to three times it. A soft limit, set from the bundles
+	// opened at start, makes the collector work harder near cache plus
+	// headroom instead (hugo: 1.6 GB -> 0.8 GB peak RSS at the same CPU).
+	if e.getenv("GOMEMLIMIT") == "" {
+		n := int64(max(1, len(s.Stats().Bundles)))
+		debug.SetMemoryLimit(n * (c.FrameCache<<20 + 256<<20))
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
