@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -24,15 +24,20 @@
 // # Stages
 //
 // Each stage is one entry of [allStages]; stages that need a tree prepare
-// it on first use through (*bench).tree. Later work adds stages there:
+// it on first use through (*bench).tree:
 //
-//   - create: the project's source is tree.ProjectDir; time `gobundle
-//     create` cold and warm beside `go mod download all` cold (b.goEnv gives
-//     a pinned go environment with a fresh GOMODCACHE), and its peak RSS on
-//     a 10,000-version upstream generated with writeSynthTree.
-//   - serve: b.ensureTool installs nginx and wrk; serve the unpacked tree
-//     (gobundle unpack) with nginx and the bundle with gobundle serve, and
-//     time the same `go mod download all` through each, interleaved.
+//   - size: stock tar | zstd -19 --long=27 against gobundle pack, per tree:
+//     size, time, CPU, peak RSS (issue 2).
+//   - verify, determinism, inspect: verify/unpack/offline download, packing
+//     twice, inspect time and single-read memory on a bundle over 1 GB.
+//   - limit (opt-in): zstd -19 of the unique zip contents, the reference.
+//   - create: gobundle create cold and warm beside go mod download all cold
+//     on the project (issue 4); create10k: peak RSS of create on 10,000
+//     generated module versions from the test kit's fake upstream.
+//   - serve: gobundle serve against nginx on the unpacked tree: go mod
+//     download all with a cold client, wrk on a .mod; startup and RSS on
+//     10,000 module versions (issue 5).
+//   - sumdb: lookups, tiles and their bytes beside the bundle size (issue 6).
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
