@@ -27,18 +27,26 @@ func TestSumDBScript(t *testing.T) {
 	testscript.Run(t, p)
 }
 
-// cmdSumDBTamper: sumdbtamper IN OUT PATH@VERSION
+// cmdSumDBTamper: sumdbtamper [-module] IN OUT PATH@VERSION
+//
+// Without -module the stored checksum database record of PATH@VERSION gets
+// a wrong zip hash; with -module the record stays and the module's go.mod
+// is changed instead, as a bundle maker swapping module content would.
 func cmdSumDBTamper(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: sumdbtamper IN OUT PATH@VERSION")
+	swapMod := len(args) > 0 && args[0] == "-module"
+	if swapMod {
+		args = args[1:]
 	}
-	ts.Check(tamperBundle(context.Background(), ts.MkAbs(args[0]), ts.MkAbs(args[1]), args[2], ts.MkAbs(".")))
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: sumdbtamper [-module] IN OUT PATH@VERSION")
+	}
+	ts.Check(tamperBundle(context.Background(), ts.MkAbs(args[0]), ts.MkAbs(args[1]), args[2], ts.MkAbs("."), swapMod))
 }
 
 // tamperBundle copies bundle in to out, replacing the zip hash in the
-// checksum database record of target (path@version) by a wrong one. The
-// module files, tiles and tree head stay as they were.
-func tamperBundle(ctx context.Context, in, out, target, tmp string) error {
+// checksum database record of target (path@version) by a wrong one, or,
+// with swapMod, the target's go.mod content. Everything else stays.
+func tamperBundle(ctx context.Context, in, out, target, tmp string, swapMod bool) error {
 	r, err := bundle.Open(ctx, in)
 	if err != nil {
 		return err
@@ -50,6 +58,7 @@ func tamperBundle(ctx context.Context, in, out, target, tmp string) error {
 		return err
 	}
 	defer w.Close()
+	found := false
 	for _, mod := range r.Modules() {
 		src := bundle.ModuleSource{Path: mod.Path, Version: mod.Version}
 		if mod.Info != nil {
@@ -60,6 +69,10 @@ func tamperBundle(ctx context.Context, in, out, target, tmp string) error {
 		if mod.Mod != nil {
 			if src.Mod, err = r.ReadFile(ctx, mod.Path, mod.Version, bundle.KindMod); err != nil {
 				return err
+			}
+			if swapMod && mod.Path+"@"+mod.Version == target {
+				src.Mod = append(src.Mod, "// swapped\n"...)
+				found = true
 			}
 		}
 		if mod.Zip != nil {
@@ -82,13 +95,12 @@ func tamperBundle(ctx context.Context, in, out, target, tmp string) error {
 	if err != nil {
 		return err
 	}
-	found := false
 	for _, x := range r.Extras() {
 		data, err := r.ReadExtra(ctx, x.Kind, x.Name)
 		if err != nil {
 			return err
 		}
-		if x.Kind == sumdbstore.Kind && x.Name == recName {
+		if x.Kind == sumdbstore.Kind && x.Name == recName && !swapMod {
 			id, text, _, err := tlog.ParseRecord(data)
 			if err != nil {
 				return err
