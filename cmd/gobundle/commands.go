@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,14 +67,14 @@ type InspectCmd struct {
 
 // inspectOutput is the --json form of inspect.
 type inspectOutput struct {
-	File    string          `json:"file"`
-	Digest  string          `json:"digest"`
-	Format  int             `json:"format"`
-	Meta    bundle.Meta     `json:"meta"`
-	Stats   bundle.Stats    `json:"stats"`
-	Modules []bundle.Module `json:"modules"`
-	Extras  []bundle.Extra  `json:"extras"`
-	SumDB   *sumdbInfo      `json:"sumdb,omitempty"`
+	File    string              `json:"file"`
+	Digest  string              `json:"digest"`
+	Format  int                 `json:"format"`
+	Meta    bundle.Meta         `json:"meta"`
+	Stats   bundle.Stats        `json:"stats"`
+	Modules []bundle.Module     `json:"modules"`
+	Extras  []bundle.Extra      `json:"extras"`
+	SumDB   *sumdbstore.Summary `json:"sumdb,omitempty"`
 }
 
 func (c *InspectCmd) Run(e *env) error {

@@ -118,33 +118,17 @@ func verifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]strin
 		s.Name, s.Latest.Tree.N, how, len(s.Records), s.Tiles.Len(), len(s.Older))
 }
 
-// sumdbInfo is the checksum database part of `inspect --json`.
-type sumdbInfo struct {
-	Name        string  `json:"name"`
-	Key         string  `json:"key"`
-	Tree        int64   `json:"tree"`
-	Records     int     `json:"records"`
-	Proven      int     `json:"proven"`
-	Tiles       int     `json:"tiles"`
-	TileBytes   int64   `json:"tile_bytes"`
-	RecordBytes int64   `json:"record_bytes"`
-	HeadBytes   int64   `json:"head_bytes"`
-	Bytes       int64   `json:"bytes"` // all checksum database entries, uncompressed
-	OlderTrees  []int64 `json:"older_trees"`
-	Error       string  `json:"error,omitempty"`
-}
-
 // inspectSumDB describes the bundle's checksum database data; nil when it
 // has none.
-func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbInfo {
+func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbstore.Summary {
 	s, err := sumdbstore.Load(ctx, r, nil)
 	if s == nil && err == nil {
 		return nil
 	}
 	if err != nil {
-		return &sumdbInfo{Name: sumdbstore.Property(r.Meta(), sumdbstore.PropName), Error: err.Error()}
+		return &sumdbstore.Summary{Name: sumdbstore.Property(r.Meta(), sumdbstore.PropName), Error: err.Error()}
 	}
-	info := &sumdbInfo{Name: s.Name, Key: s.Key, Tree: s.Latest.Tree.N, Records: len(s.Records), Tiles: s.Tiles.Len(),
+	info := &sumdbstore.Summary{Name: s.Name, Key: s.Key, Tree: s.Latest.Tree.N, Records: len(s.Records), Tiles: s.Tiles.Len(),
 		TileBytes: s.TileBytes, RecordBytes: s.RecordBytes, HeadBytes: s.HeadBytes,
 		Bytes: s.TileBytes + s.RecordBytes + s.HeadBytes, OlderTrees: []int64{}}
 	for _, err := range sumdbstore.ProveRecords(s.Latest, s.Records, s.Tiles) {

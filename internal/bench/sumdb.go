@@ -4,26 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
 	"io/fs"
 	"path/filepath"
 	"strings"
 )
-
-// inspectSumDB is the "sumdb" object of `gobundle inspect --json`.
-type inspectSumDB struct {
-	Name        string  `json:"name"`
-	Key         string  `json:"key"`
-	Tree        int64   `json:"tree"`
-	Records     int     `json:"records"`
-	Proven      int     `json:"proven"`
-	Tiles       int     `json:"tiles"`
-	TileBytes   int64   `json:"tile_bytes"`
-	RecordBytes int64   `json:"record_bytes"`
-	HeadBytes   int64   `json:"head_bytes"`
-	Bytes       int64   `json:"bytes"`
-	OlderTrees  []int64 `json:"older_trees"`
-	Error       string  `json:"error"`
-}
 
 // stageSumDB reports what the checksum database data adds to the
 // project's bundle made by `gobundle create` with the default GOSUMDB:
@@ -52,7 +37,7 @@ func (b *bench) stageSumDB(ctx context.Context) error {
 			FileSize int64 `json:"FileSize"`
 			Modules  int   `json:"Modules"`
 		} `json:"stats"`
-		SumDB *inspectSumDB `json:"sumdb"`
+		SumDB *sumdbstore.Summary `json:"sumdb"`
 	}
 	if err := json.Unmarshal(out, &in); err != nil {
 		return fmt.Errorf("%s: %w", shellQuote(args), err)
