@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gobundle/gobundle/bundle"
@@ -24,31 +23,10 @@ func (s memDB) Name() string            { return s.db.Name() }
 func (s memDB) Key() string             { return s.db.VerifierKey() }
 func (s memDB) Latest() ([]byte, error) { return s.db.Signed(context.Background()) }
 func (s memDB) Lookup(ctx context.Context, path, version string) ([]byte, error) {
-	id, err := s.db.Lookup(ctx, module.Version{Path: path, Version: version})
-	if err != nil {
-		return nil, err
-	}
-	recs, err := s.db.ReadRecords(ctx, id, 1)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := tlog.FormatRecord(id, recs[0])
-	if err != nil {
-		return nil, err
-	}
-	head, err := s.db.Signed(ctx)
-	return append(msg, head...), err
+	return s.db.LookupAnswer(ctx, path, version)
 }
 func (s memDB) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		data, err := s.db.ReadTileData(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = data
-	}
-	return out, nil
+	return s.db.ReadTiles(ctx, tiles)
 }
 
 // writeSumDBBundle writes a bundle holding only the checksum database data

@@ -17,10 +17,7 @@ import (
 )
 
 // dbSource is a [Source] over a fake database, read in memory.
-type dbSource struct {
-	db        *fakesumdb.DB
-	tileReads int
-}
+type dbSource struct{ db *fakesumdb.DB }
 
 func (s *dbSource) Name() string { return s.db.Name() }
 func (s *dbSource) Key() string  { return s.db.VerifierKey() }
@@ -29,36 +26,11 @@ func (s *dbSource) Latest() ([]byte, error) {
 }
 
 func (s *dbSource) Lookup(ctx context.Context, path, version string) ([]byte, error) {
-	id, err := s.db.Lookup(ctx, module.Version{Path: path, Version: version})
-	if err != nil {
-		return nil, err
-	}
-	recs, err := s.db.ReadRecords(ctx, id, 1)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := tlog.FormatRecord(id, recs[0])
-	if err != nil {
-		return nil, err
-	}
-	head, err := s.db.Signed(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return append(msg, head...), nil
+	return s.db.LookupAnswer(ctx, path, version)
 }
 
 func (s *dbSource) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		data, err := s.db.ReadTileData(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		s.tileReads++
-		out[i] = data
-	}
-	return out, nil
+	return s.db.ReadTiles(ctx, tiles)
 }
 
 // setup returns a lazy database over a generated set of 200×2 module

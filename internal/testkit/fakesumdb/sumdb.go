@@ -254,6 +254,41 @@ func (d *DB) ReadTileData(ctx context.Context, t tlog.Tile) ([]byte, error) {
 	return tlog.ReadTileData(t, d.hashes)
 }
 
+// LookupAnswer is the body the database serves at /lookup/path@version:
+// the record and the signed tree head.
+func (d *DB) LookupAnswer(ctx context.Context, path, version string) ([]byte, error) {
+	id, err := d.Lookup(ctx, module.Version{Path: path, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	recs, err := d.ReadRecords(ctx, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := tlog.FormatRecord(id, recs[0])
+	if err != nil {
+		return nil, err
+	}
+	head, err := d.Signed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(msg, head...), nil
+}
+
+// ReadTiles returns the data of each tile, as /tile/ serves it.
+func (d *DB) ReadTiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		data, err := d.ReadTileData(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
 // hashes is a tlog.HashReader over a slice.
 type hashes []tlog.Hash
 
