@@ -19,8 +19,9 @@ import (
 // content again cheap, as a repeated `gobundle create` does:
 //
 //	zips/xx/<sha256 of zip file>     sha256 of the rest, then what reading
-//	                                 the zip found: its files' names, sizes,
-//	                                 sha256 and CRC, its h1:, and the
+//	                                 the zip found: its files' names (in
+//	                                 sorted order) and positions in the zip,
+//	                                 sizes, sha256 and CRC, its h1:, and the
 //	                                 rebuilt zip's size and sha256
 //	frames/xx/<key>                  a compressed frame: sha256 of the
 //	                                 compressed bytes, then the bytes
@@ -32,7 +33,7 @@ import (
 // and checked when read; a damaged entry is ignored and rebuilt.
 
 const (
-	analysisMagic = "GBZA1"
+	analysisMagic = "GBZA2"
 	frameKeyTag   = "gobundle frame 1"
 )
 
@@ -115,6 +116,7 @@ func encodeAnalysis(zc *zipContent, mv module.Version) []byte {
 	for i, n := range zc.names {
 		c := zc.files[i]
 		e.str(n)
+		e.uvarint(uint64(c.zipIndex))
 		e.uvarint(uint64(c.size))
 		e.sum(c.sum)
 		e.u32(c.crc)
@@ -141,9 +143,10 @@ func decodeAnalysis(data []byte, mv module.Version, name string) (*zipContent, b
 		zc.size = d.size()
 		zc.sum = d.sum()
 		n := d.count()
-		for i := range n {
+		for range n {
 			zc.names = append(zc.names, d.str())
-			zc.files = append(zc.files, content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: i})
+			idx := d.count()
+			zc.files = append(zc.files, content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: idx})
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {
@@ -168,21 +171,29 @@ func zstdVersion() string {
 	return "unknown"
 }
 
-func (w *Writer) frameKey(blobs []*wblob, window int) string {
-	if w.opts.CacheDir == "" {
-		return ""
-	}
+// frameKey names a frame by the compression settings, the zstd version and
+// its blobs: the same key means the same compressed bytes.
+func (w *Writer) frameKey(blobs []*wblob) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\nlevel %d window %d\n", frameKeyTag, zstdVersion(), w.opts.Level, window)
+	fmt.Fprintf(h, "%s\n%s\nlevel %d window %d\n", frameKeyTag, zstdVersion(), w.opts.Level, w.window())
 	for _, b := range blobs {
 		h.Write(b.sum[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// hasCachedFrame reports whether the cache holds the frame for key.
+func (w *Writer) hasCachedFrame(key string) bool {
+	if w.opts.CacheDir == "" {
+		return false
+	}
+	_, err := os.Stat(cachePath(w.opts.CacheDir, "frames", key))
+	return err == nil
+}
+
 // cachedFrame returns the cached compressed frame for key, or nil.
 func (w *Writer) cachedFrame(key string) []byte {
-	if key == "" {
+	if w.opts.CacheDir == "" {
 		return nil
 	}
 	data, err := os.ReadFile(cachePath(w.opts.CacheDir, "frames", key))
@@ -197,7 +208,7 @@ func (w *Writer) cachedFrame(key string) []byte {
 }
 
 func (w *Writer) storeFrame(key string, comp []byte) {
-	if key == "" {
+	if w.opts.CacheDir == "" {
 		return
 	}
 	path := cachePath(w.opts.CacheDir, "frames", key)
@@ -209,9 +220,15 @@ func (w *Writer) storeFrame(key string, comp []byte) {
 }
 
 // frameContent assembles the uncompressed content of a frame from the
-// spool and, for content known only from a cached analysis, from the zips.
-func (w *Writer) frameContent(blobs []*wblob, size int64) ([]byte, error) {
-	raw := make([]byte, size)
+// spool and, for content known only from a cached analysis, from the zips,
+// into buf if it is large enough.
+func (w *Writer) frameContent(blobs []blobSource, size int64, buf []byte) ([]byte, error) {
+	var raw []byte
+	if int64(cap(buf)) >= size {
+		raw = buf[:size]
+	} else {
+		raw = make([]byte, size)
+	}
 	zips := map[string]*zip.ReadCloser{}
 	defer func() {
 		for _, z := range zips {
@@ -219,25 +236,52 @@ func (w *Writer) frameContent(blobs []*wblob, size int64) ([]byte, error) {
 		}
 	}()
 	var off int64
-	for _, b := range blobs {
-		dst := raw[off : off+b.size]
-		off += b.size
+	for i := 0; i < len(blobs); {
+		b := blobs[i]
 		if b.spoolOff >= 0 {
-			if _, err := w.spool.ReadAt(dst, b.spoolOff); err != nil {
-				return nil, fmt.Errorf("reading spool: %w", err)
+			// Blobs spooled one after the other are read at once.
+			j, n := i+1, b.size
+			for j < len(blobs) && blobs[j].spoolOff == b.spoolOff+n {
+				n += blobs[j].size
+				j++
 			}
+			if err := w.spool.ReadAt(raw[off:off+n], b.spoolOff); err != nil {
+				return nil, err
+			}
+			off += n
+			i = j
 			continue
 		}
-		if err := readLazy(zips, b, dst); err != nil {
+		if err := readLazy(zips, b, raw[off:off+b.size]); err != nil {
 			return nil, err
 		}
+		off += b.size
+		i++
 	}
 	return raw, nil
 }
 
+// blobSource is where a blob's content is, copied from the blob while the
+// writer's lock is held, so that frames are assembled without it.
+type blobSource struct {
+	sum      Sum
+	size     int64
+	spoolOff int64
+	zipPath  string
+	zipIndex int
+}
+
+func sourcesOf(blobs []*wblob) []blobSource {
+	out := make([]blobSource, len(blobs))
+	for i, b := range blobs {
+		out[i] = blobSource{sum: b.sum, size: b.size, spoolOff: b.spoolOff, zipPath: b.zipPath, zipIndex: b.zipIndex}
+	}
+	return out
+}
+
 // readLazy reads blob b from its zip into dst and checks its sha256: the
 // zip must not have changed since it was analysed.
-func readLazy(zips map[string]*zip.ReadCloser, b *wblob, dst []byte) error {
+func readLazy(zips map[string]*zip.ReadCloser, b blobSource, dst []byte) error {
 	if b.zipIndex < 0 {
 		f, err := os.Open(b.zipPath)
 		if err != nil {

@@ -122,6 +122,25 @@ func Pack(ctx context.Context, w *Writer, dir string, progress func(Event)) erro
 	if len(mods) == 0 {
 		return fmt.Errorf("%s: no module files found (want a GOPROXY tree such as $GOMODCACHE/cache/download)", dir)
 	}
+	// Metadata first, then the zips: once the writer knows which zips
+	// are to come, it compresses content while the rest is still read.
+	var zips []module.Version
+	for _, tm := range mods {
+		meta := tm
+		meta.zip = ""
+		if meta.info == "" && meta.mod == "" {
+			continue
+		}
+		if err := packOne(ctx, w, meta); err != nil {
+			return err
+		}
+		if tm.zip != "" {
+			zips = append(zips, tm.mv)
+		}
+	}
+	if err := w.Expect(zips); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

@@ -84,12 +84,20 @@ type Writer struct {
 	opts WriterOptions
 
 	mu       sync.Mutex
-	spool    *os.File
-	spoolOff int64
+	spool    *spool
 	blobs    map[Sum]*wblob
 	mods     map[module.Version]*wmod
 	extras   map[[2]string]*wextra
 	closed   bool
+	// spooled finds content already in the spool, added or only prepared.
+	spooled map[Sum]int64
+	staged  map[module.Version]*stagedZip
+	st      *stream // set by Expect
+
+	encMu      sync.Mutex
+	encoders   chan *zstd.Encoder
+	encCreated int
+	bufs       chan []byte
 
 	// zipsRead and framesCompressed count work the cache did not save.
 	zipsRead, framesCompressed atomic.Int64
@@ -125,6 +133,7 @@ type wblob struct {
 	zipIndex int
 	key      sortKey
 	index    uint32 // final position, set by WriteFile
+	final    bool   // in a frame the stream has cut
 }
 
 type wfile struct {
@@ -161,16 +170,19 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 	if opts.Level == 0 {
 		opts.Level = zstd.SpeedBestCompression
 	}
-	spool, err := os.CreateTemp(opts.TempDir, "gobundle-spool-*")
+	spool, err := newSpool(opts.TempDir, "gobundle-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("creating spool: %w", err)
 	}
 	return &Writer{
 		opts:   opts,
 		spool:  spool,
-		blobs:  map[Sum]*wblob{},
-		mods:   map[module.Version]*wmod{},
-		extras: map[[2]string]*wextra{},
+		blobs:   map[Sum]*wblob{},
+		mods:    map[module.Version]*wmod{},
+		extras:  map[[2]string]*wextra{},
+		spooled: map[Sum]int64{},
+		staged:  map[module.Version]*stagedZip{},
+		bufs:    make(chan []byte, opts.Concurrency),
 	}, nil
 }
 
@@ -182,9 +194,9 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	name := w.spool.Name()
-	w.spool.Close()
-	return os.Remove(name)
+	w.stopStream()
+	w.closeEncoders()
+	return w.spool.Close()
 }
 
 // content is data with its digests, computed before taking w.mu. When
@@ -210,7 +222,9 @@ func newContent(data []byte) content {
 func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
 	if b, ok := w.blobs[c.sum]; ok {
 		if keyLess(key, b.key) {
+			old := b.key
 			b.key = key
+			w.noteKeyLocked(b, &old)
 		}
 		if b.spoolOff < 0 {
 			// Prefer content at hand to a lazy read.
@@ -237,15 +251,21 @@ func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
 		}
 	}
 	w.blobs[c.sum] = b
+	w.noteKeyLocked(b, nil)
 	return b, nil
 }
 
 func (w *Writer) spoolBlob(b *wblob, data []byte) error {
-	if _, err := w.spool.WriteAt(data, w.spoolOff); err != nil {
-		return fmt.Errorf("writing spool: %w", err)
+	if off, ok := w.spooled[b.sum]; ok {
+		b.spoolOff = off
+		return nil
 	}
-	b.spoolOff = w.spoolOff
-	w.spoolOff += int64(len(data))
+	off, err := w.spool.Append(data)
+	if err != nil {
+		return err
+	}
+	b.spoolOff = off
+	w.spooled[b.sum] = off
 	return nil
 }
 
@@ -291,7 +311,9 @@ func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
 	var zc *zipContent
 	if src.ZipFile != "" {
 		var err error
-		zc, err = w.analyseZip(ctx, mv, src.ZipFile, src.ZipSHA256)
+		if zc = w.stagedFor(mv, src.ZipFile, src.ZipSHA256); zc == nil {
+			zc, err = w.analyseZip(ctx, mv, src.ZipFile, src.ZipSHA256)
+		}
 		if err == nil && src.ZipHash != "" && src.ZipHash != zc.hash {
 			err = fmt.Errorf("h1 hash %s, caller says %s", zc.hash, src.ZipHash)
 		}
@@ -348,6 +370,9 @@ func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
 		if err := w.addZip(m, zc); err != nil {
 			return err
 		}
+		w.mods[mv] = m
+		w.noteZipLocked(mv)
+		return nil
 	}
 	w.mods[mv] = m
 	return nil
@@ -395,6 +420,11 @@ type zipContent struct {
 
 // readZip checks a module zip and reads its files one at a time, spooling
 // each as it goes, so memory holds one file, not the whole zip.
+//
+// The files are read in the order dirhash.Hash1 asks for them (sorted by
+// name), each once: the go.sum hash, the content digests and the spool are
+// all fed from that one inflate. The rebuilt zip lists its files in that
+// order too.
 func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*zipContent, error) {
 	cf, err := modzip.CheckZip(mv, name)
 	if err != nil {
@@ -409,16 +439,30 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	}
 	defer zr.Close()
 	prefix := zipPrefix(mv.Path, mv.Version)
+	full := make([]string, len(zr.File))
+	byName := make(map[string]int, len(zr.File))
+	for i, zf := range zr.File {
+		if _, ok := splitZipName(zf.Name, prefix); !ok {
+			return nil, fmt.Errorf("file %s is outside %s", zf.Name, prefix)
+		}
+		if _, dup := byName[zf.Name]; dup {
+			return nil, fmt.Errorf("file %s appears twice", zf.Name)
+		}
+		full[i] = zf.Name
+		byName[zf.Name] = i
+	}
 	zc := &zipContent{}
 	zipSum := sha256.New() // of the rebuilt zip; its local headers need only name, CRC and size
-	for _, zf := range zr.File {
+	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rel, ok := splitZipName(zf.Name, prefix)
+		i, ok := byName[n]
 		if !ok {
-			return nil, fmt.Errorf("file %s is outside %s", zf.Name, prefix)
+			return nil, fmt.Errorf("file %s: not in the zip", n)
 		}
+		zf := zr.File[i]
+		rel, _ := splitZipName(zf.Name, prefix)
 		rc, err := zf.Open()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", zf.Name, err)
@@ -429,6 +473,7 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 			return nil, fmt.Errorf("%s: %w", zf.Name, err)
 		}
 		c := newContent(data)
+		c.zipIndex = i
 		zipSum.Write(localHeader(zf.Name, c.crc, c.size))
 		zipSum.Write(data)
 		if err := w.spoolContent(&c); err != nil {
@@ -436,17 +481,7 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 		}
 		zc.names = append(zc.names, rel)
 		zc.files = append(zc.files, c)
-	}
-	// The go.sum hash, reading the contents back from the spool.
-	full := make([]string, len(zc.names))
-	byName := make(map[string]*content, len(zc.names))
-	for i, n := range zc.names {
-		full[i] = prefix + n
-		byName[full[i]] = &zc.files[i]
-	}
-	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
-		c := byName[n]
-		return io.NopCloser(io.NewSectionReader(w.spool, c.spoolOff, c.size)), nil
+		return io.NopCloser(bytes.NewReader(data)), nil
 	})
 	if err != nil {
 		return nil, err
@@ -480,15 +515,16 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 func (w *Writer) spoolContent(c *content) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if b, ok := w.blobs[c.sum]; ok && b.spoolOff >= 0 {
-		c.spoolOff, c.spooled, c.data = b.spoolOff, true, nil
+	if off, ok := w.spooled[c.sum]; ok {
+		c.spoolOff, c.spooled, c.data = off, true, nil
 		return nil
 	}
-	if _, err := w.spool.WriteAt(c.data, w.spoolOff); err != nil {
-		return fmt.Errorf("writing spool: %w", err)
+	off, err := w.spool.Append(c.data)
+	if err != nil {
+		return err
 	}
-	c.spoolOff, c.spooled, c.data = w.spoolOff, true, nil
-	w.spoolOff += c.size
+	w.spooled[c.sum] = off
+	c.spoolOff, c.spooled, c.data = off, true, nil
 	return nil
 }
 
@@ -622,38 +658,26 @@ func (w *Writer) plan() plan {
 	})
 	var p plan
 	p.blobs = blobs
-	start, size := 0, int64(0)
-	cut := func(i int) {
-		if i > start {
-			p.frames = append(p.frames, [2]int{start, i})
-		}
-		start, size = i, 0
-	}
+	c := cutter{class: 255, emit: func(from, to int) { p.frames = append(p.frames, [2]int{from, to}) }}
 	for i := 0; i < len(blobs); {
 		// A group is one class and module path: content of one module
 		// stays together where it fits.
-		j, gsize := i, int64(0)
+		j := i
 		for j < len(blobs) && blobs[j].key.class == blobs[i].key.class && blobs[j].key.path == blobs[i].key.path {
-			gsize += blobs[j].size
 			j++
 		}
-		target := int64(w.opts.FrameSize)
-		if blobs[i].key.class != 1 {
-			target = metaFrameSize
-		}
-		if i > start && (blobs[i].key.class != blobs[start].key.class ||
-			(size+gsize > target && size >= target/4)) {
-			cut(i)
-		}
-		for k := i; k < j; k++ {
-			if k > start && size+blobs[k].size > target {
-				cut(k)
+		if blobs[i].key.class != c.class {
+			c.cut()
+			c.class = blobs[i].key.class
+			c.target = int64(w.opts.FrameSize)
+			if c.class != 1 {
+				c.target = metaFrameSize
 			}
-			size += blobs[k].size
 		}
+		c.group(blobs, i, j)
 		i = j
 	}
-	cut(len(blobs))
+	c.cut()
 	for i, b := range blobs {
 		b.index = uint32(i)
 	}
@@ -670,6 +694,8 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Frames compressed since Expect are taken as they are.
+	w.waitStream()
 	p := w.plan()
 	ix := &index{meta: Meta{
 		Tool:       w.opts.Tool,
@@ -780,21 +806,7 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		err  error
 	}
 	n := w.opts.Concurrency
-	encoders := make(chan *zstd.Encoder, n)
-	window := 1
-	for window < w.opts.FrameSize {
-		window <<= 1
-	}
-	window = max(window, zstd.MinWindowSize)
-	for range n {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.opts.Level), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(window), zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
-		if err != nil {
-			return nil, err
-		}
-		defer enc.Close()
-		encoders <- enc
-	}
+	defer w.closeEncoders()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]chan result, len(p.frames))
@@ -812,28 +824,39 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 				}
 				return
 			}
-			go func(i int, blobs []*wblob) {
+			blobs := p.blobs[fr[0]:fr[1]]
+			src := sourcesOf(blobs)
+			key := w.frameKey(blobs)
+			go func(i int) {
 				var size int64
-				for _, b := range blobs {
+				for _, b := range src {
 					size += b.size
 				}
-				key := w.frameKey(blobs, window)
+				if comp := w.streamedFrame(key); comp != nil {
+					results[i] <- result{comp: comp, ulen: size}
+					return
+				}
 				if comp := w.cachedFrame(key); comp != nil {
 					results[i] <- result{comp: comp, ulen: size}
 					return
 				}
-				raw, err := w.frameContent(blobs, size)
+				raw, err := w.frameContent(src, size, w.frameBuffer(size))
 				if err != nil {
 					results[i] <- result{err: err}
 					return
 				}
 				w.framesCompressed.Add(1)
-				enc := <-encoders
+				enc, err := w.encoder(ctx)
+				if err != nil {
+					results[i] <- result{err: err}
+					return
+				}
 				comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
-				encoders <- enc
+				w.releaseEncoder(enc)
+				w.releaseFrameBuffer(raw)
 				w.storeFrame(key, comp)
 				results[i] <- result{comp: comp, ulen: size}
-			}(i, p.blobs[fr[0]:fr[1]])
+			}(i)
 		}
 	}()
 	var total, done int64
@@ -862,4 +885,44 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		}
 	}
 	return frames, nil
+}
+
+// cutter splits a sorted run of blobs into frames, one group (the blobs of
+// one class and module path) at a time. WriteTo's plan and the frames a
+// streaming writer compresses early come from the same rules, so that they
+// agree.
+type cutter struct {
+	class       uint8
+	target      int64
+	start, next int   // the open frame holds blobs[start:next]
+	size        int64 // its size
+	emit        func(from, to int)
+}
+
+// group adds blobs[i:j], which follow the blobs added before.
+func (c *cutter) group(blobs []*wblob, i, j int) {
+	var gsize int64
+	for _, b := range blobs[i:j] {
+		gsize += b.size
+	}
+	// Start a new frame rather than split a group, unless the open frame
+	// is still small.
+	if c.next > c.start && c.size+gsize > c.target && c.size >= c.target/4 {
+		c.cut()
+	}
+	for k := i; k < j; k++ {
+		if c.next > c.start && c.size+blobs[k].size > c.target {
+			c.cut()
+		}
+		c.size += blobs[k].size
+		c.next = k + 1
+	}
+}
+
+// cut closes the open frame, if it holds anything.
+func (c *cutter) cut() {
+	if c.next > c.start {
+		c.emit(c.start, c.next)
+	}
+	c.start, c.size = c.next, 0
 }
