@@ -83,12 +83,12 @@ type ExtraSource struct {
 type Writer struct {
 	opts WriterOptions
 
-	mu       sync.Mutex
-	spool    *spool
-	blobs    map[Sum]*wblob
-	mods     map[module.Version]*wmod
-	extras   map[[2]string]*wextra
-	closed   bool
+	mu     sync.Mutex
+	spool  *spool
+	blobs  map[Sum]*wblob
+	mods   map[module.Version]*wmod
+	extras map[[2]string]*wextra
+	closed bool
 	// spooled finds content already in the spool, added or only prepared.
 	spooled map[Sum]int64
 	staged  map[module.Version]*stagedZip
@@ -175,8 +175,8 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("creating spool: %w", err)
 	}
 	return &Writer{
-		opts:   opts,
-		spool:  spool,
+		opts:    opts,
+		spool:   spool,
 		blobs:   map[Sum]*wblob{},
 		mods:    map[module.Version]*wmod{},
 		extras:  map[[2]string]*wextra{},
