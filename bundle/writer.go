@@ -585,6 +585,17 @@ func (w *Writer) AddExtra(ctx context.Context, x ExtraSource) error {
 	return nil
 }
 
+// Describe replaces the inputs, mirrors and properties of WriterOptions,
+// for a caller that learns them while it adds modules. It must be called
+// before WriteTo or WriteFile.
+func (w *Writer) Describe(inputs, mirrors []string, props []Property) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.opts.Inputs = append([]string(nil), inputs...)
+	w.opts.Mirrors = append([]string(nil), mirrors...)
+	w.opts.Properties = append([]Property(nil), props...)
+}
+
 // Len returns the number of module versions added so far.
 func (w *Writer) Len() int {
 	w.mu.Lock()

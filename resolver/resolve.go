@@ -30,6 +30,23 @@ type Config struct {
 	Jobs     int
 	Logger   *slog.Logger
 	Progress func(Event) // may be nil; never called concurrently
+
+	// The hooks below let a caller build its output while the resolver
+	// works, as gobundle create does with a bundle writer; each may be nil.
+
+	// HashZip computes the go.sum hash of a fetched zip in place of the
+	// resolver, which then only verifies it: a bundle writer hashes a zip
+	// as it reads it in, so each zip is inflated once. It is called from
+	// several goroutines, also for zips fetched ahead of the build list
+	// that may end up not bundled, and must not trust the zip.
+	HashZip func(ctx context.Context, m module.Version, f Fetched) (string, error)
+	// Graph is called once every module version of the graph is loaded,
+	// with its .info and verified .mod, before the last zips are: with the
+	// module versions to bundle (Zip unset) and the zips still to come.
+	Graph func(ctx context.Context, mods []Module, zips []module.Version) error
+	// Zip is called for each zip once verified (m.Zip set), after Graph
+	// returned, from several goroutines.
+	Zip func(ctx context.Context, m Module) error
 }
 
 // Result is what [Resolve] found: every module version to bundle, with its
@@ -164,6 +181,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 	}
 	l := newLoader(f, c, log)
+	l.hashZip = cfg.HashZip
 
 	// Read every local input and its go.sum files before fetching anything,
 	// so that every hash is checked against all of them.
@@ -309,6 +327,21 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		zres  = make(map[module.Version]zipResult, len(zipList))
 	)
 	grp, gctx := newGroup(ctx, jobs)
+	// Graph, once the .info lane is done; Zip waits for it.
+	graphDone := make(chan struct{})
+	var graphErr error
+	go func() {
+		defer close(graphDone)
+		if cfg.Graph == nil {
+			return
+		}
+		if graphErr = l.infos.wait(); graphErr == nil {
+			graphErr = cfg.Graph(gctx, l.modules(), zipList)
+		}
+		if graphErr != nil {
+			grp.fail(graphErr)
+		}
+	}()
 	for _, m := range zipList {
 		grp.Go(func() error {
 			fz, err := f.Fetch(gctx, m.Path, m.Version, "zip")
@@ -328,6 +361,21 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 				l.forget(gctx, m, "zip")
 				return err
 			}
+			if cfg.Zip != nil {
+				select {
+				case <-graphDone:
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+				if graphErr != nil {
+					return graphErr
+				}
+				rm := l.module(m)
+				rm.Zip, rm.ZipHash, rm.GoSum = &fz, h, rm.GoSum && gs
+				if err := cfg.Zip(gctx, rm); err != nil {
+					return err
+				}
+			}
 			zmu.Lock()
 			zres[m] = zipResult{fz, h, gs}
 			zdone++
@@ -338,19 +386,24 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		})
 	}
 	if err := grp.Wait(); err != nil {
+		// No hook may run once Resolve returns.
+		l.infos.stop()
+		<-graphDone
 		return nil, err
+	}
+	<-graphDone
+	if graphErr != nil {
+		return nil, graphErr
 	}
 	if err := l.infos.wait(); err != nil {
 		return nil, err
 	}
 
 	// Assemble the result from every module version fetched.
-	for _, s := range l.remote() {
-		m := s.mod
-		rm := Module{Path: m.Path, Version: m.Version, Info: s.info, Mod: s.modData,
-			InfoOrigin: s.infoFetched.Origin, ModOrigin: s.modFetched.Origin, ModHash: s.modHash, GoSum: s.goSum}
+	for _, rm := range l.modules() {
+		m := module.Version{Path: rm.Path, Version: rm.Version}
 		res.Stats.Files += 2
-		res.Stats.Bytes += int64(len(s.info) + len(s.modData))
+		res.Stats.Bytes += int64(len(rm.Info) + len(rm.Mod))
 		if z, ok := zres[m]; ok {
 			fz := z.f
 			rm.Zip, rm.ZipHash = &fz, z.hash
@@ -361,10 +414,6 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 		res.Modules = append(res.Modules, rm)
 	}
-	sort.Slice(res.Modules, func(i, j int) bool {
-		return lessVersion(module.Version{Path: res.Modules[i].Path, Version: res.Modules[i].Version},
-			module.Version{Path: res.Modules[j].Path, Version: res.Modules[j].Version})
-	})
 	res.Stats.Modules = len(res.Modules)
 	res.Stats.SumDBChecks = int(l.sumdbChecks.Load())
 	res.Stats.GoSumChecks = int(l.gosumChecks.Load())
@@ -431,6 +480,8 @@ type loader struct {
 	walked    bool                        // the walks are over: no more prefetches
 	// infos, when set, fetches the .info of every module version loaded.
 	infos *lane
+	// hashZip, when set, hashes zips (Config.HashZip).
+	hashZip func(ctx context.Context, m module.Version, f Fetched) (string, error)
 
 	sumdbChecks, gosumChecks    atomic.Int64
 	zipsHashed, zipHashesCached atomic.Int64
@@ -469,6 +520,39 @@ func (l *loader) load(ctx context.Context, src source) (*summary, error) {
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+}
+
+// modules returns every module version fetched, without zips, sorted.
+func (l *loader) modules() []Module {
+	var out []Module
+	for _, s := range l.remote() {
+		out = append(out, moduleOf(s))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return lessVersion(module.Version{Path: out[i].Path, Version: out[i].Version},
+			module.Version{Path: out[j].Path, Version: out[j].Version})
+	})
+	return out
+}
+
+// module returns module version m, fetched, without its zip.
+func (l *loader) module(m module.Version) Module {
+	l.mu.Lock()
+	e := l.memo[source{Mod: m}]
+	l.mu.Unlock()
+	if e == nil {
+		return Module{Path: m.Path, Version: m.Version}
+	}
+	<-e.ready
+	if e.s == nil {
+		return Module{Path: m.Path, Version: m.Version}
+	}
+	return moduleOf(e.s)
+}
+
+func moduleOf(s *summary) Module {
+	return Module{Path: s.mod.Path, Version: s.mod.Version, Info: s.info, Mod: s.modData,
+		InfoOrigin: s.infoFetched.Origin, ModOrigin: s.modFetched.Origin, ModHash: s.modHash, GoSum: s.goSum}
 }
 
 // remote returns the summaries of every module version fetched.
@@ -575,6 +659,10 @@ func (l *loader) zipHashOnce(ctx context.Context, m module.Version, f Fetched) (
 
 // zipHash returns the go.sum hash of m's zip f.
 func (l *loader) zipHash(ctx context.Context, m module.Version, f Fetched) (string, error) {
+	if l.hashZip != nil {
+		l.zipsHashed.Add(1)
+		return l.hashZip(ctx, m, f)
+	}
 	if zh, ok := l.f.(zipHasher); ok {
 		h, cached, err := zh.ZipHash(ctx, m.Path, m.Version, f)
 		if err != nil {

@@ -5,10 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/mod/module"
 
 	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
@@ -145,5 +150,99 @@ func TestSmallFilesCached(t *testing.T) {
 	}
 	if _, _, st3 := read(); st3.Requests != 1 || st3.CacheHits != 0 {
 		t.Errorf("read after Forget: %+v, want one request", st3)
+	}
+}
+
+// TestResolveHooks checks the hooks a bundle writer uses: HashZip's hash is
+// the one verified (a wrong one fails against go.sum), Graph comes once,
+// before any Zip, with every module version and the zips to come, and Zip
+// once per verified zip.
+func TestResolveHooks(t *testing.T) {
+	o := fixtures.GenOptions{Modules: 12, Versions: 2, Seed: 3}
+	set := fixtures.Generate(o)
+	up := fakeproxy.Start(set, 1)
+	defer up.Close()
+	dir := t.TempDir()
+	if err := fixtures.WriteArchive(fixtures.GenProject(o), dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.WriteGoSum(dir); err != nil {
+		t.Fatal(err)
+	}
+	in, err := ParseInput(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(hash func(module.Version, Fetched) (string, error)) (*Result, []Module, []module.Version, []Module, error) {
+		m, err := NewMirrors(MirrorConfig{Proxy: up.URL, CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu     sync.Mutex
+			graphs int
+			gmods  []Module
+			gzips  []module.Version
+			zips   []Module
+		)
+		res, err := Resolve(context.Background(), Config{Inputs: []Input{in}, Mirrors: m,
+			HashZip: func(ctx context.Context, m module.Version, f Fetched) (string, error) { return hash(m, f) },
+			Graph: func(ctx context.Context, mods []Module, z []module.Version) error {
+				mu.Lock()
+				defer mu.Unlock()
+				graphs++
+				if len(zips) != 0 {
+					t.Error("Zip called before Graph")
+				}
+				gmods, gzips = mods, z
+				return nil
+			},
+			Zip: func(ctx context.Context, m Module) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if graphs != 1 {
+					t.Errorf("Zip of %s@%s after %d Graph calls", m.Path, m.Version, graphs)
+				}
+				zips = append(zips, m)
+				return nil
+			},
+		})
+		return res, gmods, gzips, zips, err
+	}
+
+	var hashed atomic.Int64
+	res, gmods, gzips, zips, err := run(func(m module.Version, f Fetched) (string, error) {
+		hashed.Add(1)
+		return hashZip(m, f.File)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hashed.Load() < int64(res.Stats.Zips) || res.Stats.Zips != o.Modules {
+		t.Fatalf("HashZip called %d times for %d zips (want %d zips)", hashed.Load(), res.Stats.Zips, o.Modules)
+	}
+	if len(gmods) != len(res.Modules) || len(gzips) != res.Stats.Zips || len(zips) != res.Stats.Zips {
+		t.Fatalf("Graph saw %d modules and %d zips, Zip %d calls; the result has %d modules, %d zips",
+			len(gmods), len(gzips), len(zips), len(res.Modules), res.Stats.Zips)
+	}
+	for i, m := range gmods {
+		r := res.Modules[i]
+		if m.Path != r.Path || m.Version != r.Version || !bytes.Equal(m.Mod, r.Mod) || !bytes.Equal(m.Info, r.Info) || m.Zip != nil {
+			t.Fatalf("Graph module %d is %s@%s, the result's %s@%s (or differs)", i, m.Path, m.Version, r.Path, r.Version)
+		}
+	}
+	for _, z := range zips {
+		if z.Zip == nil || z.ZipHash == "" || z.Mod == nil {
+			t.Fatalf("Zip of %s@%s without its files", z.Path, z.Version)
+		}
+	}
+
+	// A hasher that gets a zip wrong is caught by go.sum.
+	_, _, _, _, err = run(func(m module.Version, f Fetched) (string, error) {
+		return "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", nil
+	})
+	var ce *ChecksumError
+	if !errors.As(err, &ce) {
+		t.Fatalf("a wrong HashZip hash: got %v, want a ChecksumError", err)
 	}
 }

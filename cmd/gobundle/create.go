@@ -19,6 +19,7 @@ import (
 	"github.com/gobundle/gobundle/internal/sumdbstore"
 	"github.com/gobundle/gobundle/resolver"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/mod/module"
 )
 
 // CreateCmd is `gobundle create`.
@@ -206,6 +207,23 @@ func (c *CreateCmd) run(e *env) error {
 		defer sumdb.Close()
 	}
 
+	// The bundle is written while the resolver works: each zip is read
+	// into it as it is hashed for verification (once), and content frames
+	// are compressed as soon as the graph is known and their zips are in.
+	compress := e.newProgress("compressing", true)
+	defer compress.Finish()
+	w, err := bundle.NewWriter(bundle.WriterOptions{
+		Tool:     "gobundle " + version,
+		Created:  e.created(),
+		TempDir:  e.getenv("GOBUNDLE_TMPDIR"),
+		Level:    zlevel,
+		Progress: bundleProgress(compress),
+		CacheDir: filepath.Join(cache, "bundle"),
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
 	res, err := resolver.Resolve(ctx, resolver.Config{
 		Inputs:   inputs,
 		Mirrors:  mirrors,
@@ -214,6 +232,20 @@ func (c *CreateCmd) run(e *env) error {
 		Jobs:     c.Jobs,
 		Logger:   log,
 		Progress: prog.event,
+		HashZip: func(ctx context.Context, m module.Version, f resolver.Fetched) (string, error) {
+			return w.PrepareZip(ctx, m.Path, m.Version, f.File, f.SHA256)
+		},
+		Graph: func(ctx context.Context, mods []resolver.Module, zips []module.Version) error {
+			for _, m := range mods {
+				if err := w.AddModule(ctx, moduleSource(m)); err != nil {
+					return err
+				}
+			}
+			return w.Expect(zips)
+		},
+		Zip: func(ctx context.Context, m resolver.Module) error {
+			return w.AddModule(ctx, moduleSource(m))
+		},
 	})
 	if err != nil {
 		return err
@@ -224,7 +256,7 @@ func (c *CreateCmd) run(e *env) error {
 	if err != nil {
 		return err
 	}
-	st, err := writeBundle(ctx, e, c.Output, res, sumdb, sd, zlevel, filepath.Join(cache, "bundle"))
+	st, err := writeBundle(ctx, e, w, c.Output, res, sumdb, sd)
 	if err != nil {
 		return err
 	}
@@ -256,12 +288,23 @@ func (c *CreateCmd) run(e *env) error {
 	return nil
 }
 
+// moduleSource is what the bundle writer needs of a resolved module.
+func moduleSource(m resolver.Module) bundle.ModuleSource {
+	src := bundle.ModuleSource{
+		Path: m.Path, Version: m.Version,
+		Info: m.Info, Mod: m.Mod, InfoOrigin: m.InfoOrigin, ModOrigin: m.ModOrigin,
+	}
+	if m.Zip != nil {
+		src.ZipFile, src.ZipOrigin = m.Zip.File, m.Zip.Origin
+		src.ZipSHA256, src.ZipHash = m.Zip.SHA256, m.ZipHash
+	}
+	return src
+}
+
 // writeBundle hands every resolved module version (and the checksum
-// database answers read on the way) to a bundle writer and writes the file.
-//
-// cacheDir keeps the writer's zip analyses and compressed frames, so that
-// a repeated create of the same modules compresses nothing.
-func writeBundle(ctx context.Context, e *env, output string, res *resolver.Result, sumdb *resolver.SumDB, sd *sumdbstore.Data, level zstd.EncoderLevel, cacheDir string) (bundle.Stats, error) {
+// database answers read on the way) to the bundle writer w, which has most
+// of them already, and writes the file.
+func writeBundle(ctx context.Context, e *env, w *bundle.Writer, output string, res *resolver.Result, sumdb *resolver.SumDB, sd *sumdbstore.Data) (bundle.Stats, error) {
 	var props []bundle.Property
 	if sumdb != nil {
 		props = append(props, bundle.Property{Key: "sumdb", Value: sumdb.Name()})
@@ -269,23 +312,7 @@ func writeBundle(ctx context.Context, e *env, output string, res *resolver.Resul
 	if sd != nil {
 		props = append(props, sd.Properties()...)
 	}
-	compress := e.newProgress("compressing", true)
-	defer compress.Finish()
-	w, err := bundle.NewWriter(bundle.WriterOptions{
-		Tool:       "gobundle " + version,
-		Created:    e.created(),
-		Inputs:     res.Inputs,
-		Mirrors:    res.Mirrors,
-		Properties: props,
-		TempDir:    e.getenv("GOBUNDLE_TMPDIR"),
-		Level:      level,
-		Progress:   bundleProgress(compress),
-		CacheDir:   cacheDir,
-	})
-	if err != nil {
-		return bundle.Stats{}, err
-	}
-	defer w.Close()
+	w.Describe(res.Inputs, res.Mirrors, props)
 
 	add := e.newProgress("adding", false)
 	var (
@@ -298,14 +325,7 @@ func writeBundle(ctx context.Context, e *env, output string, res *resolver.Resul
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, m := range res.Modules {
-		src := bundle.ModuleSource{
-			Path: m.Path, Version: m.Version,
-			Info: m.Info, Mod: m.Mod, InfoOrigin: m.InfoOrigin, ModOrigin: m.ModOrigin,
-		}
-		if m.Zip != nil {
-			src.ZipFile, src.ZipOrigin = m.Zip.File, m.Zip.Origin
-			src.ZipSHA256, src.ZipHash = m.Zip.SHA256, m.ZipHash
-		}
+		src := moduleSource(m)
 		select {
 		case sem <- struct{}{}:
 		case <-cctx.Done():
