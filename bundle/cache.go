@@ -145,8 +145,11 @@ func decodeAnalysis(data []byte, mv module.Version, name string) (*zipContent, b
 		n := d.count()
 		for range n {
 			zc.names = append(zc.names, d.str())
-			idx := d.count()
-			zc.files = append(zc.files, content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: idx})
+			idx := d.uvarint()
+			if idx > maxCount {
+				return nil, false
+			}
+			zc.files = append(zc.files, content{size: d.size(), sum: d.sum(), crc: d.u32(), zipPath: name, zipIndex: int(idx)})
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {

@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,5 +88,41 @@ func TestWriterCache(t *testing.T) {
 	_, _, allFrames := packCached(t, src, "")
 	if warmFrames == 0 || warmFrames >= allFrames {
 		t.Fatalf("after adding a module: %d frames compressed with the cache, %d without (%d modules before)", warmFrames, allFrames, len(mods))
+	}
+}
+
+// TestAnalysisCacheManyFiles: a zip whose files outnumber the bytes that
+// follow each file's record in the cached analysis (positions were once
+// read as counts) is still taken from the cache.
+func TestAnalysisCacheManyFiles(t *testing.T) {
+	var files []testFile
+	for i := range 300 {
+		files = append(files, testFile{fmt.Sprintf("f%03d.go", i), []byte(fmt.Sprintf("package p // %d\n", i))})
+	}
+	src := t.TempDir()
+	writeTree(t, src, []testModule{{path: "example.com/many", version: "v1.0.0", files: files}})
+	mods, err := scanTree(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	var hashes []string
+	for run := range 2 {
+		w, err := NewWriter(WriterOptions{TempDir: t.TempDir(), CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := w.PrepareZip(context.Background(), mods[0].mv.Path, mods[0].mv.Version, mods[0].zip, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+		if want := int64(1 - run); w.zipsRead.Load() != want {
+			t.Errorf("run %d read %d zips, want %d", run, w.zipsRead.Load(), want)
+		}
+		w.Close()
+	}
+	if hashes[0] != hashes[1] {
+		t.Errorf("cached hash %s, read %s", hashes[1], hashes[0])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/applog"
 	"github.com/gobundle/gobundle/internal/fsutil"
 	"io"
 	"os"
@@ -28,6 +29,7 @@ import (
 //	blobs/sha256/ab/abcdef…         file content, named by its SHA-256
 //	keys/<escaped path>/@v/<escaped version>.<kind>   {"sha256":…,"size":…,"origin":…}
 //	keys.log                        keys of .info and .mod files, one JSON line each (see Key log)
+//	small.log                       content of .info and .mod files (see Small files)
 //	h1/ab/abcdef…                   go.sum hash ("h1:…") of the zip blob abcdef…
 //	tmp/                            downloads in progress
 //	direct/                         GOMODCACHE of the go command for "direct"
@@ -59,13 +61,13 @@ type blobCache struct {
 
 	mu       sync.Mutex
 	verified map[string]bool // blob hashes checked by this process
-	// fresh holds small files just stored by putData until their first
-	// read (see takeFresh), saving a re-read of a file just written.
-	fresh map[string][]byte
 
 	logOnce sync.Once
 	index   map[string]cacheKey // keys.log, by logKeyName
+	small   map[string][]byte   // small.log, by hex sha256 (checked)
 	logMu   sync.Mutex          // serialises appends to keys.log
+	keysW   *os.File            // keys.log, open for appending once needed
+	smallW  *applog.Writer
 }
 
 func newBlobCache(dir string, jobs int) (*blobCache, error) {
@@ -81,7 +83,8 @@ func newBlobCache(dir string, jobs int) (*blobCache, error) {
 			return nil, fmt.Errorf("download cache: %w", err)
 		}
 	}
-	c := &blobCache{dir: abs, verified: make(map[string]bool), fresh: make(map[string][]byte), sem: make(chan struct{}, max(jobs, 1))}
+	c := &blobCache{dir: abs, verified: make(map[string]bool), sem: make(chan struct{}, max(jobs, 1))}
+	c.smallW = applog.NewWriter(filepath.Join(abs, "small.log"))
 	c.removeStale(24 * time.Hour)
 	return c, nil
 }
@@ -139,6 +142,12 @@ func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetc
 		if json.Unmarshal(data, &k) != nil || !isHexSHA256(k.SHA256) {
 			return Fetched{}, false
 		}
+	}
+	c.mu.Lock()
+	_, small := c.small[k.SHA256]
+	c.mu.Unlock()
+	if small {
+		return Fetched{Size: k.Size, SHA256: k.SHA256, Origin: k.Origin}, true
 	}
 	bp := c.blobPath(k.SHA256)
 	c.mu.Lock()
@@ -246,48 +255,55 @@ func (c *blobCache) put(ctx context.Context, tmp, path, version, kind, sum strin
 	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
 }
 
-// putData stores a small file held in memory: written beside its blob
-// (spreading new files over the blob directories rather than tmp/, whose
-// single directory is contended when many small downloads finish at once),
-// then renamed into place, and its key recorded.
+// putData stores a small file held in memory: appended to small.log (see
+// Small files), its key to keys.log.
 func (c *blobCache) putData(ctx context.Context, data []byte, path, version, kind, origin string) (Fetched, error) {
 	if err := ctx.Err(); err != nil {
 		return Fetched{}, err
 	}
+	c.loadLog()
 	s := sha256.Sum256(data)
 	sum := hex.EncodeToString(s[:])
 	size := int64(len(data))
-	bp := c.blobPath(sum)
 	c.mu.Lock()
-	have := c.verified[sum]
+	_, have := c.small[sum]
 	c.mu.Unlock()
 	if !have {
-		if old, err := os.ReadFile(bp); err == nil && bytes.Equal(old, data) {
-			have = true
-		}
-	}
-	if !have {
-		if err := writeFileAtomic(bp, data); err != nil {
+		data = bytes.Clone(data)
+		if err := c.smallW.Append(sum, data); err != nil {
 			return Fetched{}, fmt.Errorf("download cache: %w", err)
 		}
+		c.mu.Lock()
+		c.small[sum] = data
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	c.verified[sum] = true
-	c.fresh[sum] = data
-	c.mu.Unlock()
 	if err := c.logKey(path, version, kind, &cacheKey{SHA256: sum, Size: size, Origin: origin}); err != nil {
 		return Fetched{}, err
 	}
-	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
+	return Fetched{Size: size, SHA256: sum, Origin: origin}, nil
 }
 
-// takeFresh returns (and forgets) the content of blob sum if putData
-// stored it in this process and it has not been taken yet.
-func (c *blobCache) takeFresh(sum string) ([]byte, bool) {
+// close closes the cache's logs.
+func (c *blobCache) close() error {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	var err error
+	if c.keysW != nil {
+		err = c.keysW.Close()
+		c.keysW = nil
+	}
+	if cerr := c.smallW.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// smallFile returns the content of a small file kept in small.log.
+func (c *blobCache) smallFile(sum string) ([]byte, bool) {
+	c.loadLog()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	data, ok := c.fresh[sum]
-	delete(c.fresh, sum)
+	data, ok := c.small[sum]
 	return data, ok
 }
 
@@ -385,9 +401,25 @@ func (c *blobCache) logFile() string { return filepath.Join(c.dir, "keys.log") }
 
 func logKeyName(path, version, kind string) string { return path + "@" + version + "." + kind }
 
-// loadLog reads keys.log once.
+// # Small files
+//
+// The content of .info and .mod files is appended to small.log (an
+// internal/applog log keyed by the content's hex SHA-256) rather than
+// stored as a blob file each: creating and renaming thousands of files was
+// the largest part of a cold create's system time. The log is read once per
+// process; a record whose content does not match its key is ignored.
+
+// loadLog reads keys.log and small.log once.
 func (c *blobCache) loadLog() {
 	c.logOnce.Do(func() {
+		small := make(map[string][]byte)
+		if recs, err := applog.Read(filepath.Join(c.dir, "small.log")); err == nil {
+			for sum, data := range recs {
+				if s := sha256.Sum256(data); isHexSHA256(sum) && hex.EncodeToString(s[:]) == sum {
+					small[sum] = data
+				}
+			}
+		}
 		index := make(map[string]cacheKey)
 		if data, err := os.ReadFile(c.logFile()); err == nil {
 			for line := range bytes.Lines(data) {
@@ -404,6 +436,7 @@ func (c *blobCache) loadLog() {
 		}
 		c.mu.Lock()
 		c.index = index
+		c.small = small
 		c.mu.Unlock()
 	})
 }
@@ -431,12 +464,11 @@ func (c *blobCache) logKey(path, version, kind string, k *cacheKey) error {
 	line = append(line, '\n')
 	c.logMu.Lock()
 	defer c.logMu.Unlock()
-	f, err := os.OpenFile(c.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if c.keysW == nil {
+		c.keysW, err = os.OpenFile(c.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	}
 	if err == nil {
-		_, err = f.Write(line)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		_, err = c.keysW.Write(line)
 	}
 	if err != nil {
 		return fmt.Errorf("download cache: %w", err)

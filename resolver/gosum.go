@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 
@@ -124,6 +125,21 @@ func (s *goSums) add(file string, data []byte) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return nil
+}
+
+// zips returns the module versions whose zip hash some go.sum lists, in
+// path order: in a tidy project, the zips its build needs.
+func (s *goSums) zips() []module.Version {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []module.Version
+	for k := range s.lines {
+		if !k.Mod && module.Check(k.Path, k.Version) == nil {
+			out = append(out, module.Version{Path: k.Path, Version: k.Version})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return lessVersion(out[i], out[j]) })
+	return out
 }
 
 // check compares a computed hash with every go.sum line for the file.

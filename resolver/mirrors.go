@@ -77,7 +77,8 @@ type flightCall struct {
 
 // Fetched is one file obtained through the chain.
 type Fetched struct {
-	File   string // path of the file in the download cache (content-addressed; never rewritten)
+	File string // path of the file in the download cache (content-addressed; never rewritten); "" for .info and .mod files, which ReadFile reads
+
 	Size   int64
 	SHA256 string // hex
 	Origin string // mirror that served it, credentials removed ("direct" for direct)
@@ -469,13 +470,22 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the download cache's logs. A Mirrors must not be used after.
+func (m *Mirrors) Close() error {
+	return m.cache.close()
+}
+
 // ReadFile is Fetch followed by reading the (small) file, for info and mod.
 func (m *Mirrors) ReadFile(ctx context.Context, path, version, kind string) ([]byte, Fetched, error) {
 	f, err := m.Fetch(ctx, path, version, kind)
 	if err != nil {
 		return nil, Fetched{}, err
 	}
-	if data, ok := m.cache.takeFresh(f.SHA256); ok {
+	if f.File == "" {
+		data, ok := m.cache.smallFile(f.SHA256)
+		if !ok {
+			return nil, Fetched{}, &module.ModuleError{Path: path, Version: version, Err: fmt.Errorf("download cache: %s content missing", kind)}
+		}
 		return bytes.Clone(data), f, nil
 	}
 	data, err := os.ReadFile(f.File)

@@ -202,11 +202,12 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res := &Result{Mirrors: f.Chain()}
 	zips := map[module.Version]bool{}
 	var resolved int64
-	// Off the walk's critical path, two background lanes share half the
-	// slots: .info files, fetched as each go.mod is loaded, and the zips of
-	// the main modules' own requirements, nearly always in the build list,
-	// fetched into the cache so that the zip phase finds them there.
-	l.infos = newLane(ctx, max(1, jobs/4), jobs)
+	// Off the walk's critical path, two background lanes: .info files,
+	// fetched as each go.mod is loaded (Graph waits for them, so they get as
+	// many slots as the walk), and the zips of the main modules' own
+	// requirements and of the go.sum files' zip lines, nearly always the
+	// build list, fetched (and hashed) while the walk waits on the network.
+	l.infos = newLane(ctx, max(1, jobs/2), jobs)
 	defer l.infos.stop()
 	prefetchLane := newLane(ctx, max(1, jobs/4), 0)
 	defer prefetchLane.stop()
@@ -242,6 +243,10 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		})
 	}
 
+	// The zips go.sum lists first: the build lists' zips, in a tidy project.
+	for _, m := range l.sums.zips() {
+		prefetch(m)
+	}
 	for _, p := range projects {
 		res.Inputs = append(res.Inputs, p.input.String())
 		if p.input.Kind == InputModule {
@@ -336,7 +341,9 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			return
 		}
 		if graphErr = l.infos.wait(); graphErr == nil {
+			log.Debug("every .info fetched; handing over the graph", "zips", len(zipList))
 			graphErr = cfg.Graph(gctx, l.modules(), zipList)
+			log.Debug("graph handed over", "err", graphErr)
 		}
 		if graphErr != nil {
 			grp.fail(graphErr)

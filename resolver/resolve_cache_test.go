@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/gobundle/gobundle/internal/applog"
 	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
 )
@@ -125,8 +126,12 @@ func TestSmallFilesCached(t *testing.T) {
 	if f.SHA256 != hex.EncodeToString(sum[:]) || f.Size != int64(len(mod.mod)) {
 		t.Errorf("Fetched = %+v, want sha256 %x, size %d", f, sum, len(mod.mod))
 	}
-	if blob, err := os.ReadFile(f.File); err != nil || !bytes.Equal(blob, mod.mod) {
-		t.Errorf("blob %s: %q, %v", f.File, blob, err)
+	// Its content is a record of small.log, not a blob file of its own.
+	if recs, err := applog.Read(filepath.Join(cache, "small.log")); err != nil || !bytes.Equal(recs[f.SHA256], mod.mod) || f.File != "" {
+		t.Errorf("small.log record %s: %q, %v (file %q)", f.SHA256, recs[f.SHA256], err, f.File)
+	}
+	if blobs, _ := filepath.Glob(filepath.Join(cache, "blobs", "sha256", "*", "*")); len(blobs) != 0 {
+		t.Errorf("blob files %v, want none", blobs)
 	}
 	if left, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(left) != 0 {
 		t.Errorf("tmp/ holds %d files after the download", len(left))

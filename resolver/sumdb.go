@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/applog"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -313,8 +314,11 @@ type sumdbOps struct {
 	verifiedW    *os.File // the log, open for appending once needed
 	lookupOnce   sync.Once
 	lookupLog    map[string][]byte // lookups.log, by cache file name
-	lookupMu     sync.Mutex        // serialises appends to lookups.log
-	verifiedErr  error             // why it could not be opened
+	tileLog      map[string][]byte // tiles.log, by cache file name
+	tilesW       *applog.Writer
+	lookupMu     sync.Mutex // serialises appends to lookups.log
+	lookupW      *os.File   // lookups.log, open for appending once needed
+	verifiedErr  error      // why it could not be opened
 	// verifiedHits counts lookups answered from verified answers.
 	verifiedHits atomic.Int64
 }
@@ -446,6 +450,14 @@ func (o *sumdbOps) readCache(file string) ([]byte, error) {
 		if ok {
 			return data, nil
 		}
+	} else {
+		o.loadLookups()
+		o.mu.Lock()
+		data, ok := o.tileLog[file]
+		o.mu.Unlock()
+		if ok {
+			return data, nil
+		}
 	}
 	return os.ReadFile(filepath.Join(o.dir, "cache", filepath.FromSlash(file)))
 }
@@ -457,8 +469,8 @@ func (o *sumdbOps) WriteCache(file string, data []byte) {
 		}
 		return
 	}
-	if err := writeFileAtomic(filepath.Join(o.dir, "cache", filepath.FromSlash(file)), data); err != nil {
-		o.log.Warn("checksum database cache", "file", file, "err", err)
+	if err := o.logTile(file, data); err != nil {
+		o.log.Warn("checksum database cache", "file", o.tilesFile(), "err", err)
 	}
 }
 
@@ -469,8 +481,10 @@ func (o *sumdbOps) WriteCache(file string, data []byte) {
 // caches are appended instead to dir/lookups.log, one JSON line each
 // ({"f": "<name>/lookup/M@V", "data": base64}), read once per process.
 // Each line is one append, so concurrent processes do not mix lines; a torn
-// line is skipped. Tiles stay files (the client reads them by name, and
-// they are fewer).
+// line is skipped. The other files the client caches (tiles, thousands of
+// them on a large graph) go to dir/tiles.log, an internal/applog log keyed
+// by their names; caches written before keep them as files under
+// dir/cache, still read.
 
 // lookupLine is a line of lookups.log.
 type lookupLine struct {
@@ -482,8 +496,29 @@ func isLookupFile(file string) bool { return strings.Contains(file, "/lookup/") 
 
 func (o *sumdbOps) lookupsFile() string { return filepath.Join(o.dir, "lookups.log") }
 
+func (o *sumdbOps) tilesFile() string { return filepath.Join(o.dir, "tiles.log") }
+
+func (o *sumdbOps) logTile(file string, data []byte) error {
+	o.loadLookups()
+	if err := os.MkdirAll(o.dir, 0o777); err != nil {
+		return err
+	}
+	data = bytes.Clone(data)
+	if err := o.tilesW.Append(file, data); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.tileLog[file] = data
+	o.mu.Unlock()
+	return nil
+}
+
 func (o *sumdbOps) loadLookups() {
 	o.lookupOnce.Do(func() {
+		tiles, err := applog.Read(o.tilesFile())
+		if err != nil {
+			tiles = map[string][]byte{}
+		}
 		m := make(map[string][]byte)
 		if data, err := os.ReadFile(o.lookupsFile()); err == nil {
 			for line := range bytes.Lines(data) {
@@ -495,6 +530,8 @@ func (o *sumdbOps) loadLookups() {
 		}
 		o.mu.Lock()
 		o.lookupLog = m
+		o.tileLog = tiles
+		o.tilesW = applog.NewWriter(o.tilesFile())
 		o.mu.Unlock()
 	})
 }
@@ -508,18 +545,17 @@ func (o *sumdbOps) logLookup(file string, data []byte) error {
 	line = append(line, '\n')
 	o.lookupMu.Lock()
 	defer o.lookupMu.Unlock()
-	if err := os.MkdirAll(o.dir, 0o777); err != nil {
-		return err
+	if o.lookupW == nil {
+		if err := os.MkdirAll(o.dir, 0o777); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(o.lookupsFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+		if err != nil {
+			return err
+		}
+		o.lookupW = f
 	}
-	f, err := os.OpenFile(o.lookupsFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := o.lookupW.Write(line); err != nil {
 		return err
 	}
 	o.mu.Lock()
@@ -652,8 +688,17 @@ func (o *sumdbOps) markVerified(path, vers string) {
 
 // closeVerified closes the verified answers' log.
 func (o *sumdbOps) closeVerified() error {
+	o.lookupMu.Lock()
+	if o.lookupW != nil {
+		o.lookupW.Close()
+		o.lookupW = nil
+	}
+	o.lookupMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.tilesW != nil {
+		o.tilesW.Close()
+	}
 	if o.verifiedW == nil {
 		return nil
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"golang.org/x/mod/module"
@@ -67,7 +65,7 @@ func (s *SumDB) readTile(ctx context.Context, t tlog.Tile) ([]byte, error) {
 		return data[:want], true
 	}
 	for _, c := range []tlog.Tile{t, full} {
-		data, err := os.ReadFile(filepath.Join(o.dir, "cache", filepath.FromSlash(s.name+"/"+c.Path())))
+		data, err := o.readCache(s.name + "/" + c.Path())
 		if err != nil {
 			continue
 		}

@@ -74,3 +74,54 @@ func TestSumDBReadTiles(t *testing.T) {
 		t.Fatal("Skips does not follow GOPRIVATE")
 	}
 }
+
+// TestSumDBTilesFromCache: the tiles a lookup cached are read back by the
+// next process's ReadTiles without a request (a warm create fetches
+// nothing).
+func TestSumDBTilesFromCache(t *testing.T) {
+	set := fixtures.Generate(fixtures.GenOptions{Modules: 40, Versions: 2, Seed: 5})
+	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sum.cached.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fakeproxy.Start(set, 1)
+	defer p.Close()
+	p.MountSumDB(db.Name(), db.Handler())
+	cache := t.TempDir()
+	ctx := context.Background()
+	var tiles []tlog.Tile
+	for run := range 2 {
+		sdb, err := NewSumDB(SumDBConfig{GOSUMDB: db.VerifierKey(), CacheDir: cache}, ftMirrors(t, p.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run == 0 {
+			m, _ := set.Lookup(set.Paths()[3], set.Versions(set.Paths()[3])[0])
+			h, err := m.ModHash()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sdb.Check(ctx, m.Path, m.Version, true, h); err != nil {
+				t.Fatal(err)
+			}
+			for name := range sdb.RecordedTiles() {
+				tl, err := tlog.ParseTilePath(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tiles = append(tiles, tl)
+			}
+			if len(tiles) == 0 {
+				t.Fatal("the lookup read no tiles")
+			}
+		}
+		before := p.Count("/sumdb/*/tile/*")
+		if _, err := sdb.ReadTiles(ctx, tiles); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Count("/sumdb/*/tile/*") - before; got != 0 {
+			t.Errorf("run %d: ReadTiles of %d cached tiles made %d requests", run, len(tiles), got)
+		}
+		sdb.Close()
+	}
+}

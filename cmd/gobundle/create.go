@@ -29,7 +29,7 @@ type CreateCmd struct {
 	From    []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
 	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
 	SumDB   string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
-	Jobs    int      `default:"32" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create)."`
+	Jobs    int      `default:"128" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection)."`
 	Retries int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
 	Cache   string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
 	AllZips bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
@@ -189,6 +189,7 @@ func (c *CreateCmd) run(e *env) error {
 	if err != nil {
 		return usageError{fmt.Errorf("create: --proxy: %w", err)}
 	}
+	defer mirrors.Close()
 	gosumdb, err = withSumDBKey(ctx, gosumdb, goenv["GOROOT"])
 	if err != nil {
 		return usageError{fmt.Errorf("create: --sumdb: %w", err)}
