@@ -285,6 +285,12 @@ func (d *decoder) uvarint() uint64 {
 		d.fail(errIndexShort)
 		return 0
 	}
+	if n > 1 && d.b[n-1] == 0 {
+		// An overlong encoding: each value has one form, so that an index
+		// re-encodes to the bytes it was read from.
+		d.fail(errors.New("non-minimal varint"))
+		return 0
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -296,6 +302,10 @@ func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail(errIndexShort)
+		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail(errors.New("non-minimal varint"))
 		return 0
 	}
 	d.b = d.b[n:]
