@@ -23,6 +23,7 @@ import (
 //	                                 sorted order) and positions in the zip,
 //	                                 sizes, sha256 and CRC, its h1:, and the
 //	                                 rebuilt zip's size and sha256
+//	zips-raw/xx/<sha256 of zip file> the same for WriterOptions.RawZips
 //	frames/xx/<key>                  a compressed frame: sha256 of the
 //	                                 compressed bytes, then the bytes
 //
@@ -61,7 +62,11 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 	}
 	// The analysis records module and version too; a zip whose bytes are
 	// filed under another module version is read afresh.
-	path := cachePath(w.opts.CacheDir, "zips", zipSHA)
+	kind := "zips"
+	if w.opts.RawZips {
+		kind = "zips-raw" // the other layout: a cached analysis must not cross over
+	}
+	path := cachePath(w.opts.CacheDir, kind, zipSHA)
 	if data, err := os.ReadFile(path); err == nil && len(data) > sha256.Size {
 		body := data[sha256.Size:]
 		if sum := sha256.Sum256(body); string(sum[:]) == string(data[:sha256.Size]) {

@@ -145,3 +145,54 @@ func TestStreamSameBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestRawZips: with RawZips every zip is served byte for byte as the
+// mirror had it, with the same h1:, and the bundle verifies; a cached
+// analysis of the other layout is not taken.
+func TestRawZips(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	writeTree(t, src, sampleModules())
+	mods, err := scanTree(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	files := filepath.Join(t.TempDir(), "files.gobundle")
+	packTree(t, src, files, WriterOptions{FrameSize: 64 << 10, CacheDir: cache})
+	out := filepath.Join(t.TempDir(), "raw.gobundle")
+	packTree(t, src, out, WriterOptions{FrameSize: 64 << 10, CacheDir: cache, RawZips: true})
+	r, err := Open(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rf, err := Open(ctx, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	if p := r.Verify(ctx, nil); len(p) != 0 {
+		t.Fatalf("raw bundle does not verify: %v", p)
+	}
+	n := 0
+	for _, tm := range mods {
+		if tm.zip == "" {
+			continue
+		}
+		n++
+		want, _ := os.ReadFile(tm.zip)
+		got, err := r.ReadFile(ctx, tm.mv.Path, tm.mv.Version, KindZip)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%v: zip served differs from the mirror's (%v)", tm.mv, err)
+		}
+		m, _ := r.Module(tm.mv.Path, tm.mv.Version)
+		mf, _ := rf.Module(tm.mv.Path, tm.mv.Version)
+		if !m.ZipRaw || mf.ZipRaw || m.ZipHash != mf.ZipHash || m.ZipHash == "" {
+			t.Fatalf("%v: raw %v (files bundle: %v), h1 %s vs %s", tm.mv, m.ZipRaw, mf.ZipRaw, m.ZipHash, mf.ZipHash)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no zips in the sample")
+	}
+}

@@ -48,6 +48,12 @@ type WriterOptions struct {
 	// Level is the zstd level; 0 means zstd.SpeedBestCompression.
 	Level    zstd.EncoderLevel
 	Progress func(Event)
+	// RawZips stores each module zip as the mirror served it, one blob,
+	// instead of as its files (rebuilt on read): writing costs a fraction
+	// (no file is spooled, hashed or compressed; the zip is only checked
+	// and its h1: computed), for a larger bundle, since deflated zips
+	// neither compress further nor share files across versions.
+	RawZips bool
 	// CacheDir, if set, caches compressed frames (keyed by the sha256 of
 	// their blobs' digests and the compression settings) and each zip's
 	// file analysis (keyed by the zip file's sha256), so that writing the
@@ -433,6 +439,9 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	if err := cf.Err(); err != nil {
 		return nil, oneLine(err)
 	}
+	if w.opts.RawZips {
+		return rawZip(ctx, name)
+	}
 	zr, err := zip.OpenReader(name)
 	if err != nil {
 		return nil, err
@@ -508,6 +517,31 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	zc.size = size
 	copy(zc.sum[:], zipSum.Sum(nil))
 	return zc, nil
+}
+
+// rawZip describes the zip file name as one blob, read lazily, and
+// computes its go.sum hash.
+func rawZip(ctx context.Context, name string) (*zipContent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := dirhash.HashZip(name, dirhash.Hash1)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sh, crc := sha256.New(), crc32.NewIEEE()
+	n, err := io.Copy(io.MultiWriter(sh, crc), f)
+	if err != nil {
+		return nil, err
+	}
+	c := content{size: n, crc: crc.Sum32(), zipPath: name, zipIndex: -1}
+	copy(c.sum[:], sh.Sum(nil))
+	return &zipContent{hash: h, raw: &c}, nil
 }
 
 // spoolContent writes c's data to the spool unless the same content is

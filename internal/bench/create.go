@@ -52,9 +52,9 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		return err
 	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB
-	var stock, cold, warm []measurement
+	var stock, cold, warm, raw []measurement
 	var stockStats treeStats
-	var coldSum, warmSum createSummary
+	var coldSum, warmSum, rawSum createSummary
 	bundle := filepath.Join(work, "project.gobundle")
 	for i := 0; i < b.cfg.repeat; i++ {
 		// (a) the stock way: go mod download all, cold.
@@ -97,6 +97,20 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		if err := moveToTrash(work, cache); err != nil {
 			return err
 		}
+
+		// (d) create --raw-zips, cold: zips stored as served.
+		rawCache := filepath.Join(work, fmt.Sprintf("cache-raw-%d", i))
+		b.log.Info("gobundle create --raw-zips (cold)", "run", i+1, "of", b.cfg.repeat)
+		m, s, err = b.runCreate(ctx, createEnv, src, filepath.Join(work, "project-raw.gobundle"), rawCache, "--raw-zips")
+		if err != nil {
+			return err
+		}
+		raw = append(raw, m)
+		rawSum = s
+		b.log.Info("gobundle create --raw-zips (cold) done", "wall", m.Wall.Round(time.Millisecond))
+		if err := moveToTrash(work, rawCache); err != nil {
+			return err
+		}
 		if err := moveToTrash(work, filepath.Join(work, "create-gomodcache")); err != nil {
 			return err
 		}
@@ -119,6 +133,14 @@ func (b *bench) stageCreate(ctx context.Context) error {
 	b.rep.add(figure{Tree: "project", Measure: "create warm vs create cold (wall; stock column: cold)", Unit: unitSeconds,
 		Value: warmWall, Stock: coldWall, HasStock: true, TargetMax: 0.10, TargetRatio: true, Target: "< 0.10×", Runs: n,
 		Command: warmCmd, StockCommand: coldCmd})
+	rawCmd := strings.Replace(coldCmd, "--json", "--raw-zips --json", 1)
+	b.rep.add(figure{Tree: "project", Measure: "create --raw-zips cold vs go mod download all cold (wall)", Unit: unitSeconds,
+		Value: medianWall(raw), Stock: stockWall, HasStock: true, Runs: n,
+		Note: "zips stored as the mirror served them; interleaved with the runs above", Command: rawCmd, StockCommand: stockCmd})
+	b.rep.add(figure{Tree: "project", Measure: "create --raw-zips cold CPU (user+sys; stock: go mod download all)", Unit: unitSeconds,
+		Value: medianCPU(raw), Stock: medianCPU(stock), HasStock: true, Runs: n, Command: rawCmd, StockCommand: stockCmd})
+	b.rep.add(figure{Tree: "project", Measure: "bundle size, create --raw-zips (stock: create)", Unit: unitBytes,
+		Value: float64(rawSum.BundleSize), Stock: float64(coldSum.BundleSize), HasStock: true, Runs: 1, Command: rawCmd, StockCommand: coldCmd})
 	b.rep.add(figure{Tree: "project", Measure: "create cold CPU (user+sys; stock: go mod download all)", Unit: unitSeconds,
 		Value: medianCPU(cold), Stock: medianCPU(stock), HasStock: true, Runs: n, Command: coldCmd, StockCommand: stockCmd})
 	b.rep.add(figure{Tree: "project", Measure: "create cold peak RSS (stock: go mod download all)", Unit: unitBytes,
