@@ -26,9 +26,13 @@ type PackCmd struct {
 }
 
 func (c *PackCmd) Run(e *env) error {
+	created, err := e.created()
+	if err != nil {
+		return err
+	}
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool:        "gobundle " + version,
-		Created:     e.created(),
+		Created:     created,
 		Inputs:      []string{c.Dir},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
 		Concurrency: c.Jobs,
@@ -234,17 +238,19 @@ func (c *UnpackCmd) Run(e *env) error {
 
 // created returns the bundle creation time: SOURCE_DATE_EPOCH if set,
 // else the zero time, which the bundle package records as a fixed value so
-// that bundles are reproducible.
-func (e *env) created() time.Time {
+// that bundles are reproducible. A value that is not a non-negative count
+// of seconds is a usage error: silently falling back would make a bundle
+// whose recorded time nobody asked for.
+func (e *env) created() (time.Time, error) {
 	s := e.getenv("SOURCE_DATE_EPOCH")
 	if s == "" {
-		return time.Time{}
+		return time.Time{}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}
+	if err != nil || n < 0 {
+		return time.Time{}, usageError{fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds since 1970", s)}
 	}
-	return time.Unix(n, 0).UTC()
+	return time.Unix(n, 0).UTC(), nil
 }
 
 func humanBytes(n int64) string {

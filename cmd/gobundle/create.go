@@ -111,6 +111,10 @@ func (c *CreateCmd) run(e *env) error {
 	case retries == 0:
 		retries = -1 // the fetch layer's "none"
 	}
+	created, err := e.created()
+	if err != nil {
+		return err
+	}
 	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
 	if !ok {
 		return usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
@@ -216,7 +220,7 @@ func (c *CreateCmd) run(e *env) error {
 	defer compress.Finish()
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool:     "gobundle " + version,
-		Created:  e.created(),
+		Created:  created,
 		TempDir:  e.getenv("GOBUNDLE_TMPDIR"),
 		Level:    zlevel,
 		RawZips:  c.RawZips,

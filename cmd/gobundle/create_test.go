@@ -120,3 +120,30 @@ func TestCreateProgressPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceDateEpoch: SOURCE_DATE_EPOCH sets the recorded time; a value
+// that is not a count of seconds is a usage error naming it, for create
+// and pack alike, before anything is written.
+func TestSourceDateEpoch(t *testing.T) {
+	dir := t.TempDir()
+	for _, bad := range []string{"yesterday", "-5", "1.5"} {
+		getenv := fakeEnv(map[string]string{"GOPROXY": "off", "GOSUMDB": "off", "GOROOT": dir, "SOURCE_DATE_EPOCH": bad})
+		for _, args := range [][]string{
+			{"create", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"},
+			{"pack", "-o", filepath.Join(dir, "x.gobundle"), dir},
+		} {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, &stdout, &stderr, getenv)
+			if code != 2 || !strings.Contains(stderr.String(), "SOURCE_DATE_EPOCH") {
+				t.Errorf("SOURCE_DATE_EPOCH=%s gobundle %s: exit %d, stderr %q; want exit 2 naming it", bad, args[0], code, stderr.String())
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.gobundle")); err == nil {
+		t.Error("a usage error wrote a bundle")
+	}
+	e := &env{getenv: fakeEnv(map[string]string{"SOURCE_DATE_EPOCH": "1700000000"})}
+	if got, err := e.created(); err != nil || got.Unix() != 1700000000 {
+		t.Errorf("created() = %v, %v", got, err)
+	}
+}
