@@ -281,18 +281,26 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(errIndexShort)
+	if !d.consume(n) {
 		return 0
 	}
-	if n > 1 && d.b[n-1] == 0 {
-		// An overlong encoding: each value has one form, so that an index
-		// re-encodes to the bytes it was read from.
+	return v
+}
+
+// consume drops a varint of n bytes (binary.Uvarint's or Varint's n),
+// failing on a short or overlong one: each value has one form, so that an
+// index re-encodes to the bytes it was read from.
+func (d *decoder) consume(n int) bool {
+	switch {
+	case n <= 0:
+		d.fail(errIndexShort)
+		return false
+	case n > 1 && d.b[n-1] == 0:
 		d.fail(errors.New("non-minimal varint"))
-		return 0
+		return false
 	}
 	d.b = d.b[n:]
-	return v
+	return true
 }
 
 func (d *decoder) varint() int64 {
@@ -300,15 +308,9 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errIndexShort)
+	if !d.consume(n) {
 		return 0
 	}
-	if n > 1 && d.b[n-1] == 0 {
-		d.fail(errors.New("non-minimal varint"))
-		return 0
-	}
-	d.b = d.b[n:]
 	return v
 }
 

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -237,16 +236,7 @@ func (w *Writer) advanceLocked() {
 			b.final = true
 			blobs = append(blobs, b)
 		}
-		sort.Slice(blobs, func(i, j int) bool {
-			a, b := blobs[i], blobs[j]
-			if keyLess(a.key, b.key) {
-				return true
-			}
-			if keyLess(b.key, a.key) {
-				return false
-			}
-			return bytes.Compare(a.sum[:], b.sum[:]) < 0
-		})
+		sortBlobs(blobs)
 		i := len(s.pending)
 		s.pending = append(s.pending, blobs...)
 		s.cut.group(s.pending, i, len(s.pending))

@@ -130,6 +130,20 @@ func keyLess(a, b sortKey) bool {
 	return versionLess(a.version, b.version)
 }
 
+// sortBlobs puts blobs in data-section order: by key, then digest.
+func sortBlobs(blobs []*wblob) {
+	sort.Slice(blobs, func(i, j int) bool {
+		a, b := blobs[i], blobs[j]
+		if keyLess(a.key, b.key) {
+			return true
+		}
+		if keyLess(b.key, a.key) {
+			return false
+		}
+		return bytes.Compare(a.sum[:], b.sum[:]) < 0
+	})
+}
+
 type wblob struct {
 	sum      Sum
 	size     int64
@@ -691,16 +705,7 @@ func (w *Writer) plan() plan {
 	for _, b := range w.blobs {
 		blobs = append(blobs, b)
 	}
-	sort.Slice(blobs, func(i, j int) bool {
-		a, b := blobs[i], blobs[j]
-		if keyLess(a.key, b.key) {
-			return true
-		}
-		if keyLess(b.key, a.key) {
-			return false
-		}
-		return bytes.Compare(a.sum[:], b.sum[:]) < 0
-	})
+	sortBlobs(blobs)
 	var p plan
 	p.blobs = blobs
 	c := cutter{class: 255, emit: func(from, to int) { p.frames = append(p.frames, [2]int{from, to}) }}

@@ -22,16 +22,7 @@ import (
 // is bundled, zips only for the build list, every hash matches go.sum.
 func TestResolveGenerated(t *testing.T) {
 	o := fixtures.GenOptions{Modules: 50, Versions: 4, Seed: 7}
-	set := fixtures.Generate(o)
-	up := fakeproxy.Start(set, 1)
-	defer up.Close()
-	dir := t.TempDir()
-	if err := fixtures.WriteArchive(fixtures.GenProject(o), dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := set.WriteGoSum(dir); err != nil {
-		t.Fatal(err)
-	}
+	dir, set, up := generatedProject(t, o)
 	m, err := NewMirrors(MirrorConfig{Proxy: up.URL, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,24 @@ import (
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
 )
 
+// generatedProject writes the generated project of o, with its go.sum, to
+// a temporary directory and starts a fake upstream serving its module set
+// (closed when the test ends).
+func generatedProject(t *testing.T, o fixtures.GenOptions) (string, *fixtures.Set, *fakeproxy.Server) {
+	t.Helper()
+	set := fixtures.Generate(o)
+	up := fakeproxy.Start(set, 1)
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	if err := fixtures.WriteArchive(fixtures.GenProject(o), dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.WriteGoSum(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir, set, up
+}
+
 // resolveGenerated resolves the generated project in dir through up with a
 // fresh Mirrors on cache.
 func resolveGenerated(t *testing.T, dir, upURL, cache string) *Result {
@@ -45,16 +63,7 @@ func resolveGenerated(t *testing.T, dir, upURL, cache string) *Result {
 // record is ignored and rewritten.
 func TestResolveWarmCacheInflatesNoZip(t *testing.T) {
 	o := fixtures.GenOptions{Modules: 20, Versions: 3, Seed: 9}
-	set := fixtures.Generate(o)
-	up := fakeproxy.Start(set, 1)
-	defer up.Close()
-	dir := t.TempDir()
-	if err := fixtures.WriteArchive(fixtures.GenProject(o), dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := set.WriteGoSum(dir); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, up := generatedProject(t, o)
 	cache := t.TempDir()
 
 	cold := resolveGenerated(t, dir, up.URL, cache)
@@ -164,16 +173,7 @@ func TestSmallFilesCached(t *testing.T) {
 // once per verified zip.
 func TestResolveHooks(t *testing.T) {
 	o := fixtures.GenOptions{Modules: 12, Versions: 2, Seed: 3}
-	set := fixtures.Generate(o)
-	up := fakeproxy.Start(set, 1)
-	defer up.Close()
-	dir := t.TempDir()
-	if err := fixtures.WriteArchive(fixtures.GenProject(o), dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := set.WriteGoSum(dir); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, up := generatedProject(t, o)
 	in, err := ParseInput(dir, "")
 	if err != nil {
 		t.Fatal(err)
