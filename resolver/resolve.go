@@ -45,7 +45,7 @@ type Config struct {
 	// module versions to bundle (Zip unset) and the zips still to come.
 	Graph func(ctx context.Context, mods []Module, zips []module.Version) error
 	// Zip is called for each zip once verified (m.Zip set), after Graph
-	// returned, from several goroutines.
+	// returned and every .info is in, from several goroutines.
 	Zip func(ctx context.Context, m Module) error
 }
 
@@ -332,15 +332,15 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		zres  = make(map[module.Version]zipResult, len(zipList))
 	)
 	grp, gctx := newGroup(ctx, jobs)
-	// Graph, once the .info lane is done; Zip waits for it.
+	// Graph, once the .info lane is done; Zip waits for both.
 	graphDone := make(chan struct{})
 	var graphErr error
 	go func() {
 		defer close(graphDone)
-		if cfg.Graph == nil {
+		if cfg.Graph == nil && cfg.Zip == nil {
 			return
 		}
-		if graphErr = l.infos.wait(); graphErr == nil {
+		if graphErr = l.infos.wait(); graphErr == nil && cfg.Graph != nil {
 			log.Debug("every .info fetched; handing over the graph", "zips", len(zipList))
 			graphErr = cfg.Graph(gctx, l.modules(), zipList)
 			log.Debug("graph handed over", "err", graphErr)
