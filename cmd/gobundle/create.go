@@ -25,7 +25,8 @@ import (
 // CreateCmd is `gobundle create`.
 type CreateCmd struct {
 	Inputs  []string `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
-	Output  string   `short:"o" required:"" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed)."`
+	Output  string   `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
+	DryRun  bool     `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
 	From    []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
 	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
 	SumDB   string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
@@ -93,6 +94,9 @@ func (c *CreateCmd) Run(e *env) error {
 	}
 	err := c.run(e)
 	if err != nil && e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+		if c.DryRun {
+			return errors.New("create: interrupted (files downloaded so far stay in the cache)")
+		}
 		return fmt.Errorf("create: interrupted; %s not written (files downloaded so far stay in the cache)", c.Output)
 	}
 	return err
@@ -101,6 +105,12 @@ func (c *CreateCmd) Run(e *env) error {
 func (c *CreateCmd) run(e *env) error {
 	start := time.Now()
 	ctx := e.ctx
+	if c.Output == "" && !c.DryRun {
+		return usageError{errors.New("create: missing flags: --output=FILE (or --dry-run)")}
+	}
+	if c.Output != "" && c.DryRun {
+		return usageError{errors.New("create: --dry-run writes no bundle: drop --output")}
+	}
 	if c.Jobs < 1 {
 		return usageError{errors.New("create: --jobs must be at least 1")}
 	}
@@ -213,25 +223,7 @@ func (c *CreateCmd) run(e *env) error {
 		defer sumdb.Close()
 	}
 
-	// The bundle is written while the resolver works: each zip is read
-	// into it as it is hashed for verification (once), and content frames
-	// are compressed as soon as the graph is known and their zips are in.
-	compress := e.newProgress("compressing", true)
-	defer compress.Finish()
-	w, err := bundle.NewWriter(bundle.WriterOptions{
-		Tool:     "gobundle " + version,
-		Created:  created,
-		TempDir:  e.getenv("GOBUNDLE_TMPDIR"),
-		Level:    zlevel,
-		RawZips:  c.RawZips,
-		Progress: bundleProgress(compress),
-		CacheDir: filepath.Join(cache, "bundle"),
-	})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	res, err := resolver.Resolve(ctx, resolver.Config{
+	rcfg := resolver.Config{
 		Inputs:   inputs,
 		Mirrors:  mirrors,
 		SumDB:    sumdb,
@@ -239,33 +231,58 @@ func (c *CreateCmd) run(e *env) error {
 		Jobs:     c.Jobs,
 		Logger:   log,
 		Progress: prog.event,
-		HashZip: func(ctx context.Context, m module.Version, f resolver.Fetched) (string, error) {
+	}
+	var w *bundle.Writer
+	if !c.DryRun {
+		// The bundle is written while the resolver works: each zip is read
+		// into it as it is hashed for verification (once), and content
+		// frames are compressed as soon as the graph is known and their
+		// zips are in.
+		compress := e.newProgress("compressing", true)
+		defer compress.Finish()
+		w, err = bundle.NewWriter(bundle.WriterOptions{
+			Tool:     "gobundle " + version,
+			Created:  created,
+			TempDir:  e.getenv("GOBUNDLE_TMPDIR"),
+			Level:    zlevel,
+			RawZips:  c.RawZips,
+			Progress: bundleProgress(compress),
+			CacheDir: filepath.Join(cache, "bundle"),
+		})
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		rcfg.HashZip = func(ctx context.Context, m module.Version, f resolver.Fetched) (string, error) {
 			return w.PrepareZip(ctx, m.Path, m.Version, f.File, f.SHA256)
-		},
-		Graph: func(ctx context.Context, mods []resolver.Module, zips []module.Version) error {
+		}
+		rcfg.Graph = func(ctx context.Context, mods []resolver.Module, zips []module.Version) error {
 			for _, m := range mods {
 				if err := w.AddModule(ctx, moduleSource(m)); err != nil {
 					return err
 				}
 			}
 			return w.Expect(zips)
-		},
-		Zip: func(ctx context.Context, m resolver.Module) error {
+		}
+		rcfg.Zip = func(ctx context.Context, m resolver.Module) error {
 			return w.AddModule(ctx, moduleSource(m))
-		},
-	})
+		}
+	}
+	res, err := resolver.Resolve(ctx, rcfg)
 	if err != nil {
 		return err
 	}
 	prog.finish()
 
-	sd, err := collectSumDB(ctx, res, sumdb, c.Base)
-	if err != nil {
-		return err
-	}
-	st, err := writeBundle(ctx, e, w, c.Output, res, sumdb, sd)
-	if err != nil {
-		return err
+	var st bundle.Stats
+	if !c.DryRun {
+		sd, err := collectSumDB(ctx, res, sumdb, c.Base)
+		if err != nil {
+			return err
+		}
+		if st, err = writeBundle(ctx, e, w, c.Output, res, sumdb, sd); err != nil {
+			return err
+		}
 	}
 
 	sum := createSummary{
@@ -285,7 +302,13 @@ func (c *CreateCmd) run(e *env) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	if !e.quiet {
+	if !e.quiet && c.DryRun {
+		fmt.Fprintf(e.stdout, "dry run, no bundle written: %d module versions (%d zips, %d files, %s) from %d inputs, graph %d nodes / %d edges\n",
+			sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), len(sum.Inputs), sum.GraphNodes, sum.GraphEdges)
+		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; %s\n",
+			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
+			time.Since(start).Round(time.Millisecond))
+	} else if !e.quiet {
 		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d files, %s) from %d inputs, graph %d nodes / %d edges\n",
 			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), len(sum.Inputs), sum.GraphNodes, sum.GraphEdges)
 		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; bundle %s; %s\n",

@@ -52,7 +52,7 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		return err
 	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB
-	var stock, cold, warm, raw []measurement
+	var stock, cold, warm, raw, dry []measurement
 	var stockStats treeStats
 	var coldSum, warmSum, rawSum createSummary
 	bundle := filepath.Join(work, "project.gobundle")
@@ -111,6 +111,19 @@ func (b *bench) stageCreate(ctx context.Context) error {
 		if err := moveToTrash(work, rawCache); err != nil {
 			return err
 		}
+
+		// (e) create --dry-run, cold: the resolver's share, no bundle.
+		dryCache := filepath.Join(work, fmt.Sprintf("cache-dry-%d", i))
+		b.log.Info("gobundle create --dry-run (cold)", "run", i+1, "of", b.cfg.repeat)
+		m, err = b.execute(ctx, proc{dir: src, env: createEnv, args: []string{b.cfg.bin, "create", src, "--dry-run", "--cache", dryCache, "-q"}})
+		if err != nil {
+			return err
+		}
+		dry = append(dry, m)
+		b.log.Info("gobundle create --dry-run (cold) done", "wall", m.Wall.Round(time.Millisecond))
+		if err := moveToTrash(work, dryCache); err != nil {
+			return err
+		}
 		if err := moveToTrash(work, filepath.Join(work, "create-gomodcache")); err != nil {
 			return err
 		}
@@ -137,6 +150,12 @@ func (b *bench) stageCreate(ctx context.Context) error {
 	b.rep.add(figure{Tree: "project", Measure: "create --raw-zips cold vs go mod download all cold (wall)", Unit: unitSeconds,
 		Value: medianWall(raw), Stock: stockWall, HasStock: true, Runs: n,
 		Note: "zips stored as the mirror served them; interleaved with the runs above", Command: rawCmd, StockCommand: stockCmd})
+	dryCmd := strings.Replace(strings.Replace(coldCmd, " -o project.gobundle", "", 1), "--json", "--dry-run", 1)
+	b.rep.add(figure{Tree: "project", Measure: "create --dry-run cold (resolve, fetch, verify; no bundle) vs go mod download all cold (wall)", Unit: unitSeconds,
+		Value: medianWall(dry), Stock: stockWall, HasStock: true, Runs: n,
+		Note: "the resolver's share of a create; interleaved with the runs above", Command: dryCmd, StockCommand: stockCmd})
+	b.rep.add(figure{Tree: "project", Measure: "create --dry-run cold CPU (user+sys; stock: go mod download all)", Unit: unitSeconds,
+		Value: medianCPU(dry), Stock: medianCPU(stock), HasStock: true, Runs: n, Command: dryCmd, StockCommand: stockCmd})
 	b.rep.add(figure{Tree: "project", Measure: "create --raw-zips cold CPU (user+sys; stock: go mod download all)", Unit: unitSeconds,
 		Value: medianCPU(raw), Stock: medianCPU(stock), HasStock: true, Runs: n, Command: rawCmd, StockCommand: stockCmd})
 	b.rep.add(figure{Tree: "project", Measure: "bundle size, create --raw-zips (stock: create)", Unit: unitBytes,
