@@ -158,15 +158,41 @@ func (r *Reader) verifyZip(ctx context.Context, m *modEntry) error {
 			files[i] = prefix + f.name
 			byName[files[i]] = f.blob
 		}
+		// Hash1 reads the files in name order. When the rebuilt zip lists
+		// them in that order too (as writers since format 1's sorted layout
+		// do), the served zip's sha256 is taken in the same pass, each blob
+		// read once.
+		inOrder := sort.SliceIsSorted(files, func(i, j int) bool { return files[i] < files[j] })
+		var layout *zipLayout
+		zipSum := sha256.New()
+		next := 0
+		if inOrder {
+			layout = newZipLayout(m, r.ix.blobs)
+		}
 		h1, err = dirhash.Hash1(files, func(n string) (io.ReadCloser, error) {
 			data, err := r.blob(ctx, byName[n], name)
 			if err != nil {
 				return nil, err
 			}
+			if inOrder {
+				zipSum.Write(layout.localHeader(next))
+				zipSum.Write(data)
+				next++
+			}
 			return io.NopCloser(bytes.NewReader(data)), nil
 		})
 		if err != nil {
 			return err
+		}
+		if h1 != m.zipHash {
+			return fmt.Errorf("h1 hash %s, index says %s: %w", h1, m.zipHash, ErrCorrupt)
+		}
+		if inOrder && next == len(m.files) {
+			zipSum.Write(layout.centralDirectory())
+			if Sum(zipSum.Sum(nil)) != m.zipSum {
+				return fmt.Errorf("zip sha256 mismatch: %w", ErrCorrupt)
+			}
+			return nil
 		}
 	}
 	if h1 != m.zipHash {
