@@ -296,7 +296,7 @@ func (w *Writer) submitLocked(blobs []*wblob) {
 	}()
 }
 
-// readyFrame returns the frame the stream compressed under key, or nil.
+// streamedFrame returns the frame the stream compressed under key, or nil.
 func (w *Writer) streamedFrame(key string) []byte {
 	s := w.st
 	if s == nil {

@@ -23,18 +23,7 @@ import (
 func TestResolveGenerated(t *testing.T) {
 	o := fixtures.GenOptions{Modules: 50, Versions: 4, Seed: 7}
 	dir, set, up := generatedProject(t, o)
-	m, err := NewMirrors(MirrorConfig{Proxy: up.URL, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ParseInput(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Resolve(context.Background(), Config{Inputs: []Input{in}, Mirrors: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := resolveGenerated(t, dir, up.URL, t.TempDir())
 	st := res.Stats
 	if st.Modules != set.Len() || st.Zips != o.Modules || st.Nodes != set.Len() || st.GoSumChecks != set.Len()+o.Modules {
 		t.Errorf("stats = %+v, want %d module versions, %d zips, all checked with go.sum", st, set.Len(), o.Modules)
