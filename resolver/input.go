@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/module"
@@ -50,13 +53,42 @@ type Input struct {
 	Module module.Version // for InputModule
 }
 
-// String returns the input as recorded in bundle metadata: the file for
-// local inputs, module@version otherwise.
+// String returns the input for messages and logs: the file for local
+// inputs, module@version otherwise. Bundles record [Input.Record] instead.
 func (in Input) String() string {
 	if in.Kind == InputModule {
 		return in.Module.Path + "@" + in.Module.Version
 	}
 	return in.File
+}
+
+// Record returns the input as bundle metadata records it, the same on every
+// host and in every checkout: module@version for a module input; for a
+// local one, the main modules' paths (comma-separated, sorted), the name of
+// the go.mod or go.work file relative to the input's root (the directory
+// holding it) and the sha256 of the file's bytes:
+//
+//	example.com/app go.mod sha256:3a7bd3e2…
+//	example.com/app,example.com/lib go.work sha256:9f86d081…
+//
+// Never an absolute path: a bundle crosses the gap and is compared with
+// one built elsewhere.
+func (in Input) Record(ctx context.Context, mains []string) (string, error) {
+	if in.Kind == InputModule {
+		return in.String(), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(in.File)
+	if err != nil {
+		return "", &InputError{Arg: in.Arg, Err: err}
+	}
+	paths := slices.Clone(mains)
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	sum := sha256.Sum256(data)
+	return strings.Join(paths, ",") + " " + filepath.Base(in.File) + " sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // InputError reports an input that cannot be used.

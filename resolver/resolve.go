@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ type Config struct {
 // Result is what [Resolve] found: every module version to bundle, with its
 // files in the download cache, verified.
 type Result struct {
-	Inputs  []string // the inputs, as recorded in bundle metadata
+	Inputs  []string // the inputs as recorded in bundle metadata ([Input.Record]), sorted
 	Mirrors []string // the mirror chain, credentials removed
 	Modules []Module // sorted by path, then version
 	Stats   Stats
@@ -248,7 +249,6 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		prefetch(m)
 	}
 	for _, p := range projects {
-		res.Inputs = append(res.Inputs, p.input.String())
 		if p.input.Kind == InputModule {
 			// The module is the main module, as for go install M@V: its
 			// files are bundled, its replace and exclude are not applied.
@@ -300,6 +300,11 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 				log.Warn("tool directive names a package of no required module", "input", p.input.String(), "tool", t)
 			}
 		}
+		rec, err := p.input.Record(ctx, p.mainPaths())
+		if err != nil {
+			return nil, err
+		}
+		res.Inputs = append(res.Inputs, rec)
 		res.Stats.Projects++
 		res.Stats.Nodes += len(g.parent) - len(p.mains)
 		res.Stats.Edges += g.edges
@@ -307,6 +312,11 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		log.Info("resolved module graph", "input", p.input.String(), "nodes", len(g.parent)-len(p.mains),
 			"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
 	}
+
+	// Recorded sorted and once each: the order inputs were given in does
+	// not change the bundle.
+	slices.Sort(res.Inputs)
+	res.Inputs = slices.Compact(res.Inputs)
 
 	// The walk is over: the .info lane may use every slot, and prefetches
 	// not yet started are left to the zip phase.
@@ -449,6 +459,15 @@ func providedBy(pkg string, paths map[string]bool) bool {
 		}
 		p = p[:i]
 	}
+}
+
+// mainPaths returns the paths of the project's main modules.
+func (p *project) mainPaths() []string {
+	out := make([]string, 0, len(p.mains))
+	for _, mm := range p.mains {
+		out = append(out, mm.Path)
+	}
+	return out
 }
 
 func providedByMain(pkg string, p *project) bool {

@@ -33,7 +33,8 @@ func (c *PackCmd) Run(e *env) error {
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool:        "gobundle " + version,
 		Created:     created,
-		Inputs:      []string{c.Dir},
+		// Not the directory's path: nothing in a bundle depends on the host.
+		Inputs:      []string{"GOPROXY file tree"},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
 		Concurrency: c.Jobs,
 		FrameSize:   c.FrameSize,

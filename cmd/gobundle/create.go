@@ -387,7 +387,10 @@ func writeBundle(ctx context.Context, e *env, w *bundle.Writer, output string, r
 		return bundle.Stats{}, first
 	}
 	if sd != nil {
-		if err := sd.AddTo(ctx, w, sumdb.Source()); err != nil {
+		// The data is signed, so where it was read (a mirror, the
+		// database itself, the cache) adds nothing and would make a warm
+		// create differ from a cold one: its origin is the database.
+		if err := sd.AddTo(ctx, w, sumdb.Name()); err != nil {
 			return bundle.Stats{}, err
 		}
 	}

@@ -28,5 +28,9 @@ func gobundleMain() {
 // TestScript runs testdata/script/*.txtar with the kit's commands; see
 // internal/testkit's package doc to add one.
 func TestScript(t *testing.T) {
-	testscript.Run(t, testkit.Params(t, "testdata/script"))
+	p := testkit.Params(t, "testdata/script")
+	for name, cmd := range reproCommands() {
+		p.Cmds[name] = cmd
+	}
+	testscript.Run(t, p)
 }

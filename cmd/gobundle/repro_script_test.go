@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// reproCommands are the script commands of the reproducibility tests. They
+// read bundles and trees the way a second person would, without the bundle
+// package, so that the tests check the format's promises, not the code that
+// makes them.
+func reproCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"bundleraw":  cmdBundleRaw,
+		"treedigest": cmdTreeDigest,
+		"samematch":  cmdSameMatch,
+	}
+}
+
+// cmdBundleRaw: bundleraw BUNDLE OUT writes every decompressed byte of
+// BUNDLE to OUT: the data frames, then the index, found from the trailer as
+// docs/FORMAT.md lays it out.
+func cmdBundleRaw(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: bundleraw BUNDLE OUT")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if len(data) < 16+88 || string(data[len(data)-8:]) != "GBTRAILR" {
+		ts.Fatalf("%s: no bundle trailer", args[0])
+	}
+	tr := data[len(data)-88:]
+	off := binary.LittleEndian.Uint64(tr[0:])
+	n := binary.LittleEndian.Uint64(tr[8:])
+	if off < 16 || off+n > uint64(len(data)) {
+		ts.Fatalf("%s: index out of range", args[0])
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(1<<30))
+	ts.Check(err)
+	defer dec.Close()
+	frames, err := dec.DecodeAll(data[16:off], nil)
+	ts.Check(err)
+	index, err := dec.DecodeAll(data[off:off+n], nil)
+	ts.Check(err)
+	if !bytes.HasPrefix(index, []byte("GBIX")) {
+		ts.Fatalf("%s: decompressed index does not start with GBIX", args[0])
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), append(frames, index...), 0o666))
+}
+
+// cmdTreeDigest: treedigest DIR prints "sha256:<hex>", the content digest
+// of the GOPROXY tree DIR as docs/FORMAT.md defines it: the sha256 of the
+// lines "<hex sha256 of the file>  <slash path relative to DIR>\n" of
+// every regular file, sorted by path (sha256sum's output format).
+func cmdTreeDigest(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: treedigest DIR")
+	}
+	root := ts.MkAbs(args[0])
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		lines = append(lines, hex.EncodeToString(sum[:])+"  "+filepath.ToSlash(rel)+"\n")
+		return nil
+	})
+	ts.Check(err)
+	sort.Slice(lines, func(i, j int) bool { return pathOf(lines[i]) < pathOf(lines[j]) })
+	sum := sha256.Sum256([]byte(strings.Join(lines, "")))
+	fmt.Fprintf(ts.Stdout(), "sha256:%s\n", hex.EncodeToString(sum[:]))
+}
+
+func pathOf(line string) string { return strings.TrimSuffix(line[66:], "\n") }
+
+// cmdSameMatch: [!] samematch REGEXP FILE... checks that the first match
+// of REGEXP (multi-line mode) is the same in every FILE (with !: not the
+// same in all of them); every file must have one.
+func cmdSameMatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 {
+		ts.Fatalf("usage: samematch REGEXP FILE FILE...")
+	}
+	re, err := regexp.Compile("(?m)" + args[0])
+	ts.Check(err)
+	var first string
+	same := true
+	for i, f := range args[1:] {
+		m := re.FindString(ts.ReadFile(f))
+		if m == "" {
+			ts.Fatalf("%s: no match for %s", f, args[0])
+		}
+		ts.Logf("%s: %s", f, m)
+		if i == 0 {
+			first = m
+		} else if m != first {
+			same = false
+		}
+	}
+	switch {
+	case same && neg:
+		ts.Fatalf("every file has %s", first)
+	case !same && !neg:
+		ts.Fatalf("the files differ in %s", args[0])
+	}
+}
