@@ -31,8 +31,8 @@ func (c *PackCmd) Run(e *env) error {
 		return err
 	}
 	w, err := bundle.NewWriter(bundle.WriterOptions{
-		Tool:        "gobundle " + version,
-		Created:     created,
+		Tool:    "gobundle " + version,
+		Created: created,
 		// Not the directory's path: nothing in a bundle depends on the host.
 		Inputs:      []string{"GOPROXY file tree"},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
