@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"github.com/gobundle/gobundle/internal/fsutil"
@@ -275,4 +276,59 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// ServedFile is one file of the GOPROXY file tree a bundle stands for.
+type ServedFile struct {
+	Path   string // slash-separated, below the tree's root: "example.com/a/@v/v1.0.0.zip"
+	Size   int64
+	SHA256 Sum
+}
+
+// ServedFiles lists the module files [Reader.Unpack] writes and serve
+// answers, with the sha256 the index records for their bytes (checked by
+// Verify and by every read), without reading any content: each module
+// version's .info, .mod and .zip and each module path's @v/list (the
+// versions with an .info that are not pseudo-versions, one a line). They
+// come sorted by path.
+func (r *Reader) ServedFiles() ([]ServedFile, error) {
+	var out []ServedFile
+	ix := r.ix
+	for i := 0; i < len(ix.mods); {
+		j := i
+		for j < len(ix.mods) && ix.mods[j].path == ix.mods[i].path {
+			j++
+		}
+		escPath, err := module.EscapePath(ix.mods[i].path)
+		if err != nil {
+			return nil, err
+		}
+		var list strings.Builder
+		for k := i; k < j; k++ {
+			m := &ix.mods[k]
+			escVer, err := module.EscapeVersion(m.version)
+			if err != nil {
+				return nil, err
+			}
+			base := escPath + "/@v/" + escVer
+			if m.info != noBlob {
+				b := ix.blobs[m.info]
+				out = append(out, ServedFile{Path: base + ".info", Size: b.size, SHA256: b.sum})
+				if !module.IsPseudoVersion(m.version) {
+					list.WriteString(m.version + "\n")
+				}
+			}
+			if m.mod != noBlob {
+				b := ix.blobs[m.mod]
+				out = append(out, ServedFile{Path: base + ".mod", Size: b.size, SHA256: b.sum})
+			}
+			if m.zipKind != zipNone {
+				out = append(out, ServedFile{Path: base + ".zip", Size: m.zipSize, SHA256: m.zipSum})
+			}
+		}
+		out = append(out, ServedFile{Path: escPath + "/@v/list", Size: int64(list.Len()), SHA256: sha256.Sum256([]byte(list.String()))})
+		i = j
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -752,7 +753,7 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 		Created:    w.opts.Created.UTC(),
 		Inputs:     w.opts.Inputs,
 		Mirrors:    w.opts.Mirrors,
-		Properties: append([]Property(nil), w.opts.Properties...),
+		Properties: w.storageProperties(),
 	}}
 	if w.opts.Created.IsZero() {
 		ix.meta.Created = time.Unix(0, 0).UTC()
@@ -794,6 +795,35 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 	t := trailer{indexOff: dataEnd, indexLen: int64(len(comp)), indexRawLen: int64(len(raw)), indexSum: sha256.Sum256(comp), version: FormatVersion}
 	_, err = f.Write(encodeTrailer(t, header))
 	return err
+}
+
+// Properties naming the storage settings a bundle was written with, so that
+// a rebuild (gobundle create --reproduce) can use the same ones.
+const (
+	PropLevel     = "bundle.level"      // zstd level of content frames: fastest, default, better, best
+	PropFrameSize = "bundle.frame_size" // content frame target in bytes
+	PropRawZips   = "bundle.raw_zips"   // "true" when zips are stored as served (WriterOptions.RawZips)
+)
+
+// storageProperties returns the caller's properties with the writer's
+// storage settings added (a caller's own value for those keys wins).
+func (w *Writer) storageProperties() []Property {
+	props := append([]Property(nil), w.opts.Properties...)
+	have := map[string]bool{}
+	for _, p := range props {
+		have[p.Key] = true
+	}
+	add := func(k, v string) {
+		if !have[k] {
+			props = append(props, Property{Key: k, Value: v})
+		}
+	}
+	add(PropLevel, w.opts.Level.String())
+	add(PropFrameSize, strconv.Itoa(w.opts.FrameSize))
+	if w.opts.RawZips {
+		add(PropRawZips, "true")
+	}
+	return props
 }
 
 // fillIndex turns the writer's modules and extras into sorted index entries.

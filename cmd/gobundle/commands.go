@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/repro"
 )
 
 // PackCmd packs a GOPROXY file tree.
@@ -72,14 +73,16 @@ type InspectCmd struct {
 
 // inspectOutput is the --json form of inspect.
 type inspectOutput struct {
-	File    string              `json:"file"`
-	Digest  string              `json:"digest"`
-	Format  int                 `json:"format"`
-	Meta    bundle.Meta         `json:"meta"`
-	Stats   bundle.Stats        `json:"stats"`
-	Modules []bundle.Module     `json:"modules"`
-	Extras  []bundle.Extra      `json:"extras"`
-	SumDB   *sumdbstore.Summary `json:"sumdb,omitempty"`
+	File   string `json:"file"`
+	Digest string `json:"digest"`
+	// ContentDigest depends only on what serve answers (docs/FORMAT.md).
+	ContentDigest string              `json:"content_digest"`
+	Format        int                 `json:"format"`
+	Meta          bundle.Meta         `json:"meta"`
+	Stats         bundle.Stats        `json:"stats"`
+	Modules       []bundle.Module     `json:"modules"`
+	Extras        []bundle.Extra      `json:"extras"`
+	SumDB         *sumdbstore.Summary `json:"sumdb,omitempty"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
@@ -90,7 +93,7 @@ func (c *InspectCmd) Run(e *env) error {
 	defer r.Close()
 	st := r.Stats()
 	if c.JSON {
-		out := inspectOutput{File: c.File, Digest: r.Digest().String(), Format: bundle.FormatVersion,
+		out := inspectOutput{File: c.File, Digest: r.Digest().String(), ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
 			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r)}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -100,6 +103,7 @@ func (c *InspectCmd) Run(e *env) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "bundle\t%s\n", c.File)
 	fmt.Fprintf(tw, "digest\tsha256:%s\n", r.Digest())
+	fmt.Fprintf(tw, "content digest\t%s\n", contentDigest(e, r))
 	fmt.Fprintf(tw, "format\tv%d\n", bundle.FormatVersion)
 	fmt.Fprintf(tw, "tool\t%s\n", m.Tool)
 	fmt.Fprintf(tw, "created\t%s\n", m.Created.Format(time.RFC3339))
@@ -193,11 +197,21 @@ func (c *VerifyCmd) Run(e *env) error {
 		return fmt.Errorf("%s: %d bad entries", c.File, len(problems))
 	}
 	st := r.Stats()
-	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s\n", c.File, st.Modules, st.Blobs, r.Digest())
+	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s, content digest %s\n", c.File, st.Modules, st.Blobs, r.Digest(), contentDigest(e, r))
 	if sdSummary != "" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
 	}
 	return nil
+}
+
+// contentDigest returns "sha256:<hex>", the bundle's content digest, or
+// why it can't be computed.
+func contentDigest(e *env, r *bundle.Reader) string {
+	d, err := repro.ContentDigest(e.ctx, r)
+	if err != nil {
+		return "unavailable: " + err.Error()
+	}
+	return "sha256:" + d.String()
 }
 
 // UnpackCmd writes a GOPROXY file tree.

@@ -95,7 +95,7 @@ func cmdTreeDigest(ts *testscript.TestScript, neg bool, args []string) {
 func pathOf(line string) string { return strings.TrimSuffix(line[66:], "\n") }
 
 // cmdSameMatch: [!] samematch REGEXP FILE... checks that the first match
-// of REGEXP (multi-line mode) is the same in every FILE (with !: not the
+// of REGEXP (multi-line mode; its last group, if it has groups) is the same in every FILE (with !: not the
 // same in all of them); every file must have one.
 func cmdSameMatch(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 3 {
@@ -106,10 +106,11 @@ func cmdSameMatch(ts *testscript.TestScript, neg bool, args []string) {
 	var first string
 	same := true
 	for i, f := range args[1:] {
-		m := re.FindString(ts.ReadFile(f))
-		if m == "" {
+		sm := re.FindStringSubmatch(ts.ReadFile(f))
+		if sm == nil {
 			ts.Fatalf("%s: no match for %s", f, args[0])
 		}
+		m := sm[len(sm)-1]
 		ts.Logf("%s: %s", f, m)
 		if i == 0 {
 			first = m

@@ -53,21 +53,31 @@ func Verify(ctx context.Context, s *Store, modules func(path, version string) (b
 // head) and the tiles at the widths clients of the latest tree ask for, so
 // that GOPROXY=file://DIR answers checksum database requests too.
 func Unpack(ctx context.Context, s *Store, dir string) error {
-	root := filepath.Join(dir, "sumdb", filepath.FromSlash(s.Name))
-	write := func(rel string, data []byte) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		name := filepath.Join(root, filepath.FromSlash(rel))
+	return s.Files(ctx, func(rel string, data []byte) error {
+		name := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 			return err
 		}
 		return fsutil.WriteFileAtomic(name, data)
+	})
+}
+
+// Files calls fn with each file of the store's part of a GOPROXY file tree,
+// as [Unpack] writes it and serve answers it: its slash path below the
+// tree's root ("sumdb/<name>/latest", "sumdb/<name>/lookup/M@V",
+// "sumdb/<name>/tile/8/L/N[.p/W]", "sumdb/<name>/supported") and content.
+func (s *Store) Files(ctx context.Context, fn func(rel string, data []byte) error) error {
+	root := "sumdb/" + s.Name + "/"
+	emit := func(rel string, data []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(root+rel, data)
 	}
-	if err := write("supported", nil); err != nil {
+	if err := emit("supported", []byte{}); err != nil {
 		return err
 	}
-	if err := write("latest", s.Latest.Note); err != nil {
+	if err := emit("latest", s.Latest.Note); err != nil {
 		return err
 	}
 	for _, r := range s.Records {
@@ -79,13 +89,13 @@ func Unpack(ctx context.Context, s *Store, dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := write(rel, ans); err != nil {
+		if err := emit(rel, ans); err != nil {
 			return err
 		}
 	}
 	for _, t := range s.Tiles.List() {
 		data, _ := s.Tiles.Get(t)
-		if err := write(t.Path(), data); err != nil {
+		if err := emit(t.Path(), data); err != nil {
 			return err
 		}
 	}
