@@ -147,7 +147,7 @@ func decodeAnalysis(data []byte, mv module.Version, name string) (*zipContent, b
 	} else {
 		zc.size = d.size()
 		zc.sum = d.sum()
-		n := d.count()
+		n := d.count(minBlobBytes)
 		for range n {
 			zc.names = append(zc.names, d.str())
 			idx := d.uvarint()

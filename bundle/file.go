@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,7 @@ type File struct {
 	layout *zipLayout // rebuilt zip
 	cd     []byte     // central directory, built on first use
 
-	// last verified blob, so sequential reads hash each blob once
+	// last blob read from a frame too large for the cache, verified
 	lastBlob uint32
 	lastData []byte
 }
@@ -111,19 +112,25 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func (f *File) blobData(i uint32) ([]byte, error) {
+// readBlob copies bytes of blob i from off into p. From a cached frame it
+// copies only what p asks for, so a reader in progress holds no copy of a
+// file; from a frame too large to cache it keeps a verified copy of the
+// blob for the next reads.
+func (f *File) readBlob(i uint32, p []byte, off int64) (int, error) {
 	if i == f.lastBlob {
-		return f.lastData, nil
+		return copy(p, f.lastData[off:]), nil
 	}
 	if err := f.ctx.Err(); err != nil {
-		return nil, err
+		return 0, err
 	}
-	data, err := f.r.blob(f.ctx, i, f.path+"@"+f.version+" "+f.kind.String())
+	data, cached, err := f.r.blobSlice(f.ctx, i, f.path+"@"+f.version+" "+f.kind.String())
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	f.lastBlob, f.lastData = i, data
-	return data, nil
+	if !cached {
+		f.lastBlob, f.lastData = i, bytes.Clone(data)
+	}
+	return copy(p, data[off:]), nil
 }
 
 // ReadAt implements io.ReaderAt.
@@ -135,11 +142,10 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	if f.layout == nil {
-		data, err := f.blobData(f.blob)
+		n, err := f.readBlob(f.blob, p, off)
 		if err != nil {
-			return 0, err
+			return n, err
 		}
-		n := copy(p, data[off:])
 		if n < len(p) {
 			return n, io.EOF
 		}
@@ -176,9 +182,5 @@ func (f *File) zipReadAt(p []byte, off int64) (int, error) {
 	if rel < hdrLen {
 		return copy(p, l.localHeader(i)[rel:]), nil
 	}
-	data, err := f.blobData(l.m.files[i].blob)
-	if err != nil {
-		return 0, err
-	}
-	return copy(p, data[rel-hdrLen:]), nil
+	return f.readBlob(l.m.files[i].blob, p, rel-hdrLen)
 }

@@ -5,8 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"io/fs"
 	"math"
+	"path"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
 )
 
 // File layout (docs/FORMAT.md is the full description):
@@ -22,14 +29,50 @@ const (
 	trailerEnd  = "GBTRAILR"
 	indexMagic  = "GBIX"
 
-	// Sanity limits that keep a hostile or corrupt index from asking for
-	// absurd allocations.
-	maxIndexRaw   = 1 << 30
-	maxFrameRaw   = 1 << 30
-	maxStringLen  = 1 << 16
-	maxCount      = 1 << 26
-	maxOriginRefs = 1 << 20
+	// Bounds that keep a hostile bundle (whose checksums an attacker can
+	// recompute) from asking for absurd allocations or work; docs/FORMAT.md,
+	// "Bounds", says why each is what it is. They are checked before
+	// anything is allocated or decompressed.
+	maxIndexRaw  = 1 << 30
+	maxFrameRaw  = 1 << 30
+	maxStringLen = 1 << 16
+	maxCount     = 1 << 26
+	// A stored index or frame may expand at most ratioLimit times, beyond
+	// ratioFloor bytes: honest content compresses far less (an index
+	// about 3x, source frames 5-20x), while a crafted one of a few KB can
+	// claim gigabytes.
+	ratioFloor = 1 << 20
+	ratioLimit = 512
+	// indexRatioLimit bounds the index's expansion, tighter since each
+	// index byte may cost up to ~25 bytes of memory once decoded.
+	indexRatioLimit = 32
+	// maxZipContent is golang.org/x/mod/zip's limit on a module zip's
+	// size, which a rebuilt zip (its files' contents) and a raw one obey.
+	maxZipContent = modzip.MaxZipFile
+	// zipsRatioLimit bounds the bytes of all zips a bundle serves against
+	// the bundle's size, beyond zipsFloor: zips of several versions
+	// share files, but not without limit.
+	zipsFloor      = 256 << 20
+	zipsRatioLimit = 4096
 )
+
+// Minimum encoded sizes of index entries, against which counts are
+// checked before their tables are allocated.
+const (
+	minStrBytes   = 1                  // an empty string's length
+	minFrameBytes = 1 + 1 + 32         // storedLen, rawLen, sha256
+	minBlobBytes  = 1 + 1 + 1 + 32 + 4 // frame, offset, size, sha256, crc
+	minModBytes   = 8                  // path, version, 4 refs, hash, kind
+	minFileBytes  = 2                  // name, blob
+	minExtraBytes = 4                  // kind, name, blob, origin
+	minPropBytes  = 2
+)
+
+// expansionOK reports whether stored bytes may expand to raw bytes under
+// the given ratio.
+func expansionOK(stored, raw, ratio int64) bool {
+	return raw <= ratioFloor || raw/ratio <= stored
+}
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -102,6 +145,8 @@ func decodeTrailer(b, header []byte, fileSize int64) (trailer, error) {
 		return t, fmt.Errorf("index location out of range: %w", ErrCorrupt)
 	case t.indexRawLen <= 0 || t.indexRawLen > maxIndexRaw:
 		return t, fmt.Errorf("index size %d out of range: %w", t.indexRawLen, ErrCorrupt)
+	case !expansionOK(t.indexLen, t.indexRawLen, indexRatioLimit):
+		return t, fmt.Errorf("index of %d bytes claims to expand to %d, more than %d times: %w", t.indexLen, t.indexRawLen, indexRatioLimit, ErrCorrupt)
 	case t.sigLen == 0 && t.sigOff != 0, t.sigLen != 0 && (t.sigOff != t.indexOff+t.indexLen || t.sigLen != end-t.sigOff):
 		return t, fmt.Errorf("signature block location out of range: %w", ErrCorrupt)
 	case t.sigLen == 0 && t.indexOff+t.indexLen != end:
@@ -314,10 +359,12 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) count() int {
+// count reads the length of a table whose entries take at least min
+// bytes each, and refuses one that the bytes left cannot hold.
+func (d *decoder) count(min int) int {
 	v := d.uvarint()
-	if v > maxCount || v > uint64(len(d.b)) { // every entry takes at least one byte
-		d.fail(fmt.Errorf("count %d out of range", v))
+	if v > maxCount || v > uint64(len(d.b)/min) {
+		d.fail(fmt.Errorf("count %d out of range (%d bytes left)", v, len(d.b)))
 		return 0
 	}
 	return int(v)
@@ -374,7 +421,10 @@ func (d *decoder) size() int64 {
 
 // decodeIndex parses and cross-checks an index: every reference in it points
 // inside the tables, and every blob inside its frame.
-func decodeIndex(b []byte, dataEnd int64) (*index, error) {
+//
+// dataEnd is where the frames end (the index's offset) and fileSize the
+// bundle's size, against which the bounds are checked.
+func decodeIndex(b []byte, dataEnd, fileSize int64) (*index, error) {
 	d := &decoder{b: b}
 	if string(d.bytes(len(indexMagic))) != indexMagic {
 		return nil, fmt.Errorf("index: bad magic: %w", ErrCorrupt)
@@ -385,19 +435,19 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 	ix := &index{}
 	ix.meta.Tool = d.str()
 	ix.meta.Created = time.Unix(d.varint(), 0).UTC()
-	ix.meta.Inputs = make([]string, d.count())
+	ix.meta.Inputs = make([]string, d.count(minStrBytes))
 	for i := range ix.meta.Inputs {
 		ix.meta.Inputs[i] = d.str()
 	}
-	ix.meta.Mirrors = make([]string, d.count())
+	ix.meta.Mirrors = make([]string, d.count(minStrBytes))
 	for i := range ix.meta.Mirrors {
 		ix.meta.Mirrors[i] = d.str()
 	}
-	ix.meta.Properties = make([]Property, d.count())
+	ix.meta.Properties = make([]Property, d.count(minPropBytes))
 	for i := range ix.meta.Properties {
 		ix.meta.Properties[i] = Property{Key: d.str(), Value: d.str()}
 	}
-	ix.origins = make([]string, d.count())
+	ix.origins = make([]string, d.count(minStrBytes))
 	for i := range ix.origins {
 		ix.origins[i] = d.str()
 	}
@@ -409,7 +459,7 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 		}
 		return uint32(v)
 	}
-	ix.frames = make([]frameEntry, d.count())
+	ix.frames = make([]frameEntry, d.count(minFrameBytes))
 	off := int64(headerSize)
 	for i := range ix.frames {
 		f := &ix.frames[i]
@@ -420,12 +470,15 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 		if d.err == nil && (f.clen <= 0 || f.ulen <= 0 || f.ulen > maxFrameRaw || f.clen > dataEnd-off) {
 			d.fail(fmt.Errorf("frame %d out of range", i))
 		}
+		if d.err == nil && !expansionOK(f.clen, f.ulen, ratioLimit) {
+			d.fail(fmt.Errorf("frame %d: %d stored bytes claim to expand to %d, more than %d times", i, f.clen, f.ulen, ratioLimit))
+		}
 		off += f.clen
 	}
 	if d.err == nil && off != dataEnd {
 		d.fail(fmt.Errorf("frames end at %d, index starts at %d", off, dataEnd))
 	}
-	ix.blobs = make([]blobEntry, d.count())
+	ix.blobs = make([]blobEntry, d.count(minBlobBytes))
 	for i := range ix.blobs {
 		bl := &ix.blobs[i]
 		fr := d.uvarint()
@@ -461,7 +514,7 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 		}
 		return uint32(v - 1)
 	}
-	ix.mods = make([]modEntry, d.count())
+	ix.mods = make([]modEntry, d.count(minModBytes))
 	for i := range ix.mods {
 		m := &ix.mods[i]
 		m.path = d.str()
@@ -495,12 +548,12 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 			}
 			continue
 		}
-		m.files = make([]zipFile, d.count())
+		m.files = make([]zipFile, d.count(minFileBytes))
 		for j := range m.files {
 			m.files[j] = zipFile{name: d.str(), blob: blob()}
 		}
 	}
-	ix.extras = make([]extraEntry, d.count())
+	ix.extras = make([]extraEntry, d.count(minExtraBytes))
 	for i := range ix.extras {
 		ix.extras[i] = extraEntry{kind: d.str(), name: d.str(), blob: blob(), origin: origin()}
 	}
@@ -510,35 +563,103 @@ func decodeIndex(b []byte, dataEnd int64) (*index, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("index: %v: %w", d.err, ErrCorrupt)
 	}
-	if err := ix.check(); err != nil {
+	if err := ix.check(fileSize); err != nil {
 		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
 	}
 	return ix, nil
 }
 
 // check enforces what the writer guarantees: sorted, unique, well-formed
-// entries, and rebuilt zips whose layout fits the zip format.
-func (ix *index) check() error {
+// entries (module versions as module.Check wants them, zip file names as
+// golang.org/x/mod/zip does), and rebuilt zips whose layout fits the zip
+// format and the bounds.
+func (ix *index) check(fileSize int64) error {
+	var zipBytes int64
 	for i := range ix.mods {
 		m := &ix.mods[i]
 		if i > 0 && !modLess(&ix.mods[i-1], m) {
 			return fmt.Errorf("module entries not sorted or duplicated at %s@%s", m.path, m.version)
 		}
-		if m.zipKind == zipRebuilt {
+		if err := module.Check(m.path, m.version); err != nil {
+			return fmt.Errorf("module entry %q@%q: %v", m.path, m.version, err)
+		}
+		switch m.zipKind {
+		case zipRebuilt:
+			if err := checkZipFiles(m, ix.blobs); err != nil {
+				return fmt.Errorf("%s@%s zip: %v", m.path, m.version, err)
+			}
 			size, err := zipLayoutSize(m, ix.blobs)
 			if err != nil {
-				return fmt.Errorf("%s@%s: %v", m.path, m.version, err)
+				return fmt.Errorf("%s@%s zip: %v", m.path, m.version, err)
 			}
 			if size != m.zipSize {
-				return fmt.Errorf("%s@%s: zip size %d does not match its layout (%d)", m.path, m.version, m.zipSize, size)
+				return fmt.Errorf("%s@%s zip: size %d does not match its layout (%d)", m.path, m.version, m.zipSize, size)
+			}
+		case zipRaw:
+			if m.zipSize > maxZipContent {
+				return fmt.Errorf("%s@%s zip: %d bytes, more than a module zip may have (%d)", m.path, m.version, m.zipSize, int64(maxZipContent))
 			}
 		}
+		zipBytes += m.zipSize
+		if zipBytes > zipsFloor && zipBytes/zipsRatioLimit > fileSize {
+			return fmt.Errorf("%s@%s zip: the zips add up to more than %d times the bundle's size", m.path, m.version, zipsRatioLimit)
+		}
 	}
-	for i := 1; i < len(ix.extras); i++ {
-		a, b := ix.extras[i-1], ix.extras[i]
-		if a.kind > b.kind || (a.kind == b.kind && a.name >= b.name) {
-			return fmt.Errorf("extra entries not sorted or duplicated at %s %s", b.kind, b.name)
+	for i, x := range ix.extras {
+		if i > 0 {
+			a := ix.extras[i-1]
+			if a.kind > x.kind || (a.kind == x.kind && a.name >= x.name) {
+				return fmt.Errorf("extra entries not sorted or duplicated at %s %s", x.kind, x.name)
+			}
+		}
+		if x.kind == "" || x.name == "" || !utf8.ValidString(x.kind) || !utf8.ValidString(x.name) {
+			return fmt.Errorf("extra entry %q %q: empty or not UTF-8", x.kind, x.name)
 		}
 	}
 	return nil
 }
+
+// checkZipFiles checks the file names and sizes of a rebuilt zip as
+// golang.org/x/mod/zip checks a module zip the go command downloads: valid
+// and clean names, no duplicates, no two that differ only in case, and the
+// zip, go.mod and LICENSE size limits. Names must also be sorted, as
+// writers list them, which makes duplicates adjacent.
+func checkZipFiles(m *modEntry, blobs []blobEntry) error {
+	files := make([]modzip.File, len(m.files))
+	for i, f := range m.files {
+		if i > 0 && m.files[i-1].name >= f.name {
+			return fmt.Errorf("file names not sorted or duplicated at %q", f.name)
+		}
+		if f.blob >= uint32(len(blobs)) {
+			return fmt.Errorf("file %q: blob out of range", f.name)
+		}
+		files[i] = zipEntryFile{name: f.name, size: blobs[f.blob].size}
+	}
+	// Files x/mod/zip would leave out of a zip it creates (vendor
+	// directories, nested modules) are accepted, as the go command accepts
+	// them in a zip it downloads: only invalid ones and sizes fail.
+	if _, err := modzip.CheckFiles(files); err != nil {
+		return oneLine(err)
+	}
+	return nil
+}
+
+// zipEntryFile presents a rebuilt zip's entry to modzip.CheckFiles, which
+// looks only at names, modes and sizes.
+type zipEntryFile struct {
+	name string
+	size int64
+}
+
+func (f zipEntryFile) Path() string                 { return f.name }
+func (f zipEntryFile) Lstat() (fs.FileInfo, error)  { return zipEntryInfo(f), nil }
+func (f zipEntryFile) Open() (io.ReadCloser, error) { return nil, errors.New("not readable") }
+
+type zipEntryInfo zipEntryFile
+
+func (i zipEntryInfo) Name() string       { return path.Base(i.name) }
+func (i zipEntryInfo) Size() int64        { return i.size }
+func (i zipEntryInfo) Mode() fs.FileMode  { return 0o644 }
+func (i zipEntryInfo) ModTime() time.Time { return time.Time{} }
+func (i zipEntryInfo) IsDir() bool        { return false }
+func (i zipEntryInfo) Sys() any           { return nil }

@@ -59,11 +59,11 @@ func FuzzIndex(f *testing.F) {
 		f.Fatal(err)
 	}
 	raw := r.ix.encode()
-	dataEnd := r.tr.indexOff
+	dataEnd, fileSize := r.tr.indexOff, r.size
 	r.Close()
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ix, err := decodeIndex(data, dataEnd)
+		ix, err := decodeIndex(data, dataEnd, fileSize)
 		if err != nil {
 			return
 		}

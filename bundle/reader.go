@@ -31,7 +31,6 @@ type Reader struct {
 	size   int64
 	tr     trailer
 	ix     *index
-	dec    *zstd.Decoder
 	cache  *frameCache
 	// decoding bounds concurrent frame decompressions.
 	decoding chan struct{}
@@ -66,13 +65,13 @@ func NewReader(ctx context.Context, ra io.ReaderAt, size int64, name string) (*R
 		return nil, err
 	}
 	r := &Reader{name: name, ra: ra, size: size}
-	if err := r.load(); err != nil {
+	if err := r.load(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return r, nil
 }
 
-func (r *Reader) load() error {
+func (r *Reader) load(ctx context.Context) error {
 	if r.size < headerSize+trailerSize {
 		return fmt.Errorf("bundle truncated or not a gobundle file (%d bytes): %w", r.size, ErrCorrupt)
 	}
@@ -99,25 +98,18 @@ func (r *Reader) load() error {
 	if sha256.Sum256(comp) != tr.indexSum {
 		return fmt.Errorf("index checksum mismatch: %w", ErrCorrupt)
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithDecoderMaxMemory(maxFrameRaw),
-		zstd.WithDecoderMaxWindow(maxFrameRaw))
+	raw, err := decodeExact(ctx, comp, tr.indexRawLen)
 	if err != nil {
-		return err
+		if isCtxErr(err) {
+			return err
+		}
+		return fmt.Errorf("index does not decompress: %v: %w", err, ErrCorrupt)
 	}
-	raw, err := dec.DecodeAll(comp, make([]byte, 0, tr.indexRawLen))
-	if err != nil || int64(len(raw)) != tr.indexRawLen {
-		dec.Close()
-		return fmt.Errorf("index does not decompress: %w", ErrCorrupt)
-	}
-	ix, err := decodeIndex(raw, tr.indexOff)
+	ix, err := decodeIndex(raw, tr.indexOff, r.size)
 	if err != nil {
-		dec.Close()
 		return err
 	}
 	r.ix = ix
-	r.dec = dec
 	r.cache = newFrameCache(DefaultCacheBytes)
 	r.decoding = make(chan struct{}, runtime.GOMAXPROCS(0))
 	r.byPath = make(map[string][2]int)
@@ -137,7 +129,6 @@ func (r *Reader) SetCacheBytes(n int64) { r.cache.setLimit(n) }
 
 // Close releases the reader's resources.
 func (r *Reader) Close() error {
-	r.dec.Close()
 	if r.closer != nil {
 		return r.closer.Close()
 	}
@@ -307,38 +298,74 @@ func (r *Reader) ReadFile(ctx context.Context, path, version string, kind FileKi
 	return buf, nil
 }
 
-// blob returns the verified content of blob i; entry names it in errors.
+// blob returns a copy of the verified content of blob i; entry names it
+// in errors.
 func (r *Reader) blob(ctx context.Context, i uint32, entry string) ([]byte, error) {
-	b := r.ix.blobs[i]
-	data, err := r.frame(ctx, b.frame)
+	out, _, err := r.blobSlice(ctx, i, entry)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.name, entry, err)
-	}
-	out := data[b.off : b.off+b.size]
-	if sha256.Sum256(out) != b.sum {
-		return nil, fmt.Errorf("%s: %s: content sha256 mismatch: %w", r.name, entry, ErrCorrupt)
+		return nil, err
 	}
 	// A copy, so that a caller holding a blob (a zip being streamed) does
 	// not keep its whole frame alive beyond the cache's bound.
 	return bytes.Clone(out), nil
 }
 
-// frame returns the decompressed frame i, from the cache when possible.
-func (r *Reader) frame(ctx context.Context, i uint32) ([]byte, error) {
-	return r.cache.get(ctx, i, func() ([]byte, error) { return r.loadFrame(i) })
+// blobSlice returns the verified content of blob i as a slice of its
+// decompressed frame, which callers must not modify or keep; cached
+// reports that the frame is in the cache, where reading it again costs
+// no decompression. A blob's sha256 is checked once per decompression of
+// its frame.
+func (r *Reader) blobSlice(ctx context.Context, i uint32, entry string) (_ []byte, cached bool, _ error) {
+	b := r.ix.blobs[i]
+	fd, cached, err := r.frame(ctx, b.frame)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %s: %w", r.name, entry, err)
+	}
+	out := fd.data[b.off : b.off+b.size]
+	if _, ok := fd.verified.Load(i); !ok {
+		if sha256.Sum256(out) != b.sum {
+			return nil, false, fmt.Errorf("%s: %s: content sha256 mismatch: %w", r.name, entry, ErrCorrupt)
+		}
+		fd.verified.Store(i, true)
+	}
+	return out, cached, nil
 }
 
-func (r *Reader) loadFrame(i uint32) ([]byte, error) {
+// frameData is a decompressed frame and the blobs of it checked so far.
+type frameData struct {
+	data     []byte
+	verified sync.Map // blob index -> true
+}
+
+// frame returns the decompressed frame i, from the cache when possible.
+func (r *Reader) frame(ctx context.Context, i uint32) (*frameData, bool, error) {
+	return r.cache.get(ctx, i, func() (*frameData, error) {
+		data, err := r.loadFrame(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		return &frameData{data: data}, nil
+	})
+}
+
+// loadFrame reads frame i, checks its stored sha256 and decompresses it.
+func (r *Reader) loadFrame(ctx context.Context, i uint32) ([]byte, error) {
 	// Bound the frames being decompressed at once: each needs a buffer
-	// of the frame's size. The wait takes no context, since other callers
-	// may be waiting for this frame too.
-	r.decoding <- struct{}{}
+	// of the frame's size.
+	select {
+	case r.decoding <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	defer func() { <-r.decoding }()
 	comp, err := r.readStoredFrame(i)
 	if err != nil {
 		return nil, err
 	}
-	return r.decodeFrame(i, comp)
+	if sha256.Sum256(comp) != r.ix.frames[i].sum {
+		return nil, fmt.Errorf("frame %d: stored sha256 mismatch: %w", i, ErrCorrupt)
+	}
+	return r.decodeFrame(ctx, i, comp)
 }
 
 // readStoredFrame reads the compressed bytes of frame i.
@@ -354,15 +381,58 @@ func (r *Reader) readStoredFrame(i uint32) ([]byte, error) {
 	return comp, nil
 }
 
-// decodeFrame decompresses frame i and checks its length.
-func (r *Reader) decodeFrame(i uint32, comp []byte) ([]byte, error) {
-	ulen := r.ix.frames[i].ulen
-	out, err := r.dec.DecodeAll(comp, make([]byte, 0, ulen))
+// decodeChunk is how much of a frame is decompressed between two looks
+// at the context.
+const decodeChunk = 4 << 20
+
+// decodeFrame decompresses frame i, whose stored bytes were checked.
+func (r *Reader) decodeFrame(ctx context.Context, i uint32, comp []byte) ([]byte, error) {
+	out, err := decodeExact(ctx, comp, r.ix.frames[i].ulen)
 	if err != nil {
+		if isCtxErr(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("frame %d: %v: %w", i, err, ErrCorrupt)
 	}
-	if int64(len(out)) != ulen {
-		return nil, fmt.Errorf("frame %d: decompressed to %d bytes, want %d: %w", i, len(out), ulen, ErrCorrupt)
+	return out, nil
+}
+
+// decodeExact decompresses one zstd frame into exactly size bytes: its
+// header must state that size (frames of up to 1 KiB may leave it out, as
+// encoders do) and a window no larger, and decompression stops at that
+// size, so a frame never costs more memory than the index (bounded when
+// it was opened) says. It gives up when ctx is done.
+func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
+	var h zstd.Header
+	if err := h.Decode(comp); err != nil {
+		return nil, err
+	}
+	limit := uint64(max(size, zstd.MinWindowSize))
+	switch {
+	case h.HasFCS && h.FrameContentSize != uint64(size), !h.HasFCS && size > zstd.MinWindowSize:
+		return nil, fmt.Errorf("zstd header does not state the raw size %d the index records", size)
+	case !h.SingleSegment && h.WindowSize > limit:
+		return nil, fmt.Errorf("zstd window of %d bytes is larger than the frame", h.WindowSize)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(comp), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(limit), zstd.WithDecoderMaxWindow(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	out := make([]byte, size)
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := io.ReadFull(zr, out[off:min(off+decodeChunk, size)])
+		off += int64(n)
+		if err != nil {
+			return nil, fmt.Errorf("decompressed to %d bytes, want %d (%v)", off, size, err)
+		}
+	}
+	if n, _ := zr.Read(make([]byte, 1)); n > 0 {
+		return nil, fmt.Errorf("decompresses to more than %d bytes", size)
 	}
 	return out, nil
 }
@@ -380,12 +450,12 @@ type frameCache struct {
 
 type cacheEntry struct {
 	id   uint32
-	data []byte
+	data *frameData
 }
 
 type loadCall struct {
 	done chan struct{}
-	data []byte
+	data *frameData
 	err  error
 }
 
@@ -400,39 +470,61 @@ func (c *frameCache) setLimit(n int64) {
 	c.mu.Unlock()
 }
 
-func (c *frameCache) get(ctx context.Context, id uint32, load func() ([]byte, error)) ([]byte, error) {
-	c.mu.Lock()
-	if e, ok := c.byID[id]; ok {
-		c.lru.MoveToFront(e)
-		data := e.Value.(*cacheEntry).data
-		c.mu.Unlock()
-		return data, nil
-	}
-	if call, ok := c.load[id]; ok {
-		c.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.data, call.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+// get returns frame id, loading it (once for all who ask at the same
+// time) when it is not cached; cached reports whether it is in the cache.
+// A load given up because its caller's ctx ended is retried by the others.
+func (c *frameCache) get(ctx context.Context, id uint32, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
+	for {
+		c.mu.Lock()
+		if e, ok := c.byID[id]; ok {
+			c.lru.MoveToFront(e)
+			data := e.Value.(*cacheEntry).data
+			c.mu.Unlock()
+			return data, true, nil
 		}
+		if call, ok := c.load[id]; ok {
+			c.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			}
+			if isCtxErr(call.err) && ctx.Err() == nil {
+				continue
+			}
+			return call.data, call.err == nil && call.data != nil && c.holds(id, call.data), call.err
+		}
+		call := &loadCall{done: make(chan struct{})}
+		c.load[id] = call
+		c.mu.Unlock()
+
+		call.data, call.err = load()
+
+		c.mu.Lock()
+		delete(c.load, id)
+		cached = false
+		if call.err == nil && int64(len(call.data.data)) <= c.limit {
+			c.byID[id] = c.lru.PushFront(&cacheEntry{id: id, data: call.data})
+			c.used += int64(len(call.data.data))
+			c.evict()
+			_, cached = c.byID[id]
+		}
+		c.mu.Unlock()
+		close(call.done)
+		return call.data, cached, call.err
 	}
-	call := &loadCall{done: make(chan struct{})}
-	c.load[id] = call
-	c.mu.Unlock()
+}
 
-	call.data, call.err = load()
-
+// holds reports whether the cache holds data as frame id.
+func (c *frameCache) holds(id uint32, data *frameData) bool {
 	c.mu.Lock()
-	delete(c.load, id)
-	if call.err == nil && int64(len(call.data)) <= c.limit {
-		c.byID[id] = c.lru.PushFront(&cacheEntry{id: id, data: call.data})
-		c.used += int64(len(call.data))
-		c.evict()
-	}
-	c.mu.Unlock()
-	close(call.done)
-	return call.data, call.err
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	return ok && e.Value.(*cacheEntry).data == data
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (c *frameCache) evict() {
@@ -441,6 +533,6 @@ func (c *frameCache) evict() {
 		ce := e.Value.(*cacheEntry)
 		c.lru.Remove(e)
 		delete(c.byID, ce.id)
-		c.used -= int64(len(ce.data))
+		c.used -= int64(len(ce.data.data))
 	}
 }

@@ -46,7 +46,7 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 		for bi < len(ix.blobs) && ix.blobs[bi].frame == uint32(fi) {
 			bi++
 		}
-		data, err := r.verifyFrame(uint32(fi), f)
+		data, err := r.verifyFrame(ctx, uint32(fi), f)
 		if err != nil {
 			report(entry+" (holding "+describeUsers(users, start, bi)+")", err)
 			for i := start; i < bi; i++ {
@@ -100,7 +100,7 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 	return problems
 }
 
-func (r *Reader) verifyFrame(i uint32, f frameEntry) ([]byte, error) {
+func (r *Reader) verifyFrame(ctx context.Context, i uint32, f frameEntry) ([]byte, error) {
 	comp, err := r.readStoredFrame(i)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func (r *Reader) verifyFrame(i uint32, f frameEntry) ([]byte, error) {
 	}
 	// Decompress without the cache: this pass reads every frame once, and
 	// filling the cache with them would only raise peak memory.
-	return r.decodeFrame(i, comp)
+	return r.decodeFrame(ctx, i, comp)
 }
 
 func (r *Reader) zipBlobsBad(m *modEntry, bad map[uint32]bool) bool {
