@@ -20,7 +20,13 @@ func ftGoEnv(t *testing.T) (string, []string) {
 	if err != nil {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	home := t.TempDir()
+	// Not t.TempDir: the go command's telemetry may still write under
+	// HOME after it exited, which would fail the test's cleanup.
+	home, err := os.MkdirTemp("", "gobundle-direct-home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
 	return goCmd, []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,

@@ -19,7 +19,7 @@ import (
 //
 // All network access of a [Mirrors] (and of the [SumDB] built on it) goes
 // through one getter: at most Jobs requests at a time, keep-alive
-// connections, credentials from the URL or .netrc sent as basic auth but
+// connections, credentials only over https (see Credentials in auth.go) and
 // never part of a URL that could be printed, a timeout that fires when a
 // request makes no progress for Timeout, and retries with exponential
 // backoff and jitter on 5xx, 429, transport errors (resets, timeouts) and
@@ -67,7 +67,7 @@ type getter struct {
 	timeout   time.Duration
 	retries   int
 	retryBase time.Duration
-	netrc     []netrcEntry
+	auth      *credentials
 	stats     *fetchCounters
 
 	randMu sync.Mutex
@@ -163,15 +163,33 @@ func (g *getter) once(ctx context.Context, target *url.URL, consume func(io.Read
 	if err != nil {
 		return false, fmt.Errorf("reading %s: %w", shown, err)
 	}
-	if user != nil {
+	switch {
+	case user != nil && u.Scheme != "https":
+		return false, insecureCredentialsError(target)
+	case user != nil:
 		pw, _ := user.Password()
 		req.SetBasicAuth(user.Username(), pw)
-	} else if login, pw, ok := netrcLookup(g.netrc, u.Host, u.Hostname()); ok {
-		req.SetBasicAuth(login, pw)
+	default:
+		g.auth.add(rctx, req)
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return g.transportError(ctx, &timedOut, shown, err)
+	}
+	if user == nil && resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		// As the go command: after a 4xx, the GOAUTH commands are asked
+		// again for this URL, and the request retried once with what
+		// they give.
+		if h := g.auth.refresh(rctx, &u, req.Header, resp); h != nil {
+			resp.Body.Close()
+			if req, err = http.NewRequestWithContext(rctx, http.MethodGet, shown, nil); err != nil {
+				return false, fmt.Errorf("reading %s: %w", shown, err)
+			}
+			req.Header = h
+			if resp, err = g.client.Do(req); err != nil {
+				return g.transportError(ctx, &timedOut, shown, err)
+			}
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

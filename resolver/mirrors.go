@@ -35,6 +35,7 @@ type MirrorConfig struct {
 	Timeout    time.Duration // per request: fails when no progress for this long (default 60s)
 	Retries    int           // retries on 5xx/reset/timeout/truncation (default 4; negative: none)
 	Netrc      string        // path of the .netrc file to use ("" none); cmd resolves NETRC / ~/.netrc
+	GOAUTH     string        // GOAUTH: "off", "netrc" (default when empty), "git DIR", commands; ";"-separated
 	GoCmd      string        // path of the go command for "direct" (default "go")
 	GoEnv      []string      // full environment for the direct go command (cmd builds it)
 	HTTPClient *http.Client  // optional; default: keep-alive transport sized to Jobs
@@ -122,17 +123,23 @@ func NewMirrors(cfg MirrorConfig) (*Mirrors, error) {
 	if err != nil {
 		return nil, err
 	}
-	netrc, err := readNetrc(context.Background(), cfg.Netrc)
+	creds, err := newCredentials(cfg.GOAUTH, cfg.Netrc)
 	if err != nil {
 		return nil, err
 	}
-	client := cfg.HTTPClient
-	if client == nil {
+	if _, err := readNetrc(context.Background(), cfg.Netrc); err != nil {
+		return nil, err
+	}
+	client := &http.Client{}
+	if cfg.HTTPClient != nil {
+		*client = *cfg.HTTPClient
+	} else {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 2 * cfg.Jobs
 		t.MaxIdleConnsPerHost = cfg.Jobs
-		client = &http.Client{Transport: t}
+		client.Transport = t
 	}
+	client.CheckRedirect = checkRedirect(client.CheckRedirect)
 	noProxy := cfg.NoProxy
 	if noProxy == "" {
 		noProxy = cfg.Private
@@ -151,7 +158,7 @@ func NewMirrors(cfg MirrorConfig) (*Mirrors, error) {
 		timeout:   cfg.Timeout,
 		retries:   cfg.Retries,
 		retryBase: cfg.RetryBase,
-		netrc:     netrc,
+		auth:      creds,
 		stats:     &m.stats,
 		rand:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}
@@ -307,9 +314,9 @@ func (m *Mirrors) once(ctx context.Context, key string, fn func() (Fetched, erro
 // fetchChain walks the mirror list with the go command's rules (TryProxies).
 func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (Fetched, error) {
 	if module.MatchPrefixPatterns(m.noProxy, path) {
-		if m.specs[0].word == "off" {
-			return Fetched{}, errProxyOff
-		}
+		// As the go command: GONOPROXY (or GOPRIVATE) modules are fetched
+		// directly whatever the list says, even GOPROXY=off, and never
+		// from a mirror.
 		return m.fetchDirect(ctx, path, version, kind)
 	}
 	const (

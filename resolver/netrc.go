@@ -68,13 +68,3 @@ func parseNetrc(data string) []netrcEntry {
 	}
 	return list
 }
-
-// netrcLookup returns the first entry for host ("name" or "name:port").
-func netrcLookup(list []netrcEntry, host, hostname string) (login, password string, ok bool) {
-	for _, e := range list {
-		if strings.EqualFold(e.machine, host) || strings.EqualFold(e.machine, hostname) {
-			return e.login, e.password, true
-		}
-	}
-	return "", "", false
-}

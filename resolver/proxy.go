@@ -87,6 +87,9 @@ func parseProxyList(list string) ([]proxySpec, error) {
 		default:
 			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: errors.New("invalid proxy URL scheme (must be https, http, file)")}
 		}
+		if u.User != nil && u.Scheme != "https" {
+			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: insecureCredentialsError(u)}
+		}
 		if u.Scheme != "file" && u.Host == "" {
 			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: errors.New("proxy URL has no host")}
 		}

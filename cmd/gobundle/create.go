@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,14 +48,15 @@ type CreateCmd struct {
 // goEnvKeys returns the go command settings create honours, from the
 // environment or else from `go env`.
 func goEnvKeys() []string {
-	return []string{"GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE", "GOFLAGS", "GOROOT"}
+	return []string{"GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE", "GOFLAGS", "GOROOT", "GOAUTH"}
 }
 
 // passEnv returns the variables handed to the go command for "direct" mirrors.
 func passEnv() []string {
 	return []string{"PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SystemRoot", "TMPDIR", "TEMP", "TMP",
 		"XDG_CONFIG_HOME", "GOENV", "GOPATH", "GOCACHE", "GOTOOLCHAIN", "GOVCS", "GIT_SSH_COMMAND", "GIT_TERMINAL_PROMPT",
-		"SSH_AUTH_SOCK", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+		"SSH_AUTH_SOCK", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+		"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_SSL_CAINFO", "GIT_ASKPASS", "SSL_CERT_FILE", "SSL_CERT_DIR"}
 }
 
 // createSummary is what create reports, as text or --json.
@@ -197,7 +199,8 @@ func (c *CreateCmd) run(e *env) error {
 		Jobs:     c.Jobs,
 		Retries:  retries,
 		Netrc:    e.netrcFile(),
-		GoEnv:    e.directEnv(goenv),
+		GOAUTH:   goenv["GOAUTH"],
+		GoEnv:    e.directEnv(goenv, gosumdb),
 		Logger:   log,
 		Progress: prog.event,
 	})
@@ -431,15 +434,35 @@ func (e *env) goEnv(ctx context.Context, keys []string) (map[string]string, erro
 	return out, nil
 }
 
-// directEnv is the environment of the go command run for "direct" mirrors.
-func (e *env) directEnv(goenv map[string]string) []string {
+// directEnv is the environment of the go command run for "direct" mirrors:
+// the settings create was told (gosumdb is the --sumdb value, so that
+// "off" reaches it), git's configuration from the environment
+// (GIT_CONFIG_COUNT, GIT_CONFIG_KEY_n, GIT_CONFIG_VALUE_n, for
+// url.<base>.insteadOf), and GOFLAGS without -mod=, which makes no sense
+// outside a module and, as -mod=vendor, would disable module lookups.
+func (e *env) directEnv(goenv map[string]string, gosumdb string) []string {
 	var env []string
 	for _, k := range passEnv() {
 		if v := e.getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
 	}
-	for _, k := range []string{"GOFLAGS", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB"} {
+	if n, err := strconv.Atoi(e.getenv("GIT_CONFIG_COUNT")); err == nil && n > 0 && n <= 1000 {
+		env = append(env, "GIT_CONFIG_COUNT="+strconv.Itoa(n))
+		for i := range n {
+			for _, k := range []string{"GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"} {
+				env = append(env, k+strconv.Itoa(i)+"="+e.getenv(k+strconv.Itoa(i)))
+			}
+		}
+	}
+	var flags []string
+	for _, f := range strings.Fields(goenv["GOFLAGS"]) {
+		if !strings.HasPrefix(f, "-mod=") && !strings.HasPrefix(f, "--mod=") {
+			flags = append(flags, f)
+		}
+	}
+	env = append(env, "GOFLAGS="+strings.Join(flags, " "), "GOSUMDB="+gosumdb)
+	for _, k := range []string{"GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOAUTH"} {
 		if v := goenv[k]; v != "" {
 			env = append(env, k+"="+v)
 		}
