@@ -368,7 +368,15 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 		return nil, err
 	}
 	if len(g.failed) > 0 {
-		return nil, g.failure(l.log)
+		gaps, hard := graphGaps(p, g.failed, g.neededMods(p), l.strict)
+		if len(hard) > 0 {
+			g.failed = hard
+			return nil, g.failure(l.log)
+		}
+		for _, gap := range gaps {
+			l.log.Warn("module version left out", "gap", gap.String())
+			l.gaps.add(gap)
+		}
 	}
 	return g, nil
 }
@@ -510,6 +518,13 @@ const (
 // loaded), or, in workspace mode, one level further, and again for every
 // module whose selected version is above what its requirer asked for.
 func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
+	list, _ := g.prunedLoad(p, ws)
+	return list
+}
+
+// prunedLoad is prunedBuildList that also returns the module versions
+// whose go.mod the go command loads on the way.
+func (g *graph) prunedLoad(p *project, ws bool) ([]module.Version, map[module.Version]bool) {
 	sel := map[string]string{}
 	note := func(m module.Version) {
 		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
@@ -560,8 +575,17 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 		}
 	}
 	drain()
+	loadedMods := func() map[module.Version]bool {
+		out := map[module.Version]bool{}
+		for it := range seen {
+			if it.m.Version != "" {
+				out[it.m] = true
+			}
+		}
+		return out
+	}
 	if !ws {
-		return selected(sel)
+		return selected(sel), loadedMods()
 	}
 	// Workspace mode then loads, in workspace mode, every module that a
 	// module so loaded requires at a version below the selected one, at the
@@ -600,7 +624,20 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 		}
 		drain()
 	}
-	return selected(sel)
+	return selected(sel), loadedMods()
+}
+
+// neededMods returns the module versions whose go.mod the go command reads
+// for p's everyday commands: those graph pruning loads and those of the
+// build lists whose zips are bundled.
+func (g *graph) neededMods(p *project) map[module.Version]bool {
+	_, needed := g.prunedLoad(p, p.workspace)
+	for _, list := range g.zipLists(p) {
+		for _, m := range list {
+			needed[m] = true
+		}
+	}
+	return needed
 }
 
 // zipLists returns the build lists whose modules get zips: those the go

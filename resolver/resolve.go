@@ -26,6 +26,8 @@ type Config struct {
 	// AllZips adds the zip of every module version of the graph, not only
 	// of the build lists.
 	AllZips bool
+	// Strict turns gaps (see Gaps in gaps.go) into errors.
+	Strict bool
 	// Jobs bounds the go.mod and zip loads in flight (the mirrors bound
 	// requests on their own); 0 means 16.
 	Jobs     int
@@ -56,7 +58,9 @@ type Result struct {
 	Inputs  []string // the inputs as recorded in bundle metadata ([Input.Record]), sorted
 	Mirrors []string // the mirror chain, credentials removed
 	Modules []Module // sorted by path, then version
-	Stats   Stats
+	// Gaps are the files left out with a warning (see Gaps in gaps.go).
+	Gaps  []Gap
+	Stats Stats
 }
 
 // Module is one module version to bundle.
@@ -183,6 +187,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	}
 	l := newLoader(f, c, log)
 	l.hashZip = cfg.HashZip
+	l.strict = cfg.Strict
 
 	// Read every local input and its go.sum files before fetching anything,
 	// so that every hash is checked against all of them.
@@ -431,6 +436,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 		res.Modules = append(res.Modules, rm)
 	}
+	res.Gaps = l.gaps.sorted()
 	res.Stats.Modules = len(res.Modules)
 	res.Stats.SumDBChecks = int(l.sumdbChecks.Load())
 	res.Stats.GoSumChecks = int(l.gosumChecks.Load())
@@ -508,6 +514,8 @@ type loader struct {
 	infos *lane
 	// hashZip, when set, hashes zips (Config.HashZip).
 	hashZip func(ctx context.Context, m module.Version, f Fetched) (string, error)
+	strict  bool    // gaps are errors
+	gaps    gapList // files left out
 
 	sumdbChecks, gosumChecks    atomic.Int64
 	zipsHashed, zipHashesCached atomic.Int64
@@ -730,6 +738,16 @@ func (l *loader) verify(ctx context.Context, m module.Version, isMod bool, h, mi
 			file := "zip"
 			if isMod {
 				file = "go.mod"
+			}
+			var se *SumDBError
+			if errors.As(err, &se) && se.NoRecord && listed && !l.strict {
+				// go.sum pins it and the database does not know it: as for
+				// the go command, which never asks, go.sum vouches.
+				gap := Gap{Path: m.Path, Version: m.Version, File: "sumdb",
+					Reason: "no checksum database record (" + se.Source + " answered not found); its hashes are pinned by go.sum: bundled without a record"}
+				l.log.Warn("module version not in the checksum database", "gap", gap.String())
+				l.gaps.add(gap)
+				return listed, nil
 			}
 			return listed, &VerifyError{Path: m.Path, Version: m.Version, File: file, Got: h, Mirror: mirror, Err: err}
 		}

@@ -77,11 +77,16 @@ type SumDBError struct {
 	Remote        string // the database's hash(es), "" if none was obtained
 	Source        string // database name and the URL it was reached at
 	Err           error  // underlying failure, if any (e.g. sumdb.ErrSecurity)
+	// NoRecord reports that the database answered 404 or 410 for the
+	// lookup: it does not know the module version.
+	NoRecord bool
 }
 
 func (e *SumDBError) Error() string {
 	m := e.Path + "@" + e.Version
 	switch {
+	case e.NoRecord:
+		return fmt.Sprintf("verifying %s: checksum database %s does not know it, and no go.sum pins its %s: nothing vouches for it", m, e.Source, e.Local)
 	case e.Err != nil:
 		return fmt.Sprintf("verifying %s (go.sum has %s) with checksum database %s: %s", m, e.Local, e.Source, strings.Join(strings.Fields(e.Err.Error()), " "))
 	case e.Remote == "":
@@ -185,7 +190,7 @@ func (s *SumDB) Check(ctx context.Context, path, version string, isMod bool, h1 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &SumDBError{Path: path, Version: vers, Local: h1, Source: s.Source(), Err: err}
+		return &SumDBError{Path: path, Version: vers, Local: h1, Source: s.Source(), Err: err, NoRecord: s.ops.noRecord(path, vers)}
 	}
 	var remote []string
 	for _, line := range lines {
@@ -303,6 +308,7 @@ type sumdbOps struct {
 	baseErr  error
 
 	mu       sync.Mutex
+	missing  map[string]bool // lookups answered 404 or 410
 	lookups  map[string][]byte
 	tiles    map[string][]byte
 	security []string
@@ -385,6 +391,14 @@ func (o *sumdbOps) readRemote(ctx context.Context, path string) ([]byte, error) 
 	o.mu.Unlock()
 	data, err := o.m.readURL(ctx, joinURL(base, strings.TrimPrefix(path, "/")))
 	if err != nil {
+		if rel := strings.TrimPrefix(path, "/"); strings.HasPrefix(rel, "lookup/") && errors.Is(err, fs.ErrNotExist) {
+			o.mu.Lock()
+			if o.missing == nil {
+				o.missing = map[string]bool{}
+			}
+			o.missing[rel] = true
+			o.mu.Unlock()
+		}
 		return nil, err
 	}
 	o.record(strings.TrimPrefix(path, "/"), data)
@@ -752,4 +766,15 @@ func KnownSumDBKeys(src []byte) map[string]string {
 		}
 	}
 	return keys
+}
+
+// noRecord reports whether the lookup of path@vers was answered 404 or 410.
+func (o *sumdbOps) noRecord(path, vers string) bool {
+	key, err := lookupKey(path, vers)
+	if err != nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.missing[key]
 }

@@ -38,6 +38,7 @@ type CreateCmd struct {
 	Base    []string `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
 	Level   string   `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
 	RawZips bool     `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
+	Strict  bool     `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
 	JSON    bool     `name:"json" help:"Print the summary as JSON on standard output."`
 	Verbose bool     `short:"v" help:"Log what the resolver does on standard error."`
 	// CPUProfile writes a CPU profile of the whole create (for make bench
@@ -79,6 +80,8 @@ type createSummary struct {
 	GoSumChecks    int      `json:"gosum_checks"`
 	SumDBChecks    int      `json:"sumdb_checks"`
 	BundleSize     int64    `json:"bundle_size"`
+	// LeftOut lists the files left out with a warning (--strict fails instead).
+	LeftOut []resolver.Gap `json:"left_out"`
 	Seconds        float64  `json:"seconds"`
 }
 
@@ -231,6 +234,7 @@ func (c *CreateCmd) run(e *env) error {
 		Mirrors:  mirrors,
 		SumDB:    sumdb,
 		AllZips:  c.AllZips,
+		Strict:   c.Strict,
 		Jobs:     c.Jobs,
 		Logger:   log,
 		Progress: prog.event,
@@ -295,7 +299,10 @@ func (c *CreateCmd) run(e *env) error {
 		ModuleBytes: res.Stats.Bytes, BytesFetched: res.Stats.Fetch.Bytes, Requests: res.Stats.Fetch.Requests,
 		CacheHits: res.Stats.Fetch.CacheHits, Retries: res.Stats.Fetch.Retries,
 		GoSumChecks: res.Stats.GoSumChecks, SumDBChecks: res.Stats.SumDBChecks,
-		BundleSize: st.FileSize, Seconds: time.Since(start).Seconds(),
+		BundleSize: st.FileSize, Seconds: time.Since(start).Seconds(), LeftOut: res.Gaps,
+	}
+	if sum.LeftOut == nil {
+		sum.LeftOut = []resolver.Gap{}
 	}
 	if sumdb != nil {
 		sum.SumDB = sumdb.Name()
@@ -318,7 +325,23 @@ func (c *CreateCmd) run(e *env) error {
 			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
 			humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
 	}
+	if !e.quiet && len(res.Gaps) > 0 {
+		fmt.Fprintf(e.stdout, "left out %d files the go command does not read (warnings; --strict fails instead):\n", len(res.Gaps))
+		for _, g := range res.Gaps {
+			fmt.Fprintf(e.stdout, "  %s\n", g)
+		}
+	}
 	return nil
+}
+
+// gapProperties records the files left out in the bundle's metadata, one
+// property each ("left-out PATH@VERSION FILE"), for inspect.
+func gapProperties(gaps []resolver.Gap) []bundle.Property {
+	var props []bundle.Property
+	for _, g := range gaps {
+		props = append(props, bundle.Property{Key: "left-out " + g.Path + "@" + g.Version + " " + g.File, Value: g.Reason})
+	}
+	return props
 }
 
 // moduleSource is what the bundle writer needs of a resolved module.
@@ -345,6 +368,7 @@ func writeBundle(ctx context.Context, e *env, w *bundle.Writer, output string, r
 	if sd != nil {
 		props = append(props, sd.Properties()...)
 	}
+	props = append(props, gapProperties(res.Gaps)...)
 	w.Describe(res.Inputs, res.Mirrors, props)
 
 	add := e.newProgress("adding", false)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,10 +71,30 @@ func TestGoEnvFromEnvironment(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], vars[k])
 		}
 	}
-	direct := strings.Join(e.directEnv(got), "\n")
-	for _, k := range []string{"GOFLAGS", "GOPRIVATE", "GONOPROXY", "GONOSUMDB"} {
+	direct := strings.Join(e.directEnv(got, "off"), "\n")
+	for _, k := range []string{"GOFLAGS", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOAUTH"} {
 		if !strings.Contains(direct, k+"=value-of-"+k) {
 			t.Errorf("direct go command environment lacks %s: %s", k, direct)
+		}
+	}
+	// What create was told reaches it: --sumdb off, and GOFLAGS without
+	// -mod= (which, as -mod=vendor, would disable module lookups);
+	// git's configuration from the environment too.
+	vars["GOFLAGS"] = "-modcacherw -mod=vendor -trimpath"
+	vars["GIT_CONFIG_COUNT"] = "1"
+	vars["GIT_CONFIG_KEY_0"] = "url.http://127.0.0.1:1/.insteadOf"
+	vars["GIT_CONFIG_VALUE_0"] = "https://git.corp.example/"
+	got["GOFLAGS"] = vars["GOFLAGS"]
+	env := e.directEnv(got, "off")
+	for _, want := range []string{"GOSUMDB=off", "GOFLAGS=-modcacherw -trimpath", "GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=url.http://127.0.0.1:1/.insteadOf", "GIT_CONFIG_VALUE_0=https://git.corp.example/"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("direct go command environment lacks %s: %q", want, env)
+		}
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOSUMDB=") && kv != "GOSUMDB=off" {
+			t.Errorf("direct go command gets %s, want only GOSUMDB=off", kv)
 		}
 	}
 }

@@ -27,7 +27,16 @@ func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.Sum
 		return nil, nil
 	}
 	cfg := sumdbstore.CollectConfig{Source: sumdb, Skip: sumdb.Skips}
+	noRecord := map[string]bool{}
+	for _, g := range res.Gaps {
+		if g.File == "sumdb" {
+			noRecord[g.Path+"@"+g.Version] = true
+		}
+	}
 	for _, m := range res.Modules {
+		if noRecord[m.Path+"@"+m.Version] {
+			continue // the database does not know it; go.sum pinned it
+		}
 		cfg.Modules = append(cfg.Modules, sumdbstore.Module{Path: m.Path, Version: m.Version, ModHash: m.ModHash, ZipHash: m.ZipHash})
 	}
 	for _, b := range bases {
