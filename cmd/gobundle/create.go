@@ -82,7 +82,7 @@ type createSummary struct {
 	BundleSize     int64    `json:"bundle_size"`
 	// LeftOut lists the files left out with a warning (--strict fails instead).
 	LeftOut []resolver.Gap `json:"left_out"`
-	Seconds        float64  `json:"seconds"`
+	Seconds float64        `json:"seconds"`
 }
 
 func (c *CreateCmd) Run(e *env) error {
