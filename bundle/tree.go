@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gobundle/gobundle/internal/fsutil"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -212,8 +213,17 @@ func packOne(ctx context.Context, w *Writer, tm treeModule) error {
 
 // Unpack writes the bundle's module files to dir as a GOPROXY file tree,
 // with a "list" file per module, so that GOPROXY=file://DIR serves it. Each
-// file is written to a temporary name and renamed.
+// file is streamed to a temporary name and renamed, and every write goes
+// through an os.Root of dir: no name from the bundle can leave it.
 func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	ix := r.ix
 	for i := 0; i < len(ix.mods); {
 		if err := ctx.Err(); err != nil {
@@ -223,50 +233,62 @@ func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) e
 		for j < len(ix.mods) && ix.mods[j].path == ix.mods[i].path {
 			j++
 		}
-		escPath, err := module.EscapePath(ix.mods[i].path)
-		if err != nil {
-			return err
-		}
-		vdir := filepath.Join(dir, filepath.FromSlash(escPath), "@v")
-		if err := os.MkdirAll(vdir, 0o777); err != nil {
-			return err
-		}
-		var list []string
-		for k := i; k < j; k++ {
-			m := &ix.mods[k]
-			escVer, err := module.EscapeVersion(m.version)
-			if err != nil {
-				return err
-			}
-			for _, kind := range []FileKind{KindInfo, KindMod, KindZip} {
-				data, err := r.ReadFile(ctx, m.path, m.version, kind)
-				if err != nil {
-					if errors.Is(err, fs.ErrNotExist) {
-						continue
-					}
-					return err
-				}
-				if err := fsutil.WriteFileAtomic(filepath.Join(vdir, escVer+"."+kind.String()), data); err != nil {
-					return err
-				}
-			}
-			if m.info != noBlob && !module.IsPseudoVersion(m.version) {
-				list = append(list, m.version)
-			}
-			if progress != nil {
-				progress(Event{Phase: "unpack", Item: m.path + "@" + m.version, Done: int64(k + 1), Total: int64(len(ix.mods))})
-			}
-		}
-		var b strings.Builder
-		for _, v := range list {
-			b.WriteString(v + "\n")
-		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(vdir, "list"), []byte(b.String())); err != nil {
+		if err := r.unpackPath(ctx, root, i, j, progress); err != nil {
 			return err
 		}
 		i = j
 	}
 	return nil
+}
+
+// unpackPath writes the files of module entries [i, j), all of one path,
+// and their list file.
+func (r *Reader) unpackPath(ctx context.Context, root *os.Root, i, j int, progress func(Event)) error {
+	ix := r.ix
+	escPath, err := module.EscapePath(ix.mods[i].path)
+	if err != nil {
+		return err
+	}
+	vdir := escPath + "/@v/"
+	var list []string
+	for k := i; k < j; k++ {
+		m := &ix.mods[k]
+		escVer, err := module.EscapeVersion(m.version)
+		if err != nil {
+			return err
+		}
+		for _, kind := range []FileKind{KindInfo, KindMod, KindZip} {
+			f, err := r.OpenFile(ctx, m.path, m.version, kind)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
+			}
+			err = fsutil.WriteInRoot(root, vdir+escVer+"."+kind.String(), func(w io.Writer) error {
+				_, err := io.Copy(w, f)
+				return err
+			})
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		if m.info != noBlob && !module.IsPseudoVersion(m.version) {
+			list = append(list, m.version)
+		}
+		if progress != nil {
+			progress(Event{Phase: "unpack", Item: m.path + "@" + m.version, Done: int64(k + 1), Total: int64(len(ix.mods))})
+		}
+	}
+	var b strings.Builder
+	for _, v := range list {
+		b.WriteString(v + "\n")
+	}
+	return fsutil.WriteInRoot(root, vdir+"list", func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
 }
 
 func firstNonEmpty(s ...string) string {

@@ -143,6 +143,27 @@ type Extras interface {
 	ReadExtra(ctx context.Context, kind, name string) ([]byte, error)
 }
 
+// Bounds on the entries of a bundle, checked before they are read: a
+// signed tree head is about 200 bytes and a record (two go.sum lines) a
+// few hundred, so these leave room for many cosignatures and long paths
+// while a crafted bundle cannot make serve hold gigabytes.
+const (
+	MaxHeadBytes   = 16 << 10
+	MaxRecordBytes = 4 << 10
+	// MaxOlderTrees bounds the older tree heads (one per --base bundle).
+	MaxOlderTrees = 1024
+)
+
+// CheckName reports whether db is a checksum database name that can name
+// a directory: host[/path], as GOSUMDB names it, with no empty, "." or
+// ".." element (note.NewVerifier accepts "../x").
+func CheckName(db string) error {
+	if err := module.CheckImportPath(db); err != nil {
+		return fmt.Errorf("checksum database name %q: %v", db, err)
+	}
+	return nil
+}
+
 // Property returns the value of the metadata property key, "" if absent.
 func Property(m bundle.Meta, key string) string {
 	for _, p := range m.Properties {
@@ -169,9 +190,11 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // property. A bundle without such entries gives nil, nil.
 func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error) {
 	var names []string
+	sizes := map[string]int64{}
 	for _, x := range r.Extras() {
 		if x.Kind == Kind {
 			names = append(names, x.Name)
+			sizes[x.Name] = x.Size
 		}
 	}
 	if len(names) == 0 {
@@ -191,6 +214,9 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 	if db == "" {
 		return nil, &EntryError{Entry: "sumdb", Err: fmt.Errorf("entries but no %s property and no latest entry: %w", PropName, bundle.ErrCorrupt)}
 	}
+	if err := CheckName(db); err != nil {
+		return nil, &EntryError{Entry: "sumdb", Err: fmt.Errorf("%v: %w", err, bundle.ErrCorrupt)}
+	}
 	key := keys[db]
 	if key == "" {
 		key = Property(meta, PropKey)
@@ -206,7 +232,10 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 		return nil, &EntryError{Entry: "sumdb " + db, Err: fmt.Errorf("verifier key is for %s", verifier.Name())}
 	}
 	s := &Store{Name: db, Key: key, Tiles: NewTileSet()}
-	read := func(name string) ([]byte, error) {
+	read := func(name string, limit int64) ([]byte, error) {
+		if sizes[name] > limit {
+			return nil, &EntryError{Entry: "sumdb " + name, Err: fmt.Errorf("%d bytes, more than %d: %w", sizes[name], limit, bundle.ErrCorrupt)}
+		}
 		data, err := r.ReadExtra(ctx, Kind, name)
 		if err != nil {
 			return nil, &EntryError{Entry: "sumdb " + name, Err: err}
@@ -226,7 +255,7 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 		bad := func(err error) error { return &EntryError{Entry: "sumdb " + name, Err: err} }
 		switch {
 		case rel == "latest":
-			data, err := read(name)
+			data, err := read(name, MaxHeadBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -237,7 +266,7 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 			s.Latest, haveLatest = h, true
 			s.HeadBytes += int64(len(data))
 		case strings.HasPrefix(rel, "tree/"):
-			data, err := read(name)
+			data, err := read(name, MaxHeadBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -248,10 +277,13 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 			if strconv.FormatInt(h.Tree.N, 10) != strings.TrimPrefix(rel, "tree/") {
 				return nil, bad(fmt.Errorf("holds tree %d", h.Tree.N))
 			}
+			if len(s.Older) == MaxOlderTrees {
+				return nil, bad(fmt.Errorf("more than %d older tree heads: %w", MaxOlderTrees, bundle.ErrCorrupt))
+			}
 			s.Older = append(s.Older, h)
 			s.HeadBytes += int64(len(data))
 		case strings.HasPrefix(rel, "record/"):
-			data, err := read(name)
+			data, err := read(name, MaxRecordBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -266,7 +298,7 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 			if err != nil || t.H != TileHeight || t.L < 0 {
 				return nil, bad(fmt.Errorf("not a hash tile of height %d", TileHeight))
 			}
-			data, err := read(name)
+			data, err := read(name, int64(t.W)*tlog.HashSize)
 			if err != nil {
 				return nil, err
 			}
@@ -311,6 +343,9 @@ func parseRecordEntry(rel string, data []byte) (Record, error) {
 	}
 	version, err := module.UnescapeVersion(ev)
 	if err != nil {
+		return Record{}, err
+	}
+	if err := module.Check(path, version); err != nil {
 		return Record{}, err
 	}
 	id, text, rest, err := tlog.ParseRecord(data)

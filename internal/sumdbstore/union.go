@@ -33,8 +33,16 @@ type Union struct {
 	// Behind counts records answered with a head older than Newest.
 	Behind int
 
-	tiles   *TileSet
-	answers map[string][]byte // lookup path ("lookup/<esc>@<esc>") -> answer
+	tiles *TileSet
+	// answers maps a lookup path ("lookup/<esc>@<esc>") to the record
+	// and head that answer it, composed per request: a copy of the head
+	// per record would cost records × head bytes.
+	answers map[string]answer
+}
+
+type answer struct {
+	rec  *Record
+	head *Head
 }
 
 // TreeOrigin is a tree size and the bundle it came from.
@@ -51,7 +59,7 @@ func NewUnion(stores []*Store, origins []string) (*Union, error) {
 	if len(stores) == 0 {
 		return nil, fmt.Errorf("sumdbstore: no stores")
 	}
-	u := &Union{Name: stores[0].Name, Key: stores[0].Key, tiles: NewTileSet(), answers: map[string][]byte{}}
+	u := &Union{Name: stores[0].Name, Key: stores[0].Key, tiles: NewTileSet(), answers: map[string]answer{}}
 	type headFrom struct {
 		h    Head
 		from string
@@ -130,11 +138,10 @@ func NewUnion(stores []*Store, origins []string) (*Union, error) {
 				still = append(still, left[j])
 				continue
 			}
-			ans, err := batch[j].Answer(h)
-			if err != nil {
+			if _, err := batch[j].Answer(Head{}); err != nil {
 				return nil, err
 			}
-			u.answers[left[j]] = ans
+			u.answers[left[j]] = answer{rec: &recs[left[j]].r, head: &h}
 			if i > 0 {
 				u.Behind++
 			}
@@ -143,11 +150,10 @@ func NewUnion(stores []*Store, origins []string) (*Union, error) {
 	}
 	for _, k := range left {
 		rf := recs[k]
-		ans, err := rf.r.Answer(rf.own)
-		if err != nil {
+		if _, err := rf.r.Answer(Head{}); err != nil {
 			return nil, err
 		}
-		u.answers[k] = ans
+		u.answers[k] = answer{rec: &rf.r, head: &rf.own}
 		u.Unproven = append(u.Unproven, rf.r.Path+"@"+rf.r.Version+" ("+rf.from+")")
 	}
 	u.Records = len(order)
@@ -157,8 +163,12 @@ func NewUnion(stores []*Store, origins []string) (*Union, error) {
 // Lookup returns the answer to /lookup/<rel>, rel being
 // "<escaped path>@<escaped version>".
 func (u *Union) Lookup(rel string) ([]byte, bool) {
-	ans, ok := u.answers["lookup/"+rel]
-	return ans, ok
+	a, ok := u.answers["lookup/"+rel]
+	if !ok {
+		return nil, false
+	}
+	ans, err := a.rec.Answer(*a.head)
+	return ans, err == nil
 }
 
 // Tile returns the data of the tile at path ("tile/8/L/N[.p/W]"), cut from

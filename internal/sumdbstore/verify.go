@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"github.com/gobundle/gobundle/internal/fsutil"
+	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/gobundle/gobundle/bundle"
 )
@@ -52,13 +52,25 @@ func Verify(ctx context.Context, s *Store, modules func(path, version string) (b
 // tree: dir/sumdb/<name>/supported, latest, lookup/M@V (record and tree
 // head) and the tiles at the widths clients of the latest tree ask for, so
 // that GOPROXY=file://DIR answers checksum database requests too.
+// Every write goes through an os.Root of dir, so no name from the bundle
+// can leave it (names were checked by [Load] too).
 func Unpack(ctx context.Context, s *Store, dir string) error {
+	if err := CheckName(s.Name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	return s.Files(ctx, func(rel string, data []byte) error {
-		name := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return fsutil.WriteInRoot(root, rel, func(w io.Writer) error {
+			_, err := w.Write(data)
 			return err
-		}
-		return fsutil.WriteFileAtomic(name, data)
+		})
 	})
 }
 
