@@ -155,11 +155,23 @@ const (
 )
 
 // CheckName reports whether db is a checksum database name that can name
-// a directory: host[/path], as GOSUMDB names it, with no empty, "." or
-// ".." element (note.NewVerifier accepts "../x").
+// a directory: host[:port][/path], as GOSUMDB names it, of ASCII letters,
+// digits and "-._~:", with no empty, "." or ".." element (note.NewVerifier
+// accepts "../x").
 func CheckName(db string) error {
-	if err := module.CheckImportPath(db); err != nil {
-		return fmt.Errorf("checksum database name %q: %v", db, err)
+	bad := func(why string) error { return fmt.Errorf("checksum database name %q: %s", db, why) }
+	if len(db) > 255 {
+		return bad("too long")
+	}
+	for _, elem := range strings.Split(db, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return bad("empty, . or .. path element")
+		}
+		for _, c := range elem {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-._~:", c)) {
+				return bad(fmt.Sprintf("invalid character %q", c))
+			}
+		}
 	}
 	return nil
 }
