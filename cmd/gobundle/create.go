@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/repro"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
 	"github.com/gobundle/gobundle/resolver"
 	"github.com/klauspost/compress/zstd"
@@ -25,22 +26,24 @@ import (
 
 // CreateCmd is `gobundle create`.
 type CreateCmd struct {
-	Inputs  []string `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
-	Output  string   `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
-	DryRun  bool     `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
-	From    []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
-	Proxy   string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
-	SumDB   string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
-	Jobs    int      `default:"128" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection)."`
-	Retries int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
-	Cache   string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
-	AllZips bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
-	Base    []string `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
-	Level   string   `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
-	RawZips bool     `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
-	Strict  bool     `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
-	JSON    bool     `name:"json" help:"Print the summary as JSON on standard output."`
-	Verbose bool     `short:"v" help:"Log what the resolver does on standard error."`
+	Inputs    []string `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
+	Output    string   `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
+	DryRun    bool     `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
+	From      []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
+	Proxy     string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
+	SumDB     string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
+	Jobs      int      `default:"128" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection)."`
+	Retries   int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
+	Cache     string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
+	AllZips   bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
+	SumDBTree string   `name:"sumdb-tree" placeholder:"FROM" type:"existingfile" help:"Prove every checksum database record in the signed tree head of FROM (an earlier bundle, or a tree head file such as the sumdb/<name>/latest that unpack writes) instead of the newest, so that a rebuild a week later stores the same tree and tiles. Example: --sumdb-tree deps-monday.gobundle."`
+	Reproduce string   `name:"reproduce" placeholder:"OLD" type:"existingfile" help:"Rebuild OLD from the inputs, with OLD's checksum database tree, compression level, frame size and creation time (these win over --level and SOURCE_DATE_EPOCH), and report whether the content digest and the bundle digest match OLD's, listing what differs; exit 1 on a mismatch. -o keeps the rebuild. Example: gobundle create --reproduce deps.gobundle ./myproject."`
+	Base      []string `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
+	Level     string   `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
+	RawZips   bool     `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
+	Strict    bool     `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
+	JSON      bool     `name:"json" help:"Print the summary as JSON on standard output."`
+	Verbose   bool     `short:"v" help:"Log what the resolver does on standard error."`
 	// CPUProfile writes a CPU profile of the whole create (for make bench
 	// and go tool pprof).
 	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a CPU profile to FILE."`
@@ -81,8 +84,9 @@ type createSummary struct {
 	SumDBChecks    int      `json:"sumdb_checks"`
 	BundleSize     int64    `json:"bundle_size"`
 	// LeftOut lists the files left out with a warning (--strict fails instead).
-	LeftOut []resolver.Gap `json:"left_out"`
-	Seconds float64        `json:"seconds"`
+	LeftOut   []resolver.Gap `json:"left_out"`
+	Seconds   float64        `json:"seconds"`
+	Reproduce *reproduceJSON `json:"reproduce,omitempty"`
 }
 
 func (c *CreateCmd) Run(e *env) error {
@@ -110,8 +114,11 @@ func (c *CreateCmd) Run(e *env) error {
 func (c *CreateCmd) run(e *env) error {
 	start := time.Now()
 	ctx := e.ctx
-	if c.Output == "" && !c.DryRun {
+	if c.Output == "" && !c.DryRun && c.Reproduce == "" {
 		return usageError{errors.New("create: missing flags: --output=FILE (or --dry-run)")}
+	}
+	if c.Reproduce != "" && (c.DryRun || c.SumDBTree != "") {
+		return usageError{errors.New("create: --reproduce takes OLD's tree and writes a bundle: drop --dry-run and --sumdb-tree")}
 	}
 	if c.Output != "" && c.DryRun {
 		return usageError{errors.New("create: --dry-run writes no bundle: drop --output")}
@@ -133,6 +140,22 @@ func (c *CreateCmd) run(e *env) error {
 	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
 	if !ok {
 		return usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
+	}
+	storage := bundle.WriterOptions{Created: created, Level: zlevel, RawZips: c.RawZips}
+	var old *reproduceTarget
+	if c.Reproduce != "" {
+		if old, err = openReproduceTarget(ctx, c.Reproduce); err != nil {
+			return err
+		}
+		storage = old.storage
+		if c.Output == "" {
+			dir, err := os.MkdirTemp(e.getenv("GOBUNDLE_TMPDIR"), "gobundle-reproduce-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			c.Output = filepath.Join(dir, "rebuilt.gobundle")
+		}
 	}
 
 	// Inputs.
@@ -248,13 +271,14 @@ func (c *CreateCmd) run(e *env) error {
 		compress := e.newProgress("compressing", true)
 		defer compress.Finish()
 		w, err = bundle.NewWriter(bundle.WriterOptions{
-			Tool:     "gobundle " + version,
-			Created:  created,
-			TempDir:  e.getenv("GOBUNDLE_TMPDIR"),
-			Level:    zlevel,
-			RawZips:  c.RawZips,
-			Progress: bundleProgress(compress),
-			CacheDir: filepath.Join(cache, "bundle"),
+			Tool:      "gobundle " + version,
+			Created:   storage.Created,
+			TempDir:   e.getenv("GOBUNDLE_TMPDIR"),
+			Level:     storage.Level,
+			FrameSize: storage.FrameSize,
+			RawZips:   storage.RawZips,
+			Progress:  bundleProgress(compress),
+			CacheDir:  filepath.Join(cache, "bundle"),
 		})
 		if err != nil {
 			return err
@@ -283,7 +307,11 @@ func (c *CreateCmd) run(e *env) error {
 
 	var st bundle.Stats
 	if !c.DryRun {
-		sd, err := collectSumDB(ctx, res, sumdb, c.Base)
+		tree, err := c.pinnedTree(ctx, sumdb, old)
+		if err != nil {
+			return err
+		}
+		sd, err := collectSumDB(ctx, res, sumdb, c.Base, tree)
 		if err != nil {
 			return err
 		}
@@ -307,6 +335,29 @@ func (c *CreateCmd) run(e *env) error {
 	if sumdb != nil {
 		sum.SumDB = sumdb.Name()
 	}
+	var rep *repro.Report
+	if old != nil {
+		if rep, err = old.compare(ctx, c.Output); err != nil {
+			return err
+		}
+		sum.Reproduce = reproduceSummary(c.Reproduce, rep)
+	}
+	if err := c.printSummary(e, sum, start); err != nil {
+		return err
+	}
+	if rep != nil {
+		if !c.JSON {
+			rep.Write(e.stdout, c.Reproduce)
+		}
+		if !rep.Match() {
+			return fmt.Errorf("create --reproduce: the rebuild does not match %s", c.Reproduce)
+		}
+	}
+	return nil
+}
+
+// printSummary prints what create did, as text or --json.
+func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) error {
 	if c.JSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -325,9 +376,9 @@ func (c *CreateCmd) run(e *env) error {
 			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
 			humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
 	}
-	if !e.quiet && len(res.Gaps) > 0 {
-		fmt.Fprintf(e.stdout, "left out %d files the go command does not read (warnings; --strict fails instead):\n", len(res.Gaps))
-		for _, g := range res.Gaps {
+	if !e.quiet && len(sum.LeftOut) > 0 {
+		fmt.Fprintf(e.stdout, "left out %d files the go command does not read (warnings; --strict fails instead):\n", len(sum.LeftOut))
+		for _, g := range sum.LeftOut {
 			fmt.Fprintf(e.stdout, "  %s\n", g)
 		}
 	}

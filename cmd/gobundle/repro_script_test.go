@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -11,21 +12,24 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/gobundle/gobundle/bundle"
 	"github.com/klauspost/compress/zstd"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// reproCommands are the script commands of the reproducibility tests. They
-// read bundles and trees the way a second person would, without the bundle
-// package, so that the tests check the format's promises, not the code that
-// makes them.
+// reproCommands are the script commands of the reproducibility tests.
+// bundleraw and treedigest read bundles and trees the way a second person
+// would, without the bundle package, so that the tests check the format's
+// promises, not the code that makes them.
 func reproCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"bundleraw":  cmdBundleRaw,
 		"treedigest": cmdTreeDigest,
 		"samematch":  cmdSameMatch,
+		"bundleinfo": cmdBundleInfo,
 	}
 }
 
@@ -124,4 +128,74 @@ func cmdSameMatch(ts *testscript.TestScript, neg bool, args []string) {
 	case !same && !neg:
 		ts.Fatalf("the files differ in %s", args[0])
 	}
+}
+
+// cmdBundleInfo: bundleinfo OLD NEW PATH@VERSION JSON writes NEW, a copy
+// of bundle OLD (same metadata, storage settings, origins, extras) whose
+// module version PATH@VERSION has the .info JSON instead: what a mirror
+// that serves another .info (they carry no checksum) puts in a bundle.
+func cmdBundleInfo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: bundleinfo OLD NEW PATH@VERSION JSON")
+	}
+	ctx := context.Background()
+	r, err := bundle.Open(ctx, ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer r.Close()
+	m := r.Meta()
+	opts := bundle.WriterOptions{Tool: m.Tool, Created: m.Created, Inputs: m.Inputs, Mirrors: m.Mirrors, Properties: m.Properties, TempDir: ts.MkAbs(".")}
+	for _, p := range m.Properties {
+		switch p.Key {
+		case bundle.PropLevel:
+			_, opts.Level = zstd.EncoderLevelFromString(p.Value)
+		case bundle.PropFrameSize:
+			opts.FrameSize, err = strconv.Atoi(p.Value)
+			ts.Check(err)
+		}
+	}
+	w, err := bundle.NewWriter(opts)
+	ts.Check(err)
+	defer w.Close()
+	found := false
+	for _, mod := range r.Modules() {
+		src := bundle.ModuleSource{Path: mod.Path, Version: mod.Version}
+		read := func(kind bundle.FileKind, fi *bundle.FileInfo) []byte {
+			if fi == nil {
+				return nil
+			}
+			data, err := r.ReadFile(ctx, mod.Path, mod.Version, kind)
+			ts.Check(err)
+			return data
+		}
+		src.Info, src.Mod = read(bundle.KindInfo, mod.Info), read(bundle.KindMod, mod.Mod)
+		if mod.Info != nil {
+			src.InfoOrigin = mod.Info.Origin
+		}
+		if mod.Mod != nil {
+			src.ModOrigin = mod.Mod.Origin
+		}
+		if mod.Path+"@"+mod.Version == args[2] {
+			src.Info, found = []byte(args[3]), true
+		}
+		if zip := read(bundle.KindZip, mod.Zip); zip != nil {
+			f, err := os.CreateTemp(ts.MkAbs("."), "zip-*")
+			ts.Check(err)
+			_, err = f.Write(zip)
+			ts.Check(err)
+			ts.Check(f.Close())
+			defer os.Remove(f.Name())
+			src.ZipFile, src.ZipOrigin = f.Name(), mod.Zip.Origin
+		}
+		ts.Check(w.AddModule(ctx, src))
+	}
+	if !found {
+		ts.Fatalf("%s: no module version %s", args[0], args[2])
+	}
+	for _, x := range r.Extras() {
+		data, err := r.ReadExtra(ctx, x.Kind, x.Name)
+		ts.Check(err)
+		ts.Check(w.AddExtra(ctx, bundle.ExtraSource{Kind: x.Kind, Name: x.Name, Data: data, Origin: x.Origin}))
+	}
+	_, err = w.WriteFile(ctx, ts.MkAbs(args[1]))
+	ts.Check(err)
 }

@@ -3,6 +3,7 @@ package repro
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -190,10 +191,25 @@ func storage(s bundle.Stats) string {
 	return fmt.Sprintf("%d frames, %d blobs, %d bytes compressed", s.Frames, s.Blobs, s.CompressedBytes)
 }
 
-// diffOrigins lists files of module versions in both bundles whose origin
-// differs, and checksum database entries' origins.
+// diffOrigins summarizes the files of module versions in both bundles,
+// and the extras in both, whose origin differs: one change per pair of
+// origins, naming how many files and the first.
 func diffOrigins(old, newr *bundle.Reader) []Change {
-	var out []Change
+	type pair struct{ old, new string }
+	count := map[pair]int{}
+	first := map[pair]string{}
+	var order []pair
+	note := func(o, n, what string) {
+		if o == n {
+			return
+		}
+		p := pair{o, n}
+		if count[p] == 0 {
+			first[p] = what
+			order = append(order, p)
+		}
+		count[p]++
+	}
 	for _, om := range old.Modules() {
 		nm, ok := newr.Module(om.Path, om.Version)
 		if !ok {
@@ -203,8 +219,8 @@ func diffOrigins(old, newr *bundle.Reader) []Change {
 			kind     string
 			old, new *bundle.FileInfo
 		}{{"info", om.Info, nm.Info}, {"mod", om.Mod, nm.Mod}, {"zip", om.Zip, nm.Zip}} {
-			if f.old != nil && f.new != nil && f.old.Origin != f.new.Origin {
-				out = append(out, Change{Field: "origin " + om.Path + "@" + om.Version + " " + f.kind, Old: f.old.Origin, New: f.new.Origin})
+			if f.old != nil && f.new != nil {
+				note(f.old.Origin, f.new.Origin, om.Path+"@"+om.Version+" "+f.kind)
 			}
 		}
 	}
@@ -213,9 +229,65 @@ func diffOrigins(old, newr *bundle.Reader) []Change {
 		ox[x.Kind+" "+x.Name] = x.Origin
 	}
 	for _, x := range newr.Extras() {
-		if o, ok := ox[x.Kind+" "+x.Name]; ok && o != x.Origin {
-			out = append(out, Change{Field: "origin " + x.Kind + " " + x.Name, Old: o, New: x.Origin})
+		if o, ok := ox[x.Kind+" "+x.Name]; ok {
+			note(o, x.Origin, x.Kind+" "+x.Name)
 		}
 	}
+	var out []Change
+	for _, p := range order {
+		out = append(out, Change{Field: fmt.Sprintf("origin of %d files (first %s)", count[p], first[p]), Old: p.old, New: p.new})
+	}
 	return out
+}
+
+// maxListed bounds the lines Write prints per kind of difference.
+const maxListed = 20
+
+// Write prints the report: whether each digest matches and, when one does
+// not, what differs (module versions, files, metadata), at most maxListed
+// lines of each.
+func (r *Report) Write(w io.Writer, old string) {
+	digest := func(what string, o, n bundle.Sum) {
+		if o == n {
+			fmt.Fprintf(w, "reproduce %s: %s sha256:%s matches\n", old, what, n)
+		} else {
+			fmt.Fprintf(w, "reproduce %s: %s differs: sha256:%s in %s, sha256:%s rebuilt\n", old, what, o, old, n)
+		}
+	}
+	digest("content digest", r.OldContent, r.NewContent)
+	digest("bundle digest", r.OldDigest, r.NewDigest)
+	list := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "  %s (%d):\n", title, len(lines))
+		for i, l := range lines {
+			if i == maxListed {
+				fmt.Fprintf(w, "    … and %d more\n", len(lines)-maxListed)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	list("module versions only in "+old, r.Removed)
+	list("module versions only in the rebuild", r.Added)
+	var files []string
+	for _, f := range r.Files {
+		switch {
+		case f.Old == nil:
+			files = append(files, f.Path+": only in the rebuild")
+		case f.New == nil:
+			files = append(files, f.Path+": only in "+old)
+		default:
+			files = append(files, fmt.Sprintf("%s: sha256:%s in %s, sha256:%s rebuilt", f.Path, *f.Old, old, *f.New))
+		}
+	}
+	list("files that differ", files)
+	var meta []string
+	for _, c := range r.Meta {
+		meta = append(meta, fmt.Sprintf("%s: %q in %s, %q rebuilt", c.Field, c.Old, old, c.New))
+	}
+	if !r.Match() {
+		list("metadata that differs", meta)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,11 @@ type CollectConfig struct {
 	// Skip reports module paths the database is not asked about
 	// (GONOSUMDB, GOPRIVATE).
 	Skip func(path string) bool
+	// Tree, if set, is a signed tree head (from an earlier bundle) to
+	// prove every record in instead of the newest the client knows, so
+	// that a rebuild stores the same tree head and tiles. It must be
+	// consistent with the client's newest tree.
+	Tree []byte
 	// Bases are the checksum database data of earlier bundles whose
 	// clients must keep working: their tree heads are proven consistent
 	// with the new tree, and their records proven in it.
@@ -101,7 +107,8 @@ func CheckRecord(db string, rec Record, m Module) error {
 
 // Collect gets the record of every module version (but skipped ones) and
 // the tiles proving each of them in ONE signed tree head, the newest the
-// client knows (or a base's, if newer), and checks them as the go command
+// client knows (or a base's, if newer; or [CollectConfig.Tree] when given),
+// and checks them as the go command
 // would: the head's signature, every record's proof, every record's
 // hashes against the module's. Older heads of the bases are proven
 // consistent with that tree.
@@ -138,7 +145,7 @@ func Collect(ctx context.Context, cfg CollectConfig) (*Data, error) {
 		d.Records = append(d.Records, rec)
 	}
 
-	// Tree heads: the client's newest, and the bases'.
+	// Tree heads: the client's newest (or the pinned one), and the bases'.
 	heads := map[int64]Head{}
 	addHead := func(h Head, what string) error {
 		if old, ok := heads[h.Tree.N]; ok && old.Tree.Hash != h.Tree.Hash {
@@ -147,40 +154,28 @@ func Collect(ctx context.Context, cfg CollectConfig) (*Data, error) {
 		heads[h.Tree.N] = h
 		return nil
 	}
-	latest, err := src.Latest()
+	client, err := clientHead(src, verifier)
 	if err != nil {
-		return nil, fmt.Errorf("checksum database %s: latest tree head: %w", name, err)
+		return nil, err
 	}
-	if len(latest) > 0 {
-		h, err := OpenHead(latest, verifier)
+	var pin *Head
+	if cfg.Tree != nil {
+		h, err := OpenHead(cfg.Tree, verifier)
 		if err != nil {
-			return nil, fmt.Errorf("checksum database %s: latest tree head: %w", name, err)
+			return nil, fmt.Errorf("checksum database %s: pinned tree head: %w", name, err)
 		}
-		if err := addHead(h, "latest tree head"); err != nil {
+		pin = &h
+		if err := addHead(h, "pinned tree head"); err != nil {
+			return nil, err
+		}
+	} else if client != nil {
+		if err := addHead(*client, "latest tree head"); err != nil {
 			return nil, err
 		}
 	}
-	var baseRecs []Record
-	baseHeads := map[int64]bool{}
-	for _, b := range cfg.Bases {
-		if b == nil {
-			continue
-		}
-		if b.Name != name {
-			return nil, fmt.Errorf("base bundle holds checksum database %s, not %s", b.Name, name)
-		}
-		for _, h := range append([]Head{b.Latest}, b.Older...) {
-			// Checked again with this database's key, not the base's.
-			hh, err := OpenHead(h.Note, verifier)
-			if err != nil {
-				return nil, fmt.Errorf("base bundle: checksum database %s tree %d: %w", name, h.Tree.N, err)
-			}
-			if err := addHead(hh, "base bundle"); err != nil {
-				return nil, err
-			}
-			baseHeads[hh.Tree.N] = true
-		}
-		baseRecs = append(baseRecs, b.Records...)
+	baseRecs, baseHeads, err := addBaseHeads(cfg.Bases, name, verifier, addHead)
+	if err != nil {
+		return nil, err
 	}
 	if len(heads) == 0 {
 		if len(d.Records) == 0 {
@@ -194,21 +189,14 @@ func Collect(ctx context.Context, cfg CollectConfig) (*Data, error) {
 	}
 	slices.Sort(sizes)
 	d.Latest = heads[sizes[len(sizes)-1]]
+	if pin != nil && d.Latest.Tree.N != pin.Tree.N {
+		return nil, fmt.Errorf("checksum database %s: a base bundle's tree %d is newer than the pinned tree %d", name, d.Latest.Tree.N, pin.Tree.N)
+	}
 
 	// Proofs, through a reader that keeps every tile the proofs used.
 	rd := &collectReader{ctx: ctx, src: src, tiles: d.Tiles}
-	all := append(slices.Clone(d.Records), baseRecs...)
-	for i, err := range ProveRecords(d.Latest, all, rd) {
-		if err == nil {
-			continue
-		}
-		if rd.err != nil {
-			return nil, fmt.Errorf("checksum database %s: %w", name, rd.err)
-		}
-		if i >= len(d.Records) {
-			return nil, fmt.Errorf("base bundle: checksum database %s: %w", name, err)
-		}
-		return nil, fmt.Errorf("checksum database %s: %w", name, err)
+	if err := proveAll(d, rd, baseRecs, pin != nil); err != nil {
+		return nil, err
 	}
 	for _, n := range sizes[:len(sizes)-1] {
 		if err := ProveTree(d.Latest, heads[n], rd); err != nil {
@@ -219,6 +207,11 @@ func Collect(ctx context.Context, cfg CollectConfig) (*Data, error) {
 		}
 		if baseHeads[n] {
 			d.Older = append(d.Older, heads[n])
+		}
+	}
+	if pin != nil && client != nil {
+		if err := checkPinConsistent(ctx, src, d, *client); err != nil {
+			return nil, err
 		}
 	}
 
@@ -239,6 +232,99 @@ func Collect(ctx context.Context, cfg CollectConfig) (*Data, error) {
 		d.Stats.Older = append(d.Stats.Older, h.Tree.N)
 	}
 	return d, nil
+}
+
+// clientHead returns the newest tree head the client has accepted, nil if
+// none.
+func clientHead(src Source, verifier note.Verifier) (*Head, error) {
+	latest, err := src.Latest()
+	if err != nil {
+		return nil, fmt.Errorf("checksum database %s: latest tree head: %w", src.Name(), err)
+	}
+	if len(latest) == 0 {
+		return nil, nil
+	}
+	h, err := OpenHead(latest, verifier)
+	if err != nil {
+		return nil, fmt.Errorf("checksum database %s: latest tree head: %w", src.Name(), err)
+	}
+	return &h, nil
+}
+
+// addBaseHeads adds the tree heads of the base bundles, checked with this
+// database's key (not the bases' own), and returns the bases' records and
+// the sizes of their heads.
+func addBaseHeads(bases []*Store, name string, verifier note.Verifier, addHead func(Head, string) error) ([]Record, map[int64]bool, error) {
+	var recs []Record
+	sizes := map[int64]bool{}
+	for _, b := range bases {
+		if b == nil {
+			continue
+		}
+		if b.Name != name {
+			return nil, nil, fmt.Errorf("base bundle holds checksum database %s, not %s", b.Name, name)
+		}
+		for _, h := range append([]Head{b.Latest}, b.Older...) {
+			hh, err := OpenHead(h.Note, verifier)
+			if err != nil {
+				return nil, nil, fmt.Errorf("base bundle: checksum database %s tree %d: %w", name, h.Tree.N, err)
+			}
+			if err := addHead(hh, "base bundle"); err != nil {
+				return nil, nil, err
+			}
+			sizes[hh.Tree.N] = true
+		}
+		recs = append(recs, b.Records...)
+	}
+	return recs, sizes, nil
+}
+
+// proveAll proves d's records and the bases' in d.Latest through rd.
+func proveAll(d *Data, rd *collectReader, baseRecs []Record, pinned bool) error {
+	all := append(slices.Clone(d.Records), baseRecs...)
+	for i, err := range ProveRecords(d.Latest, all, rd) {
+		if err == nil {
+			continue
+		}
+		if rd.err != nil {
+			if pinned && errors.Is(rd.err, fs.ErrNotExist) {
+				return fmt.Errorf("checksum database %s no longer serves the tiles of the pinned tree %d: %w", d.Name, d.Latest.Tree.N, rd.err)
+			}
+			return fmt.Errorf("checksum database %s: %w", d.Name, rd.err)
+		}
+		if pinned && all[i].ID >= d.Latest.Tree.N {
+			return fmt.Errorf("checksum database %s: %s@%s was added to the log (record %d) after the pinned tree %d: it can't be proven in it", d.Name, all[i].Path, all[i].Version, all[i].ID, d.Latest.Tree.N)
+		}
+		if i >= len(d.Records) {
+			return fmt.Errorf("base bundle: checksum database %s: %w", d.Name, err)
+		}
+		return fmt.Errorf("checksum database %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// checkPinConsistent checks that the pinned tree d.Latest and the newest
+// tree the client accepted are one log (the older contained in the newer),
+// so that a pinned head cannot smuggle in a fork. The tiles this reads
+// are not stored: the bundle holds only what proves its records in the
+// pinned tree.
+func checkPinConsistent(ctx context.Context, src Source, d *Data, client Head) error {
+	scratch := NewTileSet()
+	if err := scratch.Merge(d.Tiles); err != nil {
+		return err
+	}
+	rd := &collectReader{ctx: ctx, src: src, tiles: scratch}
+	newer, older := client, d.Latest
+	if older.Tree.N > newer.Tree.N {
+		newer, older = older, newer
+	}
+	if err := ProveTree(newer, older, rd); err != nil {
+		if rd.err != nil {
+			err = rd.err
+		}
+		return fmt.Errorf("checksum database %s: pinned tree %d and the newest tree %d: %w", d.Name, d.Latest.Tree.N, client.Tree.N, err)
+	}
+	return nil
 }
 
 // collectReader reads tiles from the source and keeps those a successful

@@ -86,6 +86,9 @@
 //	    https://<name> stays on loopback), $SUMDB_KEY (verifier key),
 //	    $SUMDB_URL and GOSUMDB="$SUMDB_KEY $SUMDB_URL". To go through an
 //	    upstream's /sumdb/ path instead: env GOSUMDB=$SUMDB_KEY.
+//	sumdb grow N
+//	    Append N records of module versions nobody serves
+//	    (example.com/grown/…): later lookups carry a newer tree head.
 //	[!] sumdb requested [-count N] URLPAT
 //	    Assert on the requests the database answered directly
 //	    ('/lookup/example.com/a@v1.1.0', '/tile/*').

@@ -436,7 +436,8 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 const sumdbUsage = `sumdb start [-name NAME] [-lie PATH@VERSION[/go.mod]]... [-lazy] [-gen NxM [-genseed S] [-gendeps D]]
-[!] sumdb requested [-count N] URLPAT (requests made directly, not through an upstream)`
+[!] sumdb requested [-count N] URLPAT (requests made directly, not through an upstream)
+sumdb grow N (append N records of other modules: the tree grows)`
 
 func cmdSumdb(ts *testscript.TestScript, neg bool, args []string) {
 	st := getState(ts)
@@ -465,6 +466,18 @@ func cmdSumdb(ts *testscript.TestScript, neg bool, args []string) {
 		case !neg && count < 0 && n == 0:
 			ts.Fatalf("sumdb: no request matches %s", rest[0])
 		}
+		return
+	}
+	if len(args) == 2 && args[0] == "grow" && !neg {
+		n, err := strconv.Atoi(args[1])
+		st.mu.Lock()
+		db := st.sumdb
+		st.mu.Unlock()
+		if err != nil || n < 1 || db == nil {
+			ts.Fatalf("usage (after sumdb start): %s", sumdbUsage)
+		}
+		ts.Check(db.Grow(n))
+		ts.Logf("sumdb %s grew to %d records", db.Name(), db.Size())
 		return
 	}
 	if neg || len(args) == 0 || args[0] != "start" {

@@ -197,7 +197,12 @@ func (d *DB) add(m *fixtures.Module) (int64, error) {
 	if id, ok := d.ids[mv]; ok {
 		return id, nil
 	}
-	id = int64(len(d.records))
+	return d.appendLocked(mv, rec)
+}
+
+// appendLocked appends the record rec of mv to the log; d.mu is held.
+func (d *DB) appendLocked(mv module.Version, rec []byte) (int64, error) {
+	id := int64(len(d.records))
 	stored, err := tlog.StoredHashesForRecordHash(id, tlog.RecordHash(rec), d.hashes)
 	if err != nil {
 		return 0, err
@@ -206,6 +211,24 @@ func (d *DB) add(m *fixtures.Module) (int64, error) {
 	d.hashes = append(d.hashes, stored...)
 	d.ids[mv] = id
 	return id, nil
+}
+
+// Grow appends n records of module versions nobody serves
+// (example.com/grown/N v1.0.0), as a real database grows with other
+// people's modules: later lookups carry a newer tree head.
+func (d *DB) Grow(n int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for range n {
+		mv := module.Version{Path: fmt.Sprintf("example.com/grown/m%d", len(d.records)), Version: "v1.0.0"}
+		sum := sha256.Sum256([]byte(mv.String()))
+		h := "h1:" + base64.StdEncoding.EncodeToString(sum[:])
+		rec := fmt.Appendf(nil, "%s %s %s\n%s %s/go.mod %s\n", mv.Path, mv.Version, h, mv.Path, mv.Version, h)
+		if _, err := d.appendLocked(mv, rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Signed implements [sumdb.ServerOps].
