@@ -556,3 +556,35 @@ func TestRefusesNewerFormat(t *testing.T) {
 		t.Fatalf("newer format: %v", err)
 	}
 }
+
+// A frame of exactly 1024 bytes, which the encoder gives a 2048-byte
+// window, reads and verifies.
+func TestFrameOf1024Bytes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := NewWriter(WriterOptions{Tool: "test", TempDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64)
+	if err := w.AddExtra(ctx, ExtraSource{Kind: "test", Name: "k", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, "b.gobundle")
+	if _, err := w.WriteFile(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if p := r.Verify(ctx, nil); len(p) != 0 {
+		t.Fatalf("verify: %v", p)
+	}
+	got, err := r.ReadExtra(ctx, "test", "k")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadExtra = %d bytes, %v", len(got), err)
+	}
+}

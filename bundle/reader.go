@@ -411,8 +411,12 @@ func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
 	switch {
 	case h.HasFCS && h.FrameContentSize != uint64(size), !h.HasFCS && size > zstd.MinWindowSize:
 		return nil, fmt.Errorf("zstd header does not state the raw size %d the index records", size)
-	case !h.SingleSegment && h.WindowSize > limit:
+	case !h.SingleSegment && h.WindowSize > 2*limit:
+		// The encoder rounds a small frame's window up to the next power
+		// of two above its size (1024 bytes get a 2048-byte window).
 		return nil, fmt.Errorf("zstd window of %d bytes is larger than the frame", h.WindowSize)
+	case !h.SingleSegment:
+		limit = max(limit, h.WindowSize)
 	}
 	zr, err := zstd.NewReader(bytes.NewReader(comp), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxMemory(limit), zstd.WithDecoderMaxWindow(limit))
