@@ -85,6 +85,7 @@ type metrics struct {
 	sumNanos [numKinds]atomic.Uint64
 
 	corrupt       atomic.Uint64
+	sumdbRefused  atomic.Uint64
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
 	inFlight      atomic.Int64
@@ -165,6 +166,9 @@ func (m *metrics) write(w io.Writer, bundles, versions int) error {
 	p("# HELP gobundle_serve_corrupt_total Responses refused or aborted because bundle content failed its checksum.\n")
 	p("# TYPE gobundle_serve_corrupt_total counter\n")
 	p("gobundle_serve_corrupt_total %d\n", m.corrupt.Load())
+	p("# HELP gobundle_serve_sumdb_refused_total Bundles whose checksum database data was refused (no trusted key, or it does not verify with it).\n")
+	p("# TYPE gobundle_serve_sumdb_refused_total counter\n")
+	p("gobundle_serve_sumdb_refused_total %d\n", m.sumdbRefused.Load())
 	p("# HELP gobundle_serve_reloads_total Reloads of the bundle set, by result.\n")
 	p("# TYPE gobundle_serve_reloads_total counter\n")
 	p("gobundle_serve_reloads_total{result=\"ok\"} %d\n", m.reloads.Load())

@@ -41,6 +41,14 @@ type Options struct {
 	// memory for reading zips; 0 leaves the bundle package's default.
 	FrameCacheBytes int64
 
+	// SumDBKeys are the checksum database verifier keys the server trusts,
+	// by database name ("name+hash+key", as note.NewVerifier takes them):
+	// the go toolchain's built-in key for its default database and those
+	// the user gave. A bundle's checksum database data is served only when
+	// its tree heads verify with the trusted key of its database; the key
+	// a bundle carries itself is never trusted.
+	SumDBKeys map[string]string
+
 	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
 	TLSCertFile, TLSKeyFile string
 
@@ -121,7 +129,7 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	v, err := buildView(ctx, files, sig, nil, open, log)
+	v, err := buildView(ctx, files, sig, nil, s)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +188,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	}
 	var v *view
 	if err == nil {
-		v, err = buildView(ctx, files, sig, old, s.open, s.log)
+		v, err = buildView(ctx, files, sig, old, s)
 	}
 	if err != nil {
 		s.failSig = sig

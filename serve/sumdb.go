@@ -2,10 +2,12 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
@@ -36,32 +38,61 @@ type SumDBStats struct {
 	Inconsistent []int64
 }
 
-// sumdbStore returns the checksum database data of b, loaded once.
-func (b *openBundle) sumdbStore(ctx context.Context) (*sumdbstore.Store, error) {
+// UntrustedError reports checksum database data whose database has no
+// trusted key: it is not served.
+type UntrustedError struct{ Name string }
+
+func (e *UntrustedError) Error() string {
+	return fmt.Sprintf("no trusted key for checksum database %s (the bundle's own key is not trusted): pass --sumdb %s+<key>", e.Name, e.Name)
+}
+
+// sumdbStore returns the checksum database data of b, loaded once and
+// checked with the trusted key of its database.
+func (b *openBundle) sumdbStore(ctx context.Context, trusted map[string]string) (*sumdbstore.Store, error) {
 	b.sdOnce.Do(func() {
 		src, ok := b.src.(sumdbSource)
 		if !ok {
 			return
 		}
-		b.sd, b.sdErr = sumdbstore.Load(ctx, src, nil)
+		hasData := false
+		for _, x := range src.Extras() {
+			hasData = hasData || x.Kind == sumdbstore.Kind
+		}
+		if !hasData {
+			return
+		}
+		name := sumdbstore.Property(src.Meta(), sumdbstore.PropName)
+		if name == "" {
+			name = sumdbstore.Property(src.Meta(), "sumdb") // bundles of earlier versions
+		}
+		if name == "" || trusted[name] == "" {
+			b.sdErr = &UntrustedError{Name: name}
+			return
+		}
+		b.sd, b.sdErr = sumdbstore.Load(ctx, src, map[string]string{name: trusted[name]})
 	})
 	return b.sd, b.sdErr
 }
 
 // loadSumDBs merges the checksum database data of the view's bundles.
-func (v *view) loadSumDBs(ctx context.Context, log *slog.Logger) error {
+func (v *view) loadSumDBs(ctx context.Context, trusted map[string]string, log *slog.Logger, refused *atomic.Uint64) error {
 	byName := map[string][]*sumdbstore.Store{}
 	origins := map[string][]string{}
 	var names []string
 	for _, b := range v.bundles {
-		s, err := b.sumdbStore(ctx)
+		s, err := b.sumdbStore(ctx, trusted)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			// Its modules are still served; the go command then meets
 			// 404s for its records, as from a bundle without such data.
-			log.Warn("checksum database data of this bundle not served", "bundle", b.name, "err", err)
+			// Two bundles claiming one database with different keys end
+			// here too: the one that does not verify with the trusted key.
+			if !b.sdLogged.Swap(true) {
+				refused.Add(1)
+				log.Error("checksum database data of this bundle refused, not served", "bundle", b.name, "err", err)
+			}
 			continue
 		}
 		if s == nil {

@@ -80,7 +80,7 @@ func TestSumDB(t *testing.T) {
 		t.Fatalf("supported without data: %s %q", resp.Status, body)
 	}
 
-	s, hs, _ := startServer(t, Options{Bundles: []string{plain, b1}})
+	s, hs, _ := startServer(t, Options{Bundles: []string{plain, b1}, SumDBKeys: map[string]string{"sumdb.test": db.VerifierKey()}})
 	st := s.Stats()
 	if len(st.SumDBs) != 1 || st.SumDBs[0].Name != "sumdb.test" || st.SumDBs[0].Tree != 40 || st.SumDBs[0].Records != 40 || st.SumDBs[0].Key != db.VerifierKey() {
 		t.Fatalf("stats %+v", st.SumDBs)
@@ -134,7 +134,7 @@ func TestSumDB(t *testing.T) {
 		}
 		return true
 	}), 260)
-	s2, hs2, _ := startServer(t, Options{Bundles: []string{b1, b2}})
+	s2, hs2, _ := startServer(t, Options{Bundles: []string{b1, b2}, SumDBKeys: map[string]string{"sumdb.test": db.VerifierKey()}})
 	st2 := s2.Stats().SumDBs[0]
 	if st2.Tree != d2.Latest.Tree.N || st2.Records != 300 || len(st2.Consistent) != 1 || st2.Consistent[0] != 40 {
 		t.Fatalf("two bundles: %+v", st2)
@@ -163,14 +163,79 @@ func TestSumDBUnusableData(t *testing.T) {
 	if _, err := w.WriteFile(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	s, hs, logs := startServer(t, Options{Bundles: []string{name}})
+	s, hs, logs := startServer(t, Options{Bundles: []string{name}, SumDBKeys: map[string]string{"sumdb.test": "sumdb.test+00000000+AQ=="}})
 	if len(s.Stats().SumDBs) != 0 {
 		t.Fatalf("stats %+v", s.Stats().SumDBs)
 	}
 	if resp, _ := mustGet(t, "GET", hs.URL+"/sumdb/sumdb.test/supported"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("supported: %s", resp.Status)
 	}
-	if !strings.Contains(logs.String(), "checksum database data of this bundle not served") {
+	if !strings.Contains(logs.String(), "checksum database data of this bundle refused") {
 		t.Fatalf("no warning in the log:\n%s", logs)
+	}
+}
+
+// Finding 6 of issue 11: a bundle whose checksum database data is signed
+// with a key of its own (here: of a forged database of the same name)
+// loads without a warning, and serve printed that key for clients to use.
+// Now only trusted keys count: such data is refused, logged, counted and
+// never advertised, and a bundle beside it with good data is served.
+func TestSumDBOwnKeyNotTrusted(t *testing.T) {
+	set := fixtures.Generate(fixtures.GenOptions{Modules: 20, Versions: 1, Seed: 3})
+	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sumdb.test", Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := fakesumdb.New(set, fakesumdb.Options{Name: "sumdb.test", Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forged.VerifierKey() == db.VerifierKey() {
+		t.Fatal("the forged database has the real key")
+	}
+	dir := t.TempDir()
+	good, evil := filepath.Join(dir, "good.gobundle"), filepath.Join(dir, "evil.gobundle")
+	writeSumDBBundle(t, good, db, set, 10)
+	writeSumDBBundle(t, evil, forged, set, 10)
+	trusted := map[string]string{"sumdb.test": db.VerifierKey()}
+
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		served  bool
+		refused string
+	}{
+		{"own key, none trusted", Options{Bundles: []string{evil}}, false, "no trusted key for checksum database sumdb.test"},
+		{"own key, another trusted", Options{Bundles: []string{evil}, SumDBKeys: trusted}, false, "no verifiable signatures"},
+		{"conflicting keys", Options{Bundles: []string{good, evil}, SumDBKeys: trusted}, true, "evil.gobundle"},
+		{"conflicting keys, other order", Options{Bundles: []string{evil, good}, SumDBKeys: trusted}, true, "evil.gobundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, hs, logs := startServer(t, tc.opts)
+			st := s.Stats().SumDBs
+			if tc.served != (len(st) == 1) || (tc.served && st[0].Key != db.VerifierKey()) {
+				t.Fatalf("served checksum databases %+v", st)
+			}
+			for _, d := range st {
+				if d.Key == forged.VerifierKey() {
+					t.Fatalf("advertises the bundle's own key %s", d.Key)
+				}
+			}
+			want := http.StatusNotFound
+			if tc.served {
+				want = http.StatusOK
+			}
+			if resp, _ := mustGet(t, "GET", hs.URL+"/sumdb/sumdb.test/supported"); resp.StatusCode != want {
+				t.Fatalf("supported: %s", resp.Status)
+			}
+			log := logs.String()
+			if !strings.Contains(log, "checksum database data of this bundle refused") || !strings.Contains(log, tc.refused) {
+				t.Fatalf("refusal not logged (want %q):\n%s", tc.refused, log)
+			}
+			_, body := mustGet(t, "GET", hs.URL+"/metrics")
+			if !strings.Contains(string(body), "gobundle_serve_sumdb_refused_total 1\n") {
+				t.Fatalf("refusal not counted:\n%s", body)
+			}
+		})
 	}
 }

@@ -46,9 +46,10 @@ type openBundle struct {
 	once sync.Once
 
 	// Checksum database data, loaded once (sumdbStore).
-	sdOnce sync.Once
-	sd     *sumdbstore.Store
-	sdErr  error
+	sdOnce   sync.Once
+	sd       *sumdbstore.Store
+	sdErr    error
+	sdLogged atomic.Bool // the refusal of its data was logged and counted
 }
 
 func (b *openBundle) retain() { b.refs.Add(1) }
@@ -209,7 +210,8 @@ func expand(paths []string) ([]bundleFile, string, error) {
 // buildView opens the bundles in files, reusing those of old that are the
 // same files, and merges them. On error every bundle it opened is closed
 // again and old is left as it was.
-func buildView(ctx context.Context, files []bundleFile, sig string, old *view, open openFunc, log *slog.Logger) (_ *view, err error) {
+func buildView(ctx context.Context, files []bundleFile, sig string, old *view, s *Server) (_ *view, err error) {
+	open, log := s.open, s.log
 	v := &view{sig: sig, mods: make(map[string]*modEntry)}
 	v.refs.Store(1)
 	defer func() {
@@ -254,7 +256,7 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, o
 	for _, me := range v.mods {
 		slices.SortFunc(me.sorted, func(a, b *modVersion) int { return semver.Compare(a.version, b.version) })
 	}
-	if err := v.loadSumDBs(ctx, log); err != nil {
+	if err := v.loadSumDBs(ctx, s.opts.SumDBKeys, log, &s.metrics.sumdbRefused); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -23,6 +23,7 @@ type ServeCmd struct {
 	TLSKey     string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
 	LogFormat  string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
 	FrameCache int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips. Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
+	SumDB      []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
 	Poll       time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
 	Bundles    []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
@@ -55,7 +56,12 @@ func (c *ServeCmd) Run(e *env) error {
 	}
 
 	ctx := e.ctx
+	keys, given, err := serveSumDBKeys(ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
 	s, err := serve.New(ctx, serve.Options{
+		SumDBKeys:       keys,
 		Bundles:         c.Bundles,
 		Logger:          log,
 		AccessLog:       !e.quiet,
@@ -93,7 +99,7 @@ func (c *ServeCmd) Run(e *env) error {
 	st := s.Stats()
 	fmt.Fprintf(e.stdout, "gobundle serve: %d bundles, %d module versions at %s\n", len(st.Bundles), st.Versions, url)
 	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
-	printSumDBNote(e, st)
+	printSumDBNote(e, st, given)
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()

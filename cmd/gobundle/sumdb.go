@@ -128,6 +128,29 @@ func trustedSumDBKeys(ctx context.Context, e *env, flag string) (map[string]stri
 	return keys, nil
 }
 
+// serveSumDBKeys returns the keys serve trusts: the go toolchain's
+// built-in ones and those of --sumdb flags, which it also returns as
+// given (the only keys serve prints).
+func serveSumDBKeys(ctx context.Context, e *env, flags []string) (keys, given map[string]string, err error) {
+	keys, err = trustedSumDBKeys(ctx, e, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	given = map[string]string{}
+	for _, flag := range flags {
+		f := strings.Fields(flag)
+		if len(f) == 0 {
+			return nil, nil, usageError{fmt.Errorf("--sumdb %q: want name+key (GOSUMDB form)", flag)}
+		}
+		v, err := note.NewVerifier(f[0])
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("--sumdb %q: want name+key (GOSUMDB form): %w", flag, err)}
+		}
+		keys[v.Name()], given[v.Name()] = f[0], f[0]
+	}
+	return keys, given, nil
+}
+
 // verifySumDB checks the bundle's checksum database data: its tree heads
 // against the trusted key of the database, every record's proof from the
 // stored tiles and every record's hashes against the bundle's. It returns
@@ -206,15 +229,20 @@ func unpackSumDB(ctx context.Context, r *bundle.Reader, dir string) (db string, 
 
 // printSumDBNote tells serve's users how clients reach the checksum
 // database: through this proxy with GOSUMDB left on, or not at all.
-func printSumDBNote(e *env, st serve.Stats) {
+// It prints a key only when the user gave it (given, by name).
+func printSumDBNote(e *env, st serve.Stats, given map[string]string) {
 	if len(st.SumDBs) == 0 {
 		fmt.Fprintf(e.stdout, "# GOSUMDB: the bundles carry no checksum database data: builds whose go.sum is complete need none; "+
 			"to add modules set GONOSUMDB=<their paths> (or GOSUMDB=off) on the clients\n")
 		return
 	}
 	for _, d := range st.SumDBs {
+		use := "the go command's built-in key checks it"
+		if given[d.Name] == d.Key {
+			use = "clients whose default database is not " + d.Name + " set GOSUMDB=" + d.Key
+		}
 		fmt.Fprintf(e.stdout, "# GOSUMDB: checksum database %s is served through this proxy (tree %d, %d records, %d tiles): keep GOSUMDB on, "+
-			"no GONOSUMDB needed for bundled modules; clients whose default database is not %s set GOSUMDB=%s\n", d.Name, d.Tree, d.Records, d.Tiles, d.Name, d.Key)
+			"no GONOSUMDB needed for bundled modules; %s\n", d.Name, d.Tree, d.Records, d.Tiles, use)
 		if d.Unproven > 0 {
 			fmt.Fprintf(e.stdout, "# GOSUMDB: %d %s records are not proven by the loaded tiles: clients will refuse those module versions (see the log)\n", d.Unproven, d.Name)
 		}
