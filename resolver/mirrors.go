@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -430,6 +431,11 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 		return Fetched{}, err
 	}
 	origin := spec.raw
+	if kind == "info" {
+		if err := checkInfo(small.Bytes(), path, version, origin); err != nil {
+			return Fetched{}, err
+		}
+	}
 	if small != nil {
 		n := int64(small.Len())
 		m.stats.bytes.Add(n)
@@ -542,4 +548,21 @@ func (m *Mirrors) readFile(ctx context.Context, target *url.URL, consume func(io
 	defer m.get.release()
 	m.stats.requests.Add(1)
 	return readFileURL(ctx, target, consume)
+}
+
+// checkInfo rejects an .info file that is not a JSON object naming the
+// version asked for, as the go command does in the mirror chain
+// (modfetch proxyRepo.Stat): the error is not a "not found", so "," stops
+// on it and "|" falls through to the next mirror.
+func checkInfo(data []byte, path, version, origin string) error {
+	var info struct{ Version string }
+	if err := json.Unmarshal(data, &info); err != nil {
+		return &module.ModuleError{Path: path, Version: version,
+			Err: fmt.Errorf("invalid response from proxy %s: %w", origin, err)}
+	}
+	if info.Version != version && version == module.CanonicalVersion(version) && module.Check(path, version) == nil {
+		return &module.ModuleError{Path: path, Version: version,
+			Err: fmt.Errorf("proxy %s returned info for version %s instead of requested version", origin, info.Version)}
+	}
+	return nil
 }

@@ -90,6 +90,11 @@ func parseProxyList(list string) ([]proxySpec, error) {
 		if u.User != nil && u.Scheme != "https" {
 			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: insecureCredentialsError(u)}
 		}
+		// A file:// URL may hold nothing but a path, as the go command
+		// requires (modfetch newProxyRepo): file://host/dir is refused.
+		if u.Scheme == "file" && *u != (url.URL{Scheme: u.Scheme, Path: u.Path, RawPath: u.RawPath}) {
+			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: errors.New("invalid file:// proxy URL with non-path elements")}
+		}
 		if u.Scheme != "file" && u.Host == "" {
 			return nil, &ProxyListError{List: redactList(list), Entry: redact(u), Err: errors.New("proxy URL has no host")}
 		}

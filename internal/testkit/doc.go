@@ -96,6 +96,10 @@
 //	    Write a fixture project (hello, work, newgo: fixtures/projects) or
 //	    the generated project (requires every generated module at its
 //	    latest; its full graph holds all N×M versions).
+//	modules DIR
+//	    Add the module versions laid out as DIR/<path>@<version>/ (their
+//	    zip's files, plus optional .mod and .info; see fixtures.LoadTree)
+//	    to the fixtures served by upstreams and the sumdb started after it.
 //	gosum [DIR]
 //	    Write go.sum (go.work.sum for a workspace) for DIR from the kit's
 //	    modules: a /go.mod line for every node of the full graph and a zip

@@ -203,6 +203,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"upstream": cmdUpstream,
 		"sumdb":    cmdSumdb,
 		"fixture":  cmdFixture,
+		"modules":  cmdModules,
 		"gosum":    cmdGosum,
 		"serve":    cmdServe,
 		"airgap":   cmdAirgap,
@@ -548,6 +549,24 @@ func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: %s (projects: %s)", fixtureUsage, strings.Join(fixtures.ProjectNames(), ", "))
 	}
+}
+
+// cmdModules adds the module versions laid out under DIR (see
+// [fixtures.LoadTree]) to the script's fixtures, for the upstreams and the
+// checksum database started after it, and for gosum.
+func cmdModules(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: modules DIR")
+	}
+	st := getState(ts)
+	add, err := fixtures.LoadTree(ts.MkAbs(args[0]))
+	ts.Check(err)
+	all, err := st.allFixtures()
+	ts.Check(err)
+	st.mu.Lock()
+	all.Merge(add)
+	st.mu.Unlock()
+	ts.Logf("modules: %d module versions added from %s", add.Len(), args[0])
 }
 
 func cmdGosum(ts *testscript.TestScript, neg bool, args []string) {
