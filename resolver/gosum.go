@@ -60,6 +60,7 @@ type sumKey struct {
 type sumLine struct {
 	Hash string
 	Src  string // "file:line"
+	File string
 }
 
 // goSums holds the go.sum lines of all inputs. It is safe for concurrent use
@@ -111,7 +112,9 @@ func (s *goSums) add(file string, data []byte) error {
 		if len(f) != 3 {
 			return fmt.Errorf("%s:%d: malformed go.sum line", file, n)
 		}
-		if !strings.HasPrefix(f[2], "h1:") {
+		// The hash of an empty go.mod, written by an old bug of the go
+		// command for non-modules, is dropped (modfetch readGoSum).
+		if !strings.HasPrefix(f[2], "h1:") || f[2] == emptyGoModHash {
 			continue
 		}
 		k := sumKey{Path: f[0], Version: f[1]}
@@ -119,7 +122,7 @@ func (s *goSums) add(file string, data []byte) error {
 			k.Version, k.Mod = v, true
 		}
 		src := fmt.Sprintf("%s:%d", file, n)
-		s.lines[k] = append(s.lines[k], sumLine{Hash: f[2], Src: src})
+		s.lines[k] = append(s.lines[k], sumLine{Hash: f[2], Src: src, File: file})
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
@@ -142,24 +145,37 @@ func (s *goSums) zips() []module.Version {
 	return out
 }
 
-// check compares a computed hash with every go.sum line for the file.
-// It reports whether some go.sum listed the file.
+// check compares a computed hash with the go.sum lines for the file, as
+// the go command does (modfetch haveModSumLocked): within one go.sum file,
+// lines are taken in order and the first that matches accepts the hash,
+// unless a different h1: line comes before it; every file that lists the
+// file must accept it. It reports whether some go.sum listed the file.
 func (s *goSums) check(path, version string, isMod bool, got, mirror string) (bool, error) {
 	s.mu.Lock()
 	lines := s.lines[sumKey{path, version, isMod}]
 	s.mu.Unlock()
+	accepted := map[string]bool{} // files whose lines matched already
 	for _, l := range lines {
-		if l.Hash != got {
-			file := "zip"
-			if isMod {
-				file = "go.mod"
-			}
-			return true, &ChecksumError{Path: path, Version: version, File: file,
-				Got: got, Want: l.Hash, Source: l.Src, Mirror: mirror}
+		if accepted[l.File] {
+			continue
 		}
+		if l.Hash == got {
+			accepted[l.File] = true
+			continue
+		}
+		file := "zip"
+		if isMod {
+			file = "go.mod"
+		}
+		return true, &ChecksumError{Path: path, Version: version, File: file,
+			Got: got, Want: l.Hash, Source: l.Src, Mirror: mirror}
 	}
 	return len(lines) > 0, nil
 }
+
+// emptyGoModHash is the go.sum hash of an empty go.mod (modfetch's
+// emptyGoModHash).
+const emptyGoModHash = "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
 
 // hashGoMod returns the go.sum hash of a go.mod file's content, as the go
 // command computes it for the "/go.mod" line.

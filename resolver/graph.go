@@ -320,6 +320,9 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 		grp.Go(func() error {
 			src := p.resolve(m)
 			s, err := l.load(gctx, src)
+			if err == nil {
+				err = checkModulePath(m, src, s)
+			}
 			if err != nil {
 				if ce := gctx.Err(); ce != nil && errors.Is(err, ce) {
 					return err
@@ -379,6 +382,21 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 		}
 	}
 	return g, nil
+}
+
+// checkModulePath refuses a fetched go.mod whose module line names neither
+// the path it was required as nor its replacement's, as the go command does
+// (modload goModSummary); local replacements may say anything.
+func checkModulePath(m module.Version, src source, s *summary) error {
+	switch {
+	case src.Dir != "":
+		return nil
+	case s.modulePath == "":
+		return errors.New("parsing go.mod: missing module line")
+	case s.modulePath != m.Path && s.modulePath != src.Mod.Path:
+		return fmt.Errorf("parsing go.mod: module declares its path as %s but was required as %s", s.modulePath, m.Path)
+	}
+	return nil
 }
 
 // failure is a module version of the graph that could not be loaded.

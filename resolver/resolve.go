@@ -487,8 +487,9 @@ func providedByMain(pkg string, p *project) bool {
 // summary is what the walk needs of a go.mod, and, for a module version
 // fetched from the mirrors, its verified files.
 type summary struct {
-	goVersion string
-	require   []module.Version
+	goVersion  string
+	modulePath string // of the module line; "" without one
+	require    []module.Version
 
 	mod         module.Version // "" path for local sources
 	modData     []byte
@@ -620,6 +621,9 @@ func (l *loader) loadDir(ctx context.Context, dir string) (*summary, error) {
 
 func newSummary(mf *modfile.File) *summary {
 	s := &summary{}
+	if mf.Module != nil {
+		s.modulePath = mf.Module.Mod.Path
+	}
 	if mf.Go != nil {
 		s.goVersion = mf.Go.Version
 	}
