@@ -33,6 +33,7 @@ crossbuild:
 test-deps:
 	@command -v unshare >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq util-linux; }
 	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iproute2; }
+	@command -v git >/dev/null 2>&1 && test -x "$$(git --exec-path)/git-http-backend" || { apt-get update -qq && apt-get install -y -qq git; }
 
 # bench measures size and speed against the stock alternatives in one run;
 # it fetches real projects from the upstream proxy. Never part of test.

@@ -14,6 +14,9 @@
 //   - [github.com/gobundle/gobundle/internal/testkit/fakesumdb]: the fake
 //     checksum database (golang.org/x/mod/sumdb server over an in-memory
 //     tlog, a note key per run), which can lie.
+//   - [github.com/gobundle/gobundle/internal/testkit/githost]: the private
+//     git host (git http-backend behind net/http/cgi, go-import answers,
+//     basic auth), reached under its private name through HTTP_PROXY.
 //   - this package: the script harness ([Main], [Params], [Setup],
 //     [Commands], [Condition]).
 //
@@ -110,6 +113,21 @@
 //	    set $GOBUNDLE_PROXY. -stop sends SIGTERM, waits, prints its output
 //	    to stdout and fails on a bad exit. Servers still running stop at the
 //	    end of the script. "! serve" expects it to fail to start.
+//	githost start [-name HOST] [-auth REPO=USER:PW]... DIR
+//	    Build bare git repositories from DIR/REPO/N@REF snapshot
+//	    directories (see the githost package) and serve them as
+//	    http://HOST/REPO (default git.corp.example): ?go-get=1 gets the
+//	    go-import meta tag, the rest is git's smart HTTP. The host is a
+//	    forward proxy: it sets HTTP_PROXY and http_proxy ($GITHOST_PROXY),
+//	    so the go command and git reach HOST by name with no DNS (loopback
+//	    servers are never proxied). Scripts set GOPRIVATE=HOST,
+//	    GOINSECURE=HOST (plain http) and GOVCS=private:git. -auth requires
+//	    basic auth for REPO and writes $WORK/githost.netrc (git reads
+//	    $HOME/.netrc).
+//	githost retag REPO TAG FILE CONTENT
+//	    Move TAG to a new commit with FILE changed: a tampered repository.
+//	githost log | [!] githost requested URLPAT
+//	    The host's request log ("METHOD HOST PATH STATUS"); assert on paths.
 //	fetch [-status CODE] [-method M] URL
 //	    GET a loopback URL, print the body, check the status.
 //	airgap

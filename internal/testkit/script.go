@@ -20,6 +20,7 @@ import (
 	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
 	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
+	"github.com/gobundle/gobundle/internal/testkit/githost"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -97,7 +98,7 @@ func envKeys() []string {
 	return []string{"PATH", "HOME", "TMPDIR", "WORK", "GOTRACEBACK", "GOCOVERDIR", "GORACE",
 		"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
 		"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
-		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS", "SSL_CERT_FILE", "NETRC"}
+		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS", "SSL_CERT_FILE", "NETRC", "HTTP_PROXY", "http_proxy"}
 }
 
 // stateKey keys the per-script *state in testscript.Env.Values.
@@ -110,6 +111,7 @@ type state struct {
 	generated map[fixtures.GenOptions]*fixtures.Set
 	upstreams map[string]*fakeproxy.Server
 	sumdb     *fakesumdb.DB
+	githost   *githost.Server
 	serves    []*BackgroundProcess
 }
 
@@ -144,6 +146,9 @@ func (st *state) close() {
 	}
 	if st.sumdb != nil {
 		st.sumdb.Close()
+	}
+	if st.githost != nil {
+		st.githost.Close()
 	}
 }
 
@@ -208,6 +213,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"serve":    cmdServe,
 		"airgap":   cmdAirgap,
 		"fetch":    cmdFetch,
+		"githost":  cmdGithost,
 	}
 }
 
@@ -672,4 +678,99 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	st.mu.Unlock()
 	ts.Setenv("GOBUNDLE_PROXY", proxyURL)
 	ts.Logf("gobundle serve: GOPROXY=%s ($GOBUNDLE_PROXY)", proxyURL)
+}
+
+const githostUsage = `githost start [-name HOST] [-auth REPO=USER:PASSWORD]... DIR
+githost retag REPO TAG FILE CONTENT
+githost log
+[!] githost requested PATTERN`
+
+// cmdGithost runs the kit's private git host (see the githost package).
+func cmdGithost(ts *testscript.TestScript, neg bool, args []string) {
+	st := getState(ts)
+	if len(args) == 0 {
+		ts.Fatalf("usage:\n%s", githostUsage)
+	}
+	sub, args := args[0], args[1:]
+	if neg && sub != "requested" {
+		ts.Fatalf("unsupported: ! githost %s", sub)
+	}
+	get := func() *githost.Server {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.githost == nil {
+			ts.Fatalf("githost: not started")
+		}
+		return st.githost
+	}
+	switch sub {
+	case "start":
+		name := "git.corp.example"
+		var auths listFlag
+		rest := parseFlags(ts, githostUsage, args, func(fs *flag.FlagSet) {
+			fs.StringVar(&name, "name", name, "private host name")
+			fs.Var(&auths, "auth", "REPO=USER:PASSWORD")
+		})
+		if len(rest) != 1 {
+			ts.Fatalf("usage:\n%s", githostUsage)
+		}
+		root := ts.MkAbs(filepath.Join(ts.Getenv("WORK"), ".githost"))
+		ts.Check(os.MkdirAll(root, 0o777))
+		g, err := githost.Start(name, ts.MkAbs(rest[0]), root)
+		ts.Check(err)
+		var netrc strings.Builder
+		for _, a := range auths {
+			repo, cred, ok := strings.Cut(a, "=")
+			user, pw, ok2 := strings.Cut(cred, ":")
+			if !ok || !ok2 {
+				ts.Fatalf("githost start: -auth %q: want REPO=USER:PASSWORD", a)
+			}
+			g.RequireAuth(repo, cred)
+			fmt.Fprintf(&netrc, "machine %s login %s password %s\n", name, user, pw)
+		}
+		st.mu.Lock()
+		if st.githost != nil {
+			st.mu.Unlock()
+			g.Close()
+			ts.Fatalf("githost already started")
+		}
+		st.githost = g
+		st.mu.Unlock()
+		if netrc.Len() > 0 {
+			ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), "githost.netrc"), []byte(netrc.String()), 0o600))
+		}
+		ts.Setenv("HTTP_PROXY", g.ProxyURL())
+		ts.Setenv("http_proxy", g.ProxyURL())
+		ts.Setenv("GITHOST", name)
+		ts.Setenv("GITHOST_PROXY", g.ProxyURL())
+		ts.Logf("githost %s via HTTP_PROXY=%s", name, g.ProxyURL())
+	case "retag":
+		if len(args) != 4 {
+			ts.Fatalf("usage:\n%s", githostUsage)
+		}
+		ts.Check(get().Retag(context.Background(), args[0], args[1], args[2], args[3]))
+	case "log":
+		for _, l := range get().Requests() {
+			fmt.Fprintln(ts.Stdout(), l)
+		}
+	case "requested":
+		if len(args) != 1 {
+			ts.Fatalf("usage:\n%s", githostUsage)
+		}
+		n := 0
+		for _, l := range get().Requests() {
+			f := strings.Fields(l)
+			if len(f) == 4 && fakeproxy.MatchPath(args[0], f[2]) {
+				n++
+			}
+		}
+		if neg && n > 0 {
+			ts.Fatalf("githost: %d requests match %s, want none", n, args[0])
+		}
+		if !neg && n == 0 {
+			ts.Fatalf("githost: no request matches %s", args[0])
+		}
+	default:
+		ts.Fatalf("unknown subcommand %q; usage:\n%s", sub, githostUsage)
+	}
 }
