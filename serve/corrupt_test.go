@@ -43,6 +43,10 @@ func TestCorruptSmallFile(t *testing.T) {
 		if method == "GET" && !strings.Contains(string(body), "example.com/c@v1.0.0.zip") {
 			t.Errorf("corrupt zip body %q", body)
 		}
+		// Issue 11, finding 9: error bodies named the bundle's full path.
+		if dir := filepath.Dir(name); strings.Contains(string(body), dir) || !strings.Contains(string(body), "in c.gobundle") && method == "GET" {
+			t.Errorf("corrupt zip body %q names the local directory %s (or not the bundle)", body, dir)
+		}
 		if resp.Header.Get("ETag") != "" || strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 			t.Errorf("corrupt zip answered with cacheable headers: %v", resp.Header)
 		}

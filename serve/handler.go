@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ func newHeaderValues() headerValues {
 // a clean error.
 type statusWriter struct {
 	w         http.ResponseWriter
+	timeout   time.Duration // per write, 0 for none
 	status    int
 	n         int64
 	hold      bool
@@ -88,9 +90,20 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 		sw.status = http.StatusOK
 	}
 	sw.commit()
+	sw.extendDeadline()
 	n, err := sw.w.Write(p)
 	sw.n += int64(n)
 	return n, err
+}
+
+// extendDeadline gives the next write the timeout from now: a deadline
+// per write, not per response, so a long download to a slow but reading
+// client goes on and a client that stopped reading is cut off. (Test
+// recorders do not support deadlines.)
+func (sw *statusWriter) extendDeadline() {
+	if sw.timeout > 0 {
+		http.NewResponseController(sw.w).SetWriteDeadline(time.Now().Add(sw.timeout))
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -155,7 +168,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw == nil {
 		sw = new(statusWriter)
 	}
-	*sw = statusWriter{w: w}
+	*sw = statusWriter{w: w, timeout: s.opts.WriteTimeout}
+	sw.extendDeadline() // a kept-alive connection may carry an old one
 	defer func() {
 		*sw = statusWriter{}
 		s.writers.Put(sw)
@@ -209,6 +223,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		return kindOther, false
 	}
 	req, ok := parsePath(p)
+	r = oneRange(r)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		s.plain(w, http.StatusMethodNotAllowed, "method %s not allowed: this GOPROXY is read-only (GET and HEAD only)", r.Method)
@@ -321,7 +336,9 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 	if notModified(w, r, etagHdr[0]) {
 		return false
 	}
-	what := func() string { return path + "@" + mv.version + "." + kind.String() + " in " + loc.b.name }
+	// Responses name the bundle by its base name: its directory is the
+	// server's business (logs carry the full path, in the errors).
+	what := func() string { return path + "@" + mv.version + "." + kind.String() + " in " + filepath.Base(loc.b.name) }
 	if hf != nil {
 		if sha256.Sum256(hf.data) == loc.fi.SHA256 {
 			sendData(w, r, hf.data, hf.clen)
@@ -368,12 +385,6 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 		return false
 	}
 
-	if strings.Contains(r.Header.Get("Range"), ",") {
-		// Several ranges would be read by a goroutine of ServeContent that
-		// may outlive this handler: answer with the whole file instead.
-		r = r.Clone(r.Context())
-		r.Header.Del("Range")
-	}
 	w.hold = true
 	cr := &checkedReader{f: f}
 	http.ServeContent(w, r, "", time.Time{}, cr)
@@ -392,6 +403,25 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 	}
 	s.logReadError(what(), cr.err, true)
 	return true
+}
+
+// maxRangeHeader bounds the Range header honoured.
+const maxRangeHeader = 128
+
+// oneRange returns r without its Range header when it asks for several
+// ranges (or is longer than maxRangeHeader): such a request is answered
+// with the whole file, as RFC 9110 allows. Several ranges would be read by
+// a goroutine of http.ServeContent that may outlive the handler, and a
+// crafted list of thousands of overlapping ranges makes a small file a
+// large answer. The go command asks for no ranges at all.
+func oneRange(r *http.Request) *http.Request {
+	v, ok := r.Header["Range"]
+	if !ok || (len(v) == 1 && len(v[0]) <= maxRangeHeader && !strings.Contains(v[0], ",")) {
+		return r
+	}
+	r = r.Clone(r.Context())
+	r.Header.Del("Range")
+	return r
 }
 
 // sendData sends a checked file whose headers are set, clen being its
@@ -498,7 +528,7 @@ func (s *Server) readError(w *statusWriter, what string, err error) {
 		s.plain(w, http.StatusInternalServerError, "internal error: %s: bundle content failed its checksum; not served (see the server log)", what)
 		return
 	}
-	s.plain(w, http.StatusInternalServerError, "internal error: reading %s: %v", what, err)
+	s.plain(w, http.StatusInternalServerError, "internal error: reading %s failed (see the server log)", what)
 }
 
 func (s *Server) logReadError(what string, err error, aborted bool) {

@@ -52,6 +52,17 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
 	TLSCertFile, TLSKeyFile string
 
+	// WriteTimeout bounds how long one write to a client may block: a
+	// client that stops reading is cut off after it, so it holds no
+	// goroutine, buffer or connection for longer. 0 means one minute.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection may wait for
+	// its next request; 0 means two minutes.
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections served at once; more wait to be
+	// accepted. 0 means 1024.
+	MaxConns int
+
 	// ShutdownTimeout bounds how long Run waits for requests in flight
 	// once its context is done; 0 means ten minutes.
 	ShutdownTimeout time.Duration
@@ -104,6 +115,15 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Minute
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = time.Minute
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 1024
 	}
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
 		return nil, errors.New("serve: TLS needs both a certificate and a key file")
@@ -229,16 +249,19 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Run serves HTTP (or HTTPS, per Options) on ln until ctx is done, then
+// Run serves HTTP (or HTTPS, per Options) on ln, at most
+// Options.MaxConns connections at once, until ctx is done, then
 // shuts down gracefully: it stops accepting, lets requests in flight
 // finish (up to Options.ShutdownTimeout) and closes the bundles. While it
 // runs, the bundle paths are polled for changes every
 // Options.PollInterval.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	ln = newLimitListener(ln, s.opts.MaxConns)
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -18,14 +18,16 @@ import (
 
 // ServeCmd is `gobundle serve`.
 type ServeCmd struct {
-	Listen     string        `default:"127.0.0.1:8080" help:"Address to listen on, host:port (port 0 picks a free one; :8080 listens on every interface)."`
-	TLSCert    string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
-	TLSKey     string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
-	LogFormat  string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	FrameCache int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips. Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
-	SumDB      []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
-	Poll       time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
-	Bundles    []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
+	Listen       string        `default:"127.0.0.1:8080" help:"Address to listen on, host:port (port 0 picks a free one; :8080 listens on every interface)."`
+	TLSCert      string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
+	TLSKey       string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
+	LogFormat    string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
+	FrameCache   int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips. Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
+	SumDB        []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
+	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
+	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
+	Poll         time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
+	Bundles      []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP.
@@ -66,6 +68,8 @@ func (c *ServeCmd) Run(e *env) error {
 		Logger:          log,
 		AccessLog:       !e.quiet,
 		PollInterval:    c.Poll,
+		WriteTimeout:    c.WriteTimeout,
+		MaxConns:        c.MaxConns,
 		FrameCacheBytes: c.FrameCache << 20,
 		TLSCertFile:     c.TLSCert,
 		TLSKeyFile:      c.TLSKey,
