@@ -338,7 +338,9 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 	}
 	// Responses name the bundle by its base name: its directory is the
 	// server's business (logs carry the full path, in the errors).
-	what := func() string { return path + "@" + mv.version + "." + kind.String() + " in " + filepath.Base(loc.b.name) }
+	what := func() string {
+		return path + "@" + mv.version + "." + kind.String() + " in " + filepath.Base(loc.b.name)
+	}
 	if hf != nil {
 		if sha256.Sum256(hf.data) == loc.fi.SHA256 {
 			sendData(w, r, hf.data, hf.clen)
