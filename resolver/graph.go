@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -53,6 +54,7 @@ type project struct {
 type mainModule struct {
 	Path    string
 	Dir     string // "" for a module@version input
+	Go      string // its go directive
 	Require []module.Version
 }
 
@@ -145,6 +147,9 @@ func readMainModFile(ctx context.Context, file string) (*modfile.File, error) {
 // and requirements.
 func (p *project) addMain(mf *modfile.File, dir string) {
 	mm := mainModule{Path: mf.Module.Mod.Path, Dir: dir}
+	if mf.Go != nil {
+		mm.Go = mf.Go.Version
+	}
 	for _, r := range mf.Require {
 		mm.Require = append(mm.Require, r.Mod)
 	}
@@ -293,6 +298,7 @@ type graph struct {
 	parent map[module.Version]module.Version   // first requirer; main modules map to themselves
 	srcs   map[module.Version]source
 	mains  []module.Version // in input order
+	isMain map[string]bool  // paths of the main modules
 	edges  int
 	failed []failure
 }
@@ -305,6 +311,7 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 		goVer:  map[module.Version]string{},
 		parent: map[module.Version]module.Version{},
 		srcs:   map[module.Version]source{},
+		isMain: map[string]bool{},
 	}
 	grp, gctx := newGroup(ctx, jobs)
 	var done, total int64
@@ -326,6 +333,15 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 			if err != nil {
 				if ce := gctx.Err(); ce != nil && errors.Is(err, ce) {
 					return err
+				}
+				if g.isMain[m.Path] && errors.Is(err, fs.ErrNotExist) {
+					// A main module required at a version that no
+					// mirror has (a workspace module required as
+					// v0.0.0): builds work without it; go list -m all
+					// and go mod graph fail on it, online too.
+					l.log.Warn("main module required at a version no mirror serves; go list -m all and go mod graph will fail on it",
+						"module", modString(m), "err", err)
+					return nil
 				}
 				// Keep walking: the error is reported once the graph
 				// is complete, with the shortest chain leading to it.
@@ -355,6 +371,7 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 	for _, mm := range p.mains {
 		mv := module.Version{Path: mm.Path}
 		g.mains = append(g.mains, mv)
+		g.isMain[mv.Path] = true
 		g.parent[mv] = mv
 		reqs := p.filter(mm.Require)
 		g.reqs[mv] = reqs
@@ -441,11 +458,14 @@ func (g *graph) failure(log *slog.Logger) error {
 
 // filter drops requirements the go command ignores: excluded versions
 // (since go 1.16 a requirement on an excluded version is dropped), "none",
-// and the main modules themselves.
+// and the main modules themselves (Version ""). A requirement on a main
+// module at a version is kept: the go command loads that go.mod and counts
+// its requirements in MVS, while the main module stays selected (modload
+// readModGraph, cmpVersion).
 func (p *project) filter(reqs []module.Version) []module.Version {
 	out := make([]module.Version, 0, len(reqs))
 	for _, r := range reqs {
-		if r.Version == "none" || p.exclude[r] || p.isMain(r.Path) {
+		if r.Version == "none" || r.Version == "" || p.exclude[r] {
 			continue
 		}
 		out = append(out, r)
@@ -508,7 +528,7 @@ func (g *graph) shortestChain(m module.Version) []module.Version {
 func (g *graph) buildList() []module.Version {
 	sel := map[string]string{}
 	for m := range g.parent {
-		if m.Version == "" {
+		if m.Version == "" || g.isMain[m.Path] {
 			continue
 		}
 		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
@@ -545,6 +565,9 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 func (g *graph) prunedLoad(p *project, ws bool) ([]module.Version, map[module.Version]bool) {
 	sel := map[string]string{}
 	note := func(m module.Version) {
+		if p.isMain(m.Path) {
+			return // the main module is selected over any version
+		}
 		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
 			sel[m.Path] = m.Version
 		}
@@ -582,14 +605,20 @@ func (g *graph) prunedLoad(p *project, ws bool) ([]module.Version, map[module.Ve
 		}
 	}
 	// The main modules' requirements are loaded; in workspace mode, as the
-	// requirements of the main modules, themselves loaded in workspace mode.
+	// requirements of the main modules, themselves loaded in workspace mode,
+	// each with its own pruning (readModGraph: a go 1.16 workspace module
+	// has its whole transitive graph loaded).
 	var mains []module.Version
 	for _, mm := range p.mains {
 		mv := module.Version{Path: mm.Path}
 		mains = append(mains, mv)
+		pr := pruned
+		if ws && !goAtLeast(mm.Go, 1, 17) {
+			pr = unpruned
+		}
 		for _, r := range g.reqs[mv] {
 			note(r)
-			enqueue(item{r, pruned})
+			enqueue(item{r, pr})
 		}
 	}
 	drain()

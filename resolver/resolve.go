@@ -262,7 +262,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			if err != nil {
 				return nil, &ChainError{Chain: []module.Version{m}, Err: err}
 			}
-			p.mains = []mainModule{{Path: m.Path, Require: s.require}}
+			p.mains = []mainModule{{Path: m.Path, Go: s.goVersion, Require: s.require}}
 			p.goVersion = s.goVersion
 			zips[m] = true
 			prefetch(m)
