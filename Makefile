@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Tests must not depend on this machine's go.env or user settings.
 TESTENV := GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 
-.PHONY: build test test-deps bench demo install fuzz crossbuild clean
+.PHONY: build test test-deps bench demo install fuzz crossbuild tidy clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
@@ -16,7 +16,7 @@ install:
 
 # test runs unit tests, script tests (real go command against the test kit),
 # a short fuzz run of the bundle reader, and the cross-OS build check.
-test: test-deps crossbuild
+test: test-deps crossbuild tidy
 	$(TESTENV) $(GO) vet ./...
 	$(TESTENV) $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
@@ -27,6 +27,11 @@ fuzz:
 	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz "^FuzzOpen$$" -fuzztime 10s -fuzzminimizetime 1s ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 10s -fuzzminimizetime 1s ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzRawBundle$$" -fuzztime 10s -fuzzminimizetime 1s ./bundle
+
+# tidy fails when go.mod or go.sum is not what go mod tidy writes: a tool
+# whose business is go.mod and go.sum keeps its own exact.
+tidy:
+	GOFLAGS= GOTOOLCHAIN=local $(GO) mod tidy -diff
 
 crossbuild:
 	GOOS=windows $(GO) build ./...
