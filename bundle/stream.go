@@ -283,9 +283,10 @@ func (w *Writer) submitLocked(blobs []*wblob) {
 		if err != nil {
 			return
 		}
-		comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
-		w.releaseEncoder(enc)
-		w.releaseFrameBuffer(raw)
+		comp, err := w.encode(s.ctx, enc, raw)
+		if err != nil {
+			return // stopped: Close does not wait for the compression
+		}
 		w.framesCompressed.Add(1)
 		w.storeFrame(key, comp)
 		s.mu.Lock()
@@ -316,9 +317,24 @@ func (w *Writer) streamedFrame(key string) []byte {
 }
 
 // waitStream waits for the frames in flight.
-func (w *Writer) waitStream() {
-	if w.st != nil {
-		w.st.wg.Wait()
+// If ctx is done first, it stops the stream's workers (frames not yet
+// compressed are WriteTo's again) and returns ctx's error.
+func (w *Writer) waitStream(ctx context.Context) error {
+	s := w.st
+	if s == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		return ctx.Err()
 	}
 }
 
@@ -364,6 +380,32 @@ func (w *Writer) encoder(ctx context.Context) (*zstd.Encoder, error) {
 	select {
 	case enc := <-ch:
 		return enc, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// encode compresses raw, a buffer of frameBuffer, with enc, which it
+// gives back to the pool with raw once done. A zstd encoder cannot be
+// stopped halfway: if ctx is done first, encode returns ctx's error at
+// once and the compression ends in the background, its result dropped,
+// so that a cancelled create or Close never waits for a whole frame to be
+// compressed (seconds at level best).
+func (w *Writer) encode(ctx context.Context, enc *zstd.Encoder, raw []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		w.releaseEncoder(enc)
+		return nil, err
+	}
+	done := make(chan []byte, 1)
+	go func() {
+		comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+		w.releaseEncoder(enc)
+		w.releaseFrameBuffer(raw)
+		done <- comp
+	}()
+	select {
+	case comp := <-done:
+		return comp, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

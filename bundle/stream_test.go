@@ -92,7 +92,9 @@ func writeStreamed(t *testing.T, src string, o streamOrder) (data []byte, early,
 			t.Fatalf("%v: PrepareZip said %s, the bundle has %s", tm.mv, h, got)
 		}
 	}
-	w.waitStream()
+	if err := w.waitStream(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	early = w.framesCompressed.Load()
 	out := filepath.Join(dir, "b.gobundle")
 	if _, err := w.WriteFile(ctx, out); err != nil {

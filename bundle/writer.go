@@ -746,7 +746,9 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 		return err
 	}
 	// Frames compressed since Expect are taken as they are.
-	w.waitStream()
+	if err := w.waitStream(ctx); err != nil {
+		return err
+	}
 	p := w.plan()
 	ix := &index{meta: Meta{
 		Tool:       w.opts.Tool,
@@ -884,6 +886,9 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		comp []byte
 		ulen int64
 		err  error
+		// token says the frame holds a slot of sem, which the loop
+		// below gives back once it has written the frame.
+		token bool
 	}
 	n := w.opts.Concurrency
 	defer w.closeEncoders()
@@ -899,9 +904,9 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				for ; i < len(p.frames); i++ {
-					results[i] <- result{err: ctx.Err()}
-				}
+				// The frame holds no slot: the loop must not give one
+				// back, or it would wait for a slot nobody holds.
+				results[i] <- result{err: ctx.Err()}
 				return
 			}
 			blobs := p.blobs[fr[0]:fr[1]]
@@ -912,30 +917,34 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 				for _, b := range src {
 					size += b.size
 				}
-				if comp := w.streamedFrame(key); comp != nil {
-					results[i] <- result{comp: comp, ulen: size}
+				res := result{ulen: size, token: true}
+				defer func() { results[i] <- res }()
+				if res.comp = w.streamedFrame(key); res.comp != nil {
 					return
 				}
-				if comp := w.cachedFrame(key); comp != nil {
-					results[i] <- result{comp: comp, ulen: size}
+				if res.comp = w.cachedFrame(key); res.comp != nil {
+					return
+				}
+				// Each step checks ctx first: after a cancellation no
+				// worker starts reading or compressing another frame.
+				if res.err = ctx.Err(); res.err != nil {
 					return
 				}
 				raw, err := w.frameContent(src, size, w.frameBuffer(size))
 				if err != nil {
-					results[i] <- result{err: err}
+					res.err = err
 					return
 				}
 				w.framesCompressed.Add(1)
 				enc, err := w.encoder(ctx)
 				if err != nil {
-					results[i] <- result{err: err}
+					res.err = err
 					return
 				}
-				comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
-				w.releaseEncoder(enc)
-				w.releaseFrameBuffer(raw)
-				w.storeFrame(key, comp)
-				results[i] <- result{comp: comp, ulen: size}
+				if res.comp, res.err = w.encode(ctx, enc, raw); res.err != nil {
+					return
+				}
+				w.storeFrame(key, res.comp)
 			}(i)
 		}
 	}()
@@ -946,8 +955,15 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 	frames := make([]frameEntry, len(p.frames))
 	off := int64(headerSize)
 	for i := range p.frames {
-		r := <-results[i]
-		<-sem
+		var r result
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.token {
+			<-sem
+		}
 		if r.err != nil {
 			return nil, r.err
 		}
