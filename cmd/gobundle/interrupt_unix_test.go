@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,10 +55,11 @@ func heavySet(n, size int) *fixtures.Set {
 }
 
 // TestCreateInterruptAnyMoment sends SIGINT to `gobundle create` at random
-// moments of 20 runs, each with a fresh cache so that every phase (resolve,
-// add, compress, write) is met: each run ends within 2 s of the signal
-// with exit 1 and the documented message, and leaves no file beside the
-// output nor in GOBUNDLE_TMPDIR.
+// moments of 20 runs, each with a fresh cache, four in each phase (start,
+// resolving, downloading zips, adding, compressing and writing: the signal
+// goes up to 300 ms after the phase's first progress line): each run ends
+// within 2 s of the signal with exit 1 and the documented message, and
+// leaves no file beside the output nor in GOBUNDLE_TMPDIR.
 func TestCreateInterruptAnyMoment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 creates")
@@ -99,91 +101,116 @@ func TestCreateInterruptAnyMoment(t *testing.T) {
 	environ := append(testkit.SafeGoEnv(work, gocache), "PATH="+os.Getenv("PATH"), "HOME="+work,
 		"GOPROXY="+up.URL, "GOSUMDB="+db.VerifierKey(), "GOROOT="+os.Getenv("GOROOT"))
 
-	// createRun starts one create with fresh output, spool and cache
-	// directories.
-	type createRun struct {
-		cmd        *exec.Cmd
-		out, spool string
-		stderr     strings.Builder
-	}
-	start := func(i int) *createRun {
-		r := &createRun{out: filepath.Join(work, fmt.Sprintf("out%d", i)), spool: filepath.Join(work, fmt.Sprintf("tmp%d", i))}
-		for _, d := range []string{r.out, r.spool} {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	// The last phase starts after the last "adding" line: the frames not
+	// compressed while downloading are compressed and the file written.
+	phases := []string{"", "resolving: ", "downloading zips: ", "adding: ", "adding: 12/12 "}
+	interrupted := 0
+	for i := range 20 {
+		phase := phases[i%len(phases)]
+		out, spool := filepath.Join(work, fmt.Sprintf("out%d", i)), filepath.Join(work, fmt.Sprintf("tmp%d", i))
+		for _, d := range []string{out, spool} {
 			if err := os.MkdirAll(d, 0o777); err != nil {
 				t.Fatal(err)
 			}
 		}
-		r.cmd = exec.Command(bin, "create", "-o", filepath.Join(r.out, "h.gobundle"),
+		output := filepath.Join(out, "h.gobundle")
+		cmd := exec.Command(bin, "create", "-o", output,
 			"--cache", filepath.Join(work, fmt.Sprintf("cache%d", i)), "--level", "better", proj)
-		r.cmd.Env = append(environ, "GOBUNDLE_TMPDIR="+r.spool)
-		r.cmd.Stderr = &r.stderr
-		if err := r.cmd.Start(); err != nil {
-			t.Fatal(err)
+		cmd.Env = append(environ, "GOBUNDLE_TMPDIR="+spool)
+		stderr := new(phaseWatcher)
+		stderr.want, stderr.seen = phase, make(chan struct{})
+		if phase == "" {
+			// Not before main has set up its signal handler: until then
+			// SIGINT kills the process, before it has written anything.
+			time.AfterFunc(20*time.Millisecond, func() { close(stderr.seen) })
 		}
-		return r
-	}
-
-	// A whole create, for its duration.
-	t0 := time.Now()
-	full := start(0)
-	if err := full.cmd.Wait(); err != nil {
-		t.Fatalf("create: %v\n%s", err, full.stderr.String())
-	}
-	whole := time.Since(t0)
-	t.Logf("a whole create takes %v", whole)
-
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	interrupted := 0
-	for i := 1; i <= 20; i++ {
-		delay := time.Duration(rng.Int64N(int64(whole)))
-		r := start(i)
-		time.Sleep(delay)
-		sent := time.Now()
-		if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- r.cmd.Wait() }()
+		go func() { done <- cmd.Wait() }()
+
+		delay := time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
 		var err error
 		select {
 		case err = <-done:
-		case <-time.After(2 * time.Second):
-			r.cmd.Process.Signal(syscall.SIGQUIT)
-			<-done
-			t.Fatalf("run %d: SIGINT after %v: still running 2 s later; stderr:\n%s", i, delay, r.stderr.String())
+			t.Logf("run %d: finished before %q", i, phase)
+		case <-stderr.seen:
+			time.Sleep(delay)
+			sent := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Fatal(err)
+			}
+			select {
+			case err = <-done:
+			case <-time.After(2 * time.Second):
+				cmd.Process.Signal(syscall.SIGQUIT)
+				<-done
+				t.Fatalf("run %d: SIGINT %v into %q: still running 2 s later; stderr:\n%s", i, delay, phase, stderr.String())
+			}
+			t.Logf("run %d: SIGINT %v into %q, during %q: %v in %v", i, delay, phase, phaseOf(stderr.String()), err, time.Since(sent))
 		}
-		took := time.Since(sent)
 		var ee *exec.ExitError
 		switch {
 		case err == nil:
-			// Done before the signal arrived: the bundle must be whole.
-			t.Logf("run %d: SIGINT after %v: create had finished", i, delay)
-			if _, err := os.Stat(filepath.Join(r.out, "h.gobundle")); err != nil {
+			// Done before the signal: the bundle must be whole.
+			if _, err := os.Stat(output); err != nil {
 				t.Errorf("run %d: exit 0 but %v", i, err)
 			}
 			continue
 		case !errors.As(err, &ee) || ee.ExitCode() != 1:
-			t.Errorf("run %d: SIGINT after %v: %v, want exit 1; stderr:\n%s", i, delay, err, r.stderr.String())
-		case !strings.Contains(r.stderr.String(), "gobundle: create: interrupted; "+filepath.Join(r.out, "h.gobundle")+" not written"):
-			t.Errorf("run %d: SIGINT after %v: stderr lacks the interrupted message:\n%s", i, delay, r.stderr.String())
+			t.Errorf("run %d: SIGINT %v into %q: %v, want exit 1; stderr:\n%s", i, delay, phase, err, stderr.String())
+		case !strings.Contains(stderr.String(), "gobundle: create: interrupted; "+output+" not written"):
+			t.Errorf("run %d: SIGINT %v into %q: stderr lacks the interrupted message:\n%s", i, delay, phase, stderr.String())
 		}
 		interrupted++
-		t.Logf("run %d: SIGINT after %v, during %q: exit in %v", i, delay, phaseOf(r.stderr.String()), took)
-		for _, d := range []string{r.out, r.spool} {
+		for _, d := range []string{out, spool} {
 			ents, err := os.ReadDir(d)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, e := range ents {
-				t.Errorf("run %d: SIGINT after %v left %s", i, delay, filepath.Join(d, e.Name()))
+				t.Errorf("run %d: SIGINT %v into %q left %s", i, delay, phase, filepath.Join(d, e.Name()))
 			}
 		}
 	}
 	if interrupted < 15 {
 		t.Errorf("only %d of 20 creates were interrupted before they finished", interrupted)
 	}
+}
+
+// phaseWatcher collects a create's standard error and closes seen at the
+// first line that starts with want.
+type phaseWatcher struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	want string
+	seen chan struct{}
+	hit  bool
+}
+
+func (w *phaseWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if !w.hit && w.want != "" {
+		s := w.b.String()
+		if strings.HasPrefix(s, w.want) || strings.Contains(s, "\n"+w.want) {
+			w.hit = true
+			close(w.seen)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *phaseWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // phaseOf returns the label of the last progress line in a create's
