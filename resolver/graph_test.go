@@ -337,7 +337,7 @@ func TestWorkspaceBuildList(t *testing.T) {
 	for m := range g.reqs {
 		g.goVer[m] = "1.21"
 	}
-	p := &project{mains: []mainModule{{Path: "m"}}}
+	p := &project{mains: []mainModule{{Path: "m", Go: "1.21"}}}
 	// Pruned: only the main module's requirements are loaded: d's
 	// requirement on a v2.0.0 counts, a v2.0.0's own do not.
 	want := []module.Version{v2("a"), v("b"), v("d")}
