@@ -161,7 +161,7 @@ func rawFromFuzz(data []byte) *RawBundle {
 	}
 	for i := range rb.Frames {
 		for range f.n(4) {
-			size := rb.Frames[i].size()
+			size := rb.Frames[i].Size()
 			off := int64(f.n(int(min(size, 1<<15))))
 			rb.Blobs = append(rb.Blobs, RawBlob{Frame: i, Offset: off, Size: int64(f.n(int(min(size-off+1, 1<<15))))})
 		}

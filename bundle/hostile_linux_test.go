@@ -1,4 +1,4 @@
-package bundle
+package bundle_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gobundle/gobundle/internal/testkit/hostile"
 )
 
 // memoryCeiling is the peak RSS a reader may reach on a crafted bundle of
@@ -23,11 +25,15 @@ func TestHostileMemoryCeiling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a process per crafted bundle")
 	}
-	for _, c := range hostileCases() {
-		t.Run(c.name, func(t *testing.T) {
+	for _, c := range hostile.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
 			dir := t.TempDir()
 			name := filepath.Join(dir, "crafted")
-			if err := os.WriteFile(name, c.build(t), 0o666); err != nil {
+			data, err := c.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(name, data, 0o666); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHostileHelperProcess$", "-test.count=1")

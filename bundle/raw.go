@@ -33,7 +33,8 @@ type RawFrame struct {
 	Zeros   int64
 }
 
-func (f RawFrame) size() int64 { return int64(len(f.Content)) + f.Zeros }
+// Size is the frame's raw size.
+func (f RawFrame) Size() int64 { return int64(len(f.Content)) + f.Zeros }
 
 // RawBlob is a blob: Size bytes at Offset in frame Frame.
 type RawBlob struct {
@@ -89,7 +90,7 @@ func (rb *RawBundle) Encode(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ix.frames = append(ix.frames, frameEntry{off: off, clen: int64(len(comp)), ulen: f.size(), sum: sha256.Sum256(comp)})
+		ix.frames = append(ix.frames, frameEntry{off: off, clen: int64(len(comp)), ulen: f.Size(), sum: sha256.Sum256(comp)})
 		off += int64(len(comp))
 		if _, err := w.Write(comp); err != nil {
 			return err
@@ -97,7 +98,7 @@ func (rb *RawBundle) Encode(w io.Writer) error {
 	}
 	contents := make([][]byte, len(rb.Blobs))
 	for i, b := range rb.Blobs {
-		if b.Frame < 0 || b.Frame >= len(rb.Frames) || b.Offset < 0 || b.Size < 0 || b.Offset+b.Size > rb.Frames[b.Frame].size() {
+		if b.Frame < 0 || b.Frame >= len(rb.Frames) || b.Offset < 0 || b.Size < 0 || b.Offset+b.Size > rb.Frames[b.Frame].Size() {
 			return fmt.Errorf("raw bundle: blob %d out of its frame", i)
 		}
 		contents[i] = rb.Frames[b.Frame].slice(b.Offset, b.Size)
@@ -140,7 +141,7 @@ func compressRawFrame(enc *zstd.Encoder, f RawFrame) ([]byte, error) {
 		return enc.EncodeAll(f.Content, nil), nil
 	}
 	var buf bytes.Buffer
-	enc.ResetContentSize(&buf, f.size())
+	enc.ResetContentSize(&buf, f.Size())
 	if _, err := enc.Write(f.Content); err != nil {
 		return nil, err
 	}
