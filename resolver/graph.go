@@ -38,10 +38,13 @@ func (s source) String() string {
 // project is one input made ready for the walk: its main modules, with
 // their requirements, replacements and exclusions.
 type project struct {
-	input   Input
-	mains   []mainModule
-	replace map[module.Version]source // Old (Version "" for all versions) → New
-	exclude map[module.Version]bool
+	input Input
+	mains []mainModule
+	// replace holds the go.mod's replacements, or go.work's; modReplace,
+	// in a workspace, those of each module it uses.
+	replace    replaceMap
+	modReplace []replaceMap
+	exclude    map[module.Version]bool
 	// goVersion is the go line of the main module (or of go.work), which
 	// decides how the go command prunes the graph.
 	goVersion string
@@ -62,7 +65,7 @@ type mainModule struct {
 // it uses. A module@version input is completed by the walk, which fetches its
 // go.mod.
 func loadProject(ctx context.Context, in Input) (*project, error) {
-	p := &project{input: in, replace: map[module.Version]source{}, exclude: map[module.Version]bool{}}
+	p := &project{input: in, replace: replaceMap{}, exclude: map[module.Version]bool{}}
 	switch in.Kind {
 	case InputModule:
 		return p, nil
@@ -76,7 +79,7 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 		if mf.Go != nil {
 			p.goVersion = mf.Go.Version
 		}
-		if err := p.addReplaces(mf.Replace, dir, in.File, true); err != nil {
+		if err := p.replace.add(mf.Replace, dir, in.File); err != nil {
 			return nil, err
 		}
 		p.sumFiles = append(p.sumFiles, filepath.Join(dir, "go.sum"))
@@ -91,7 +94,7 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 		}
 		wdir := filepath.Dir(in.File)
 		// go.work replacements win over those of the modules it uses.
-		if err := p.addReplaces(wf.Replace, wdir, in.File, true); err != nil {
+		if err := p.replace.add(wf.Replace, wdir, in.File); err != nil {
 			return nil, err
 		}
 		p.workspace = true
@@ -114,9 +117,11 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 			p.sumFiles = append(p.sumFiles, filepath.Join(dir, "go.sum"))
 		}
 		for i, mf := range mfs {
-			if err := p.addReplaces(mf.Replace, dirs[i], filepath.Join(dirs[i], "go.mod"), false); err != nil {
+			rm := replaceMap{}
+			if err := rm.add(mf.Replace, dirs[i], filepath.Join(dirs[i], "go.mod")); err != nil {
 				return nil, err
 			}
+			p.modReplace = append(p.modReplace, rm)
 		}
 		p.sumFiles = append(p.sumFiles, in.File+".sum")
 	default:
@@ -162,10 +167,19 @@ func (p *project) addMain(mf *modfile.File, dir string) {
 	p.mains = append(p.mains, mm)
 }
 
-// addReplaces records replace directives; relative directory targets are
-// taken relative to dir. With override false, an earlier directive for the
-// same module wins (go.work over the modules it uses).
-func (p *project) addReplaces(rs []*modfile.Replace, dir, file string, override bool) error {
+// replaceMap holds the replace directives of one go.mod or go.work file:
+// Old (Version "" for all versions) → New.
+type replaceMap map[module.Version]replacement
+
+type replacement struct {
+	src  source
+	from module.Version // the directive's Old
+	file string         // the file (and line) that says it
+}
+
+// add records replace directives; relative directory targets are taken
+// relative to dir.
+func (rm replaceMap) add(rs []*modfile.Replace, dir, file string) error {
 	for _, r := range rs {
 		var s source
 		if modfile.IsDirectoryPath(r.New.Path) {
@@ -180,25 +194,56 @@ func (p *project) addReplaces(rs []*modfile.Replace, dir, file string, override 
 			}
 			s.Mod = r.New
 		}
-		if _, dup := p.replace[r.Old]; dup && !override {
-			continue
-		}
-		p.replace[r.Old] = s
+		rm[r.Old] = replacement{src: s, from: r.Old, file: fmt.Sprintf("%s:%d", file, r.Syntax.Start.Line)}
 	}
 	return nil
 }
 
+// lookup returns m's replacement in one file: a version-specific directive
+// wins over one for all versions (modload replacement).
+func (rm replaceMap) lookup(m module.Version) (replacement, bool) {
+	if r, ok := rm[m]; ok {
+		return r, true
+	}
+	r, ok := rm[module.Version{Path: m.Path}]
+	return r, ok
+}
+
+// replacementOf returns m's replacement as the go command finds it
+// (modload replacementFrom): go.work's map first, whole (so its
+// all-versions directive beats a module's version-specific one), then the
+// workspace modules', where two modules replacing m differently is an
+// error.
+func (p *project) replacementOf(m module.Version) (source, error) {
+	if m.Version == "" && p.isMain(m.Path) {
+		return source{Mod: m}, nil
+	}
+	if r, ok := p.replace.lookup(m); ok {
+		return r.src, nil
+	}
+	var found *replacement
+	for _, rm := range p.modReplace {
+		r, ok := rm.lookup(m)
+		if !ok {
+			continue
+		}
+		if found != nil && found.from != r.from && found.src != r.src {
+			return found.src, fmt.Errorf("conflicting replacements found for %s in workspace modules defined by %s and %s",
+				modString(m), found.file, r.file)
+		}
+		found = &r
+	}
+	if found != nil {
+		return found.src, nil
+	}
+	return source{Mod: m}, nil
+}
+
 // resolve returns where the go.mod (and files) of m come from after the
-// main modules' replacements: a version-specific replacement wins over one
-// for all versions.
+// replacements ([project.replacementOf]; a conflict is reported by the walk).
 func (p *project) resolve(m module.Version) source {
-	if s, ok := p.replace[m]; ok {
-		return s
-	}
-	if s, ok := p.replace[module.Version{Path: m.Path}]; ok {
-		return s
-	}
-	return source{Mod: m}
+	s, _ := p.replacementOf(m)
+	return s
 }
 
 // isMain reports whether path is one of the project's main modules.
@@ -325,8 +370,11 @@ func walk(ctx context.Context, p *project, l *loader, jobs int, progress func(do
 		g.parent[m] = parent
 		total++
 		grp.Go(func() error {
-			src := p.resolve(m)
-			s, err := l.load(gctx, src)
+			src, err := p.replacementOf(m)
+			var s *summary
+			if err == nil {
+				s, err = l.load(gctx, src)
+			}
 			if err == nil {
 				err = checkModulePath(m, src, s)
 			}
