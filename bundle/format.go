@@ -62,7 +62,7 @@ const (
 	minStrBytes   = 1                  // an empty string's length
 	minFrameBytes = 1 + 1 + 32         // storedLen, rawLen, sha256
 	minBlobBytes  = 1 + 1 + 1 + 32 + 4 // frame, offset, size, sha256, crc
-	minModBytes   = 8                  // path, version, 4 refs, hash, kind
+	minModBytes   = 17                 // path (module.Check: at least "a.b"), version ("v0.0.0"), 4 refs, hash, kind
 	minFileBytes  = 2                  // name, blob
 	minExtraBytes = 4                  // kind, name, blob, origin
 	minPropBytes  = 2

@@ -970,6 +970,10 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if !expansionOK(int64(len(r.comp)), r.ulen, ratioLimit) {
+			// Readers refuse such a frame as a decompression bomb.
+			return nil, fmt.Errorf("frame %d: %d bytes compress to %d, more than the %d:1 a bundle may hold (docs/FORMAT.md, Bounds): its content is almost all one repeated byte", i, r.ulen, len(r.comp), ratioLimit)
+		}
 		if _, err := out.Write(r.comp); err != nil {
 			return nil, err
 		}
