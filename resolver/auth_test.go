@@ -130,6 +130,13 @@ func TestCredentialsUserinfo(t *testing.T) {
 	if n := len(plain.authorizations()); n != 0 {
 		t.Errorf("%d requests reached the http mirror", n)
 	}
+	// The same for a checksum database URL.
+	m0 := ftMirrors(t, plain.URL)
+	vkey, _ := ftSumDB(t, "sum.example", nil)
+	if _, err := NewSumDB(SumDBConfig{GOSUMDB: vkey + " " + u, CacheDir: t.TempDir()}, m0); err == nil ||
+		!strings.Contains(err.Error(), "refusing to pass credentials to insecure URL") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("NewSumDB with credentials in an http URL: %v, want the go command's refusal", err)
+	}
 
 	secure := newAuthServer(t, true)
 	secure.want = basic("alice", "s3cret")

@@ -134,6 +134,9 @@ func NewSumDB(cfg SumDBConfig, m *Mirrors) (*SumDB, error) {
 		if base, err = url.Parse(f[1]); err != nil || (base.Scheme != "https" && base.Scheme != "http" && base.Scheme != "file") {
 			return nil, fmt.Errorf("invalid GOSUMDB URL %q", redactEntry(f[1]))
 		}
+		if base.User != nil && base.Scheme != "https" {
+			return nil, fmt.Errorf("GOSUMDB URL: %w", insecureCredentialsError(base))
+		}
 	}
 	log := cfg.Logger
 	if log == nil {
