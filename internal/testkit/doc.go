@@ -113,7 +113,7 @@
 //	    set $GOBUNDLE_PROXY. -stop sends SIGTERM, waits, prints its output
 //	    to stdout and fails on a bad exit. Servers still running stop at the
 //	    end of the script. "! serve" expects it to fail to start.
-//	githost start [-name HOST] [-auth REPO=USER:PW]... DIR
+//	githost start [-name HOST] [-tls] [-auth REPO=USER:PW]... DIR
 //	    Build bare git repositories from DIR/REPO/N@REF snapshot
 //	    directories (see the githost package) and serve them as
 //	    http://HOST/REPO (default git.corp.example): ?go-get=1 gets the
@@ -123,11 +123,14 @@
 //	    servers are never proxied). Scripts set GOPRIVATE=HOST,
 //	    GOINSECURE=HOST (plain http) and GOVCS=private:git. -auth requires
 //	    basic auth for REPO and writes $WORK/githost.netrc (git reads
-//	    $HOME/.netrc).
+//	    $HOME/.netrc). -tls answers https://HOST too (CONNECT through the
+//	    proxy: HTTPS_PROXY, https_proxy) with a certificate of a test CA
+//	    ($WORK/githost-ca.pem as SSL_CERT_FILE and GIT_SSL_CAINFO); go-import
+//	    answers then name https repositories and GOINSECURE is not needed.
 //	githost retag REPO TAG FILE CONTENT
 //	    Move TAG to a new commit with FILE changed: a tampered repository.
 //	githost log | [!] githost requested URLPAT
-//	    The host's request log ("METHOD HOST PATH STATUS"); assert on paths.
+//	    The host's request log ("METHOD SCHEME://HOST PATH STATUS"); assert on paths.
 //	fetch [-status CODE] [-method M] URL
 //	    GET a loopback URL, print the body, check the status.
 //	airgap

@@ -680,7 +680,7 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Logf("gobundle serve: GOPROXY=%s ($GOBUNDLE_PROXY)", proxyURL)
 }
 
-const githostUsage = `githost start [-name HOST] [-auth REPO=USER:PASSWORD]... DIR
+const githostUsage = `githost start [-name HOST] [-tls] [-auth REPO=USER:PASSWORD]... DIR
 githost retag REPO TAG FILE CONTENT
 githost log
 [!] githost requested PATTERN`
@@ -707,8 +707,10 @@ func cmdGithost(ts *testscript.TestScript, neg bool, args []string) {
 	case "start":
 		name := "git.corp.example"
 		var auths listFlag
+		var useTLS bool
 		rest := parseFlags(ts, githostUsage, args, func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", name, "private host name")
+			fs.BoolVar(&useTLS, "tls", false, "answer https too, with a test CA")
 			fs.Var(&auths, "auth", "REPO=USER:PASSWORD")
 		})
 		if len(rest) != 1 {
@@ -738,6 +740,16 @@ func cmdGithost(ts *testscript.TestScript, neg bool, args []string) {
 		st.mu.Unlock()
 		if netrc.Len() > 0 {
 			ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), "githost.netrc"), []byte(netrc.String()), 0o600))
+		}
+		if useTLS {
+			ca, err := g.EnableTLS()
+			ts.Check(err)
+			caFile := filepath.Join(ts.Getenv("WORK"), "githost-ca.pem")
+			ts.Check(os.WriteFile(caFile, ca, 0o666))
+			ts.Setenv("SSL_CERT_FILE", caFile)
+			ts.Setenv("GIT_SSL_CAINFO", caFile)
+			ts.Setenv("HTTPS_PROXY", g.ProxyURL())
+			ts.Setenv("https_proxy", g.ProxyURL())
 		}
 		ts.Setenv("HTTP_PROXY", g.ProxyURL())
 		ts.Setenv("http_proxy", g.ProxyURL())

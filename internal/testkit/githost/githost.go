@@ -12,8 +12,8 @@
 // privileged port, and many scripts may run side by side. Loopback
 // addresses are never proxied, so the fake upstream and checksum database
 // stay reached directly. The go command refuses plain-http version control
-// for hosts not in GOINSECURE, so scripts set GOINSECURE=NAME (and
-// GOVCS=private:git, GOPRIVATE=NAME). This is chosen over git's
+// for hosts not in GOINSECURE, so scripts set GOINSECURE=NAME, or serve
+// https with a test CA (see TLS), and GOVCS=private:git, GOPRIVATE=NAME. This is chosen over git's
 // url.<base>.insteadOf, which rewrites only git's URLs and leaves the go
 // command's go-get lookup for NAME unresolvable.
 //
@@ -32,6 +32,7 @@ package githost
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -54,9 +55,10 @@ type Server struct {
 	ln   net.Listener
 	git  string // path of git
 
-	mu   sync.Mutex
-	auth map[string]string // repository → "user:password"
-	log  []string          // "METHOD HOST PATH STATUS"
+	mu        sync.Mutex
+	tlsConfig *tls.Config       // set by EnableTLS
+	auth      map[string]string // repository → "user:password"
+	log       []string          // see Requests
 }
 
 // Start builds the repositories under dir (see Fixtures) into root and
@@ -102,7 +104,8 @@ func (s *Server) RequireAuth(repo, userPassword string) {
 	s.auth[repo] = userPassword
 }
 
-// Requests returns the log: "METHOD HOST PATH STATUS" lines.
+// Requests returns the log: "METHOD SCHEME://HOST PATH STATUS" lines
+// ("CONNECT HOST:443 …" for tunnels).
 func (s *Server) Requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,9 +232,21 @@ func (s *Server) run(ctx context.Context, date string, args ...string) error {
 // tag for ?go-get=1, else git's smart HTTP protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	s.serve(rec, r)
+	if r.Method == http.MethodConnect {
+		// Logged as answered: the tunnel's requests are logged on their own.
+		s.connect(w, r)
+	} else {
+		s.serve(rec, r)
+	}
 	s.mu.Lock()
-	s.log = append(s.log, fmt.Sprintf("%s %s %s %d", r.Method, r.Host, r.URL.Path, rec.code))
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	if r.Method == http.MethodConnect {
+		scheme = ""
+	}
+	s.log = append(s.log, fmt.Sprintf("%s %s%s %s %d", r.Method, scheme, r.Host, r.URL.Path, rec.code))
 	s.mu.Unlock()
 }
 
@@ -240,7 +255,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if r.Method == http.MethodConnect || host != s.Name {
+	if host != s.Name {
 		http.Error(w, "githost: only http://"+s.Name+"/ is served here", http.StatusForbidden)
 		return
 	}
@@ -256,8 +271,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Query().Get("go-get") == "1" {
 		// As GitLab: the meta answer needs no credentials.
+		// The repository URL has the scheme the question came in with.
 		root := s.Name + "/" + repo
-		fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta name=\"go-import\" content=\"%s git http://%s.git\"></head><body></body></html>\n", root, root)
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta name=\"go-import\" content=\"%s git %s://%s.git\"></head><body></body></html>\n", root, scheme, root)
 		return
 	}
 	s.mu.Lock()

@@ -2,6 +2,8 @@ package githost
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/url"
@@ -93,5 +95,33 @@ func TestHost(t *testing.T) {
 	}
 	if len(s.Requests()) == 0 {
 		t.Error("empty request log")
+	}
+
+	// With TLS: CONNECT through the proxy, a certificate for the name from
+	// the test CA, https repository URLs in the go-import answer.
+	ca, err := s.EnableTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("CA PEM does not parse")
+	}
+	tlsClient := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := tlsClient.Get("https://git.corp.example/lib?go-get=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `git https://git.corp.example/lib.git"`; !strings.Contains(string(body), want) {
+		t.Errorf("go-get over https: %s, want %s", body, want)
+	}
+	if _, err := (&http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}).Get("https://git.corp.example/lib?go-get=1"); err == nil {
+		t.Error("https without the test CA succeeded")
+	}
+	log := strings.Join(s.Requests(), "\n")
+	if !strings.Contains(log, "CONNECT git.corp.example:443 ") || !strings.Contains(log, "GET https://git.corp.example /lib 200") {
+		t.Errorf("request log lacks the tunnel:\n%s", log)
 	}
 }
