@@ -39,7 +39,7 @@ crossbuild:
 
 # test-deps installs what the tests need on a fresh machine (root, Debian).
 test-deps:
-	@command -v unshare >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq util-linux; }
+	@command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq util-linux; }
 	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iproute2; }
 	@command -v git >/dev/null 2>&1 && test -x "$$(git --exec-path)/git-http-backend" || { apt-get update -qq && apt-get install -y -qq git; }
 

@@ -661,7 +661,7 @@ func (w *Writer) WriteFile(ctx context.Context, name string) (Stats, error) {
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, fmt.Errorf("writing %s: %w", name, err)
 	}
 	ok := false
 	defer func() {

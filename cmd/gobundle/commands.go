@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/repro"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
 )
 
 // PackCmd packs a GOPROXY file tree.
@@ -66,7 +69,7 @@ func (c *PackCmd) Run(e *env) error {
 
 // InspectCmd shows what a bundle holds.
 type InspectCmd struct {
-	File  string `arg:"" help:"Bundle file." type:"existingfile"`
+	File  string `arg:"" help:"Bundle file." type:"path"`
 	JSON  bool   `help:"Print machine-readable JSON."`
 	Files bool   `help:"List every module version with its files (default when --json)."`
 }
@@ -86,7 +89,7 @@ type inspectOutput struct {
 }
 
 func (c *InspectCmd) Run(e *env) error {
-	r, err := bundle.Open(e.ctx, c.File)
+	r, err := openBundle(e.ctx, c.File)
 	if err != nil {
 		return err
 	}
@@ -171,12 +174,17 @@ func origins(m bundle.Module) string {
 
 // VerifyCmd re-checks a bundle.
 type VerifyCmd struct {
-	File  string `arg:"" help:"Bundle file." type:"existingfile"`
+	File  string `arg:"" help:"Bundle file." type:"path"`
 	SumDB string `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundle's signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 }
 
 func (c *VerifyCmd) Run(e *env) error {
-	r, err := bundle.Open(e.ctx, c.File)
+	// Flags first: a bad key is known before the bundle is read.
+	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	r, err := openBundle(e.ctx, c.File)
 	if err != nil {
 		return err
 	}
@@ -184,10 +192,6 @@ func (c *VerifyCmd) Run(e *env) error {
 	p := e.newProgress("verifying", false)
 	problems := r.Verify(e.ctx, bundleProgress(p))
 	p.Finish()
-	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
-	if err != nil {
-		return err
-	}
 	sdProblems, sdSummary := verifySumDB(e.ctx, r, keys)
 	problems = append(problems, sdProblems...)
 	for _, p := range problems {
@@ -216,12 +220,12 @@ func contentDigest(e *env, r *bundle.Reader) string {
 
 // UnpackCmd writes a GOPROXY file tree.
 type UnpackCmd struct {
-	File string `arg:"" help:"Bundle file." type:"existingfile"`
+	File string `arg:"" help:"Bundle file." type:"path"`
 	Dir  string `arg:"" help:"Directory to write the GOPROXY tree into (created if missing)."`
 }
 
 func (c *UnpackCmd) Run(e *env) error {
-	r, err := bundle.Open(e.ctx, c.File)
+	r, err := openBundle(e.ctx, c.File)
 	if err != nil {
 		return err
 	}
@@ -303,4 +307,44 @@ func absSlash(dir string) string {
 		dir = "/" + dir // Windows: file:///C:/...
 	}
 	return dir
+}
+
+// openBundle opens the bundle file name, saying so plainly when it is
+// missing.
+func openBundle(ctx context.Context, name string) (*bundle.Reader, error) {
+	r, err := bundle.Open(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such bundle file", name)
+	}
+	return r, err
+}
+
+// checkOutputDir reports why a file named output could not be written, by
+// making and removing a temporary file beside it: before create resolves or
+// downloads anything, rather than after.
+func checkOutputDir(output string) error {
+	dir := filepath.Dir(output)
+	if st, err := os.Stat(output); err == nil && st.IsDir() {
+		return errors.New("is a directory")
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("directory %s does not exist", dir)
+		}
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(output)+".check*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

@@ -126,6 +126,11 @@ func (c *CreateCmd) run(e *env) error {
 	if c.Jobs < 1 {
 		return usageError{errors.New("create: --jobs must be at least 1")}
 	}
+	if c.Output != "" {
+		if err := checkOutputDir(c.Output); err != nil {
+			return usageError{fmt.Errorf("create: -o %s: %w", c.Output, err)}
+		}
+	}
 	retries := c.Retries
 	switch {
 	case retries < 0:

@@ -35,6 +35,9 @@ func (c *ServeCmd) Run(e *env) error {
 	if c.FrameCache < 1 {
 		return usageError{errors.New("serve: --frame-cache must be at least 1 (MiB)")}
 	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return usageError{fmt.Errorf("serve: --listen %q: want host:port, such as 127.0.0.1:8080 (:8080 listens on every interface)", c.Listen)}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
 	}
@@ -62,6 +65,11 @@ func (c *ServeCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// Listen before loading bundles: a port in use is known at once.
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	s, err := serve.New(ctx, serve.Options{
 		SumDBKeys:       keys,
 		Bundles:         c.Bundles,
@@ -75,6 +83,7 @@ func (c *ServeCmd) Run(e *env) error {
 		TLSKeyFile:      c.TLSKey,
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	// The frame cache is most of a large bundle's memory; with GOGC=200 the
@@ -84,11 +93,6 @@ func (c *ServeCmd) Run(e *env) error {
 	if e.getenv("GOMEMLIMIT") == "" {
 		n := int64(max(1, len(s.Stats().Bundles)))
 		debug.SetMemoryLimit(n * (c.FrameCache<<20 + 256<<20))
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		s.Close()
-		return fmt.Errorf("serve: %w", err)
 	}
 	// Catch SIGHUP before announcing readiness, so a reload asked for
 	// right after the GOPROXY line never kills the process.
