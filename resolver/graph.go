@@ -306,14 +306,18 @@ func (e *ChainError) Error() string {
 		}
 	}
 	b.WriteString(msg)
-	b.WriteString(" (required by ")
-	for i, m := range e.Chain {
-		if i > 0 {
-			b.WriteString(" → ")
+	// The chain of requirers, without the module version itself: an
+	// input asked for as module@version has none.
+	if len(e.Chain) > 1 {
+		b.WriteString(" (required by ")
+		for i, m := range e.Chain[:len(e.Chain)-1] {
+			if i > 0 {
+				b.WriteString(" → ")
+			}
+			b.WriteString(modString(m))
 		}
-		b.WriteString(modString(m))
+		b.WriteString(")")
 	}
-	b.WriteString(")")
 	return b.String()
 }
 

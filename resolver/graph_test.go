@@ -402,7 +402,7 @@ func TestMissingModuleNamesChain(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err does not wrap fs.ErrNotExist: %v", err)
 	}
-	want := "example.com/main → example.com/a@v1.0.0 → example.com/b@v1.0.0 → example.com/gone@v0.1.0"
+	want := "example.com/gone@v0.1.0: fake: example.com/gone@v0.1.0.mod: file does not exist (required by example.com/main → example.com/a@v1.0.0 → example.com/b@v1.0.0)"
 	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %q, want one line containing %q", err, want)
 	}
@@ -568,7 +568,7 @@ func TestChainErrorMessage(t *testing.T) {
 		Source: "example.com/y@v2.0.0",
 		Err:    inner,
 	})
-	want := "example.com/x@v1.0.0 => example.com/y@v2.0.0: reading https://mirror.test/example.com/y/@v/v2.0.0.mod: 404 Not Found … (required by example.com/main → example.com/a@v1.2.0 → example.com/x@v1.0.0)"
+	want := "example.com/x@v1.0.0 => example.com/y@v2.0.0: reading https://mirror.test/example.com/y/@v/v2.0.0.mod: 404 Not Found … (required by example.com/main → example.com/a@v1.2.0)"
 	if err.Error() != want {
 		t.Errorf("error:\n got  %s\n want %s", err, want)
 	}
@@ -586,7 +586,7 @@ func TestMissingModuleShortestChain(t *testing.T) {
 	dir := writeTree(t, map[string]string{"go.mod": "module example.com/main\ngo 1.16\nrequire (\n\texample.com/a v1.0.0\n\texample.com/c v1.0.0\n)\n"})
 	for range 5 {
 		_, err := runResolve(t, f, nil, false, mustInput(t, dir))
-		want := "(required by example.com/main → example.com/c@v1.0.0 → example.com/gone@v0.1.0)"
+		want := "(required by example.com/main → example.com/c@v1.0.0)"
 		if err == nil || !strings.HasSuffix(err.Error(), want) {
 			t.Fatalf("err = %v, want one ending in %q", err, want)
 		}

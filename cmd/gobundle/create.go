@@ -102,7 +102,9 @@ func (c *CreateCmd) Run(e *env) error {
 		defer pprof.StopCPUProfile()
 	}
 	err := c.run(e)
-	if err != nil && e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+	// Once interrupted, whatever failed failed because of it (a go env
+	// killed halfway reports "signal: killed", not the context's error).
+	if err != nil && e.ctx.Err() != nil {
 		if c.DryRun {
 			return errors.New("create: interrupted (files downloaded so far stay in the cache)")
 		}
