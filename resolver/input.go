@@ -100,15 +100,35 @@ type InputError struct {
 func (e *InputError) Error() string { return fmt.Sprintf("input %q: %v", e.Arg, e.Err) }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// ParseInput classifies one command-line input:
+// InputParser classifies inputs as the go command run in their directory
+// would find its main modules.
+type InputParser struct {
+	// GoWork is GOWORK: "" or "auto" finds go.work in the directory or a
+	// parent, "off" ignores go.work files, else the absolute path of the
+	// go.work file to use (modload FindGoWork).
+	GoWork string
+}
+
+// ParseInput is [InputParser.Parse] with GOWORK unset.
+func ParseInput(arg, dir string) (Input, error) { return InputParser{}.Parse(arg, dir) }
+
+// ReadInputList is [InputParser.ReadList] with GOWORK unset.
+func ReadInputList(ctx context.Context, file string) ([]Input, error) {
+	return InputParser{}.ReadList(ctx, file)
+}
+
+// Parse classifies one command-line input:
 //
-//   - an existing directory: its go.work if it has one (as the go command
-//     run there would use it), else its go.mod;
+//   - an existing directory: what the go command run there uses (modload
+//     InitWorkfile, findWorkspaceFile, findModuleRoot): the go.work file
+//     GOWORK names, else the first go.work in the directory or a parent
+//     (none with GOWORK=off), else the first go.mod in the directory or a
+//     parent;
 //   - an existing file: a go.work if named go.work or *.work, else a go.mod;
 //   - otherwise module@version, with a full (canonical) semantic version.
 //
 // Relative paths are taken relative to dir (the working directory if "").
-func ParseInput(arg, dir string) (Input, error) {
+func (ip InputParser) Parse(arg, dir string) (Input, error) {
 	if arg == "" {
 		return Input{}, &InputError{Arg: arg, Err: errors.New("empty input")}
 	}
@@ -123,16 +143,7 @@ func ParseInput(arg, dir string) (Input, error) {
 			return Input{}, &InputError{Arg: arg, Err: err}
 		}
 		if st.IsDir() {
-			for _, c := range []struct {
-				name string
-				kind InputKind
-			}{{"go.work", InputWork}, {"go.mod", InputGoMod}} {
-				f := filepath.Join(abs, c.name)
-				if _, err := os.Stat(f); err == nil {
-					return Input{Arg: arg, Kind: c.kind, File: f}, nil
-				}
-			}
-			return Input{}, &InputError{Arg: arg, Err: errors.New("directory holds neither go.mod nor go.work")}
+			return ip.dirInput(arg, abs)
 		}
 		base := filepath.Base(abs)
 		if base == "go.work" || strings.HasSuffix(base, ".work") {
@@ -160,10 +171,10 @@ func ParseInput(arg, dir string) (Input, error) {
 	return Input{Arg: arg, Kind: InputModule, Module: m}, nil
 }
 
-// ReadInputList reads a --from file: one input a line; blank lines and lines
+// ReadList reads a --from file: one input a line; blank lines and lines
 // starting with # are skipped. Relative paths are taken relative to the
 // directory holding the list file.
-func ReadInputList(ctx context.Context, file string) ([]Input, error) {
+func (ip InputParser) ReadList(ctx context.Context, file string) ([]Input, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -181,7 +192,7 @@ func ReadInputList(ctx context.Context, file string) ([]Input, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		in, err := ParseInput(line, dir)
+		in, err := ip.Parse(line, dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, n, err)
 		}
@@ -191,4 +202,39 @@ func ReadInputList(ctx context.Context, file string) ([]Input, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return ins, nil
+}
+
+// dirInput finds the main modules of a directory as the go command does.
+func (ip InputParser) dirInput(arg, dir string) (Input, error) {
+	switch ip.GoWork {
+	case "off":
+	case "", "auto":
+		if f := findUp(dir, "go.work"); f != "" {
+			return Input{Arg: arg, Kind: InputWork, File: f}, nil
+		}
+	default:
+		if !filepath.IsAbs(ip.GoWork) {
+			return Input{}, &InputError{Arg: arg, Err: fmt.Errorf("invalid GOWORK %q: not an absolute path", ip.GoWork)}
+		}
+		return Input{Arg: arg, Kind: InputWork, File: ip.GoWork}, nil
+	}
+	if f := findUp(dir, "go.mod"); f != "" {
+		return Input{Arg: arg, Kind: InputGoMod, File: f}, nil
+	}
+	return Input{}, &InputError{Arg: arg, Err: errors.New("neither it nor a parent directory holds go.mod or go.work")}
+}
+
+// findUp returns the first file name found in dir or one of its parents.
+func findUp(dir, name string) string {
+	for {
+		f := filepath.Join(dir, name)
+		if st, err := os.Stat(f); err == nil && !st.IsDir() {
+			return f
+		}
+		d := filepath.Dir(dir)
+		if d == dir {
+			return ""
+		}
+		dir = d
+	}
 }

@@ -171,15 +171,16 @@ func (c *CreateCmd) run(e *env) error {
 	if len(args) == 0 && len(c.From) == 0 {
 		args = []string{"."}
 	}
+	ip := resolver.InputParser{GoWork: e.getenv("GOWORK")}
 	for _, a := range args {
-		in, err := resolver.ParseInput(a, "")
+		in, err := ip.Parse(a, "")
 		if err != nil {
 			return usageError{err}
 		}
 		inputs = append(inputs, in)
 	}
 	for _, f := range c.From {
-		ins, err := resolver.ReadInputList(ctx, f)
+		ins, err := ip.ReadList(ctx, f)
 		if err != nil {
 			return usageError{fmt.Errorf("--from: %w", err)}
 		}
