@@ -28,6 +28,8 @@ import (
 //     module (deleted origins, modules it could not fetch), and the go
 //     command does not ask it about what go.sum lists.
 //
+// The same holds for the .info file of such a module version.
+//
 // Everything else stays a hard error: a needed file that cannot be
 // fetched, a hash that differs from go.sum or the database, a module
 // version nobody vouches for (unknown to the database and not in go.sum).
@@ -118,4 +120,55 @@ func graphGaps(p *project, failed []failure, needed map[module.Version]bool, str
 				" (only the full module graph reaches it; the go command's pruned graph and build list do not)"})
 	}
 	return gaps, hard
+}
+
+// noteNeeded records what the go command reads for project p, once its
+// walk is over.
+func (l *loader) noteNeeded(p *project, g *graph) {
+	needed := g.neededMods(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !p.prunable() {
+		l.allNeeded = true
+	}
+	if l.needed == nil {
+		l.needed = map[module.Version]bool{}
+	}
+	for m := range needed {
+		l.needed[m] = true
+	}
+}
+
+// missingInfo records an .info file the mirrors do not have.
+func (l *loader) missingInfo(m module.Version, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.infoMiss = append(l.infoMiss, failure{m: m, err: err})
+}
+
+// infoWait waits for the .info lane, then sorts the missing .info files:
+// those of module versions only the full graph reaches are gaps (unless
+// strict); a needed one is an error naming the first, in module order.
+func (l *loader) infoWait() error {
+	if err := l.infos.wait(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	miss := append([]failure(nil), l.infoMiss...)
+	needed, all := l.needed, l.allNeeded
+	l.mu.Unlock()
+	sort.Slice(miss, func(i, j int) bool { return lessVersion(miss[i].m, miss[j].m) })
+	for _, f := range miss {
+		if l.strict || all || needed[f.m] {
+			return fmt.Errorf("%s@%s: info: %w", f.m.Path, f.m.Version, f.err)
+		}
+	}
+	for _, f := range miss {
+		gap := Gap{Path: f.m.Path, Version: f.m.Version, File: "info",
+			Reason: "left out: " + oneLine(strings.TrimPrefix(f.err.Error(), modString(f.m)+": ")) +
+				" (only the full module graph reaches it; the go command's pruned graph and build list do not)"}
+		l.log.Warn("module version left out", "gap", gap.String())
+		l.gaps.add(gap)
+	}
+	return nil
 }

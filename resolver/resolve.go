@@ -282,6 +282,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			return nil, err
 		}
 		resolved += int64(len(g.reqs) - len(p.mains))
+		l.noteNeeded(p, g)
 		bl := g.buildList()
 		lists := g.zipLists(p)
 		inList := map[string]bool{}
@@ -355,7 +356,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		if cfg.Graph == nil && cfg.Zip == nil {
 			return
 		}
-		if graphErr = l.infos.wait(); graphErr == nil && cfg.Graph != nil {
+		if graphErr = l.infoWait(); graphErr == nil && cfg.Graph != nil {
 			log.Debug("every .info fetched; handing over the graph", "zips", len(zipList))
 			graphErr = cfg.Graph(gctx, l.modules(), zipList)
 			log.Debug("graph handed over", "err", graphErr)
@@ -417,7 +418,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	if graphErr != nil {
 		return nil, graphErr
 	}
-	if err := l.infos.wait(); err != nil {
+	if err := l.infoWait(); err != nil {
 		return nil, err
 	}
 
@@ -517,6 +518,12 @@ type loader struct {
 	hashZip func(ctx context.Context, m module.Version, f Fetched) (string, error)
 	strict  bool    // gaps are errors
 	gaps    gapList // files left out
+	// needed holds the module versions the go command reads for the
+	// walked projects (all: some project needs the full graph); infoMiss
+	// the .info files the mirrors answered 404/403/410 for.
+	needed    map[module.Version]bool
+	allNeeded bool
+	infoMiss  []failure
 
 	sumdbChecks, gosumChecks    atomic.Int64
 	zipsHashed, zipHashesCached atomic.Int64
@@ -659,6 +666,12 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				if missingFile(err) {
+					// Decided once every walk is over (infoWait): a gap
+					// unless the go command needs it.
+					l.missingInfo(m, err)
+					return nil
 				}
 				return fmt.Errorf("%s@%s: info: %w", m.Path, m.Version, err)
 			}
