@@ -158,6 +158,8 @@ type fakeSumDB struct {
 	calls int
 }
 
+func (s *fakeSumDB) Covers(string) bool { return true }
+
 func (s *fakeSumDB) Check(ctx context.Context, path, version string, isMod bool, h1 string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -89,7 +89,7 @@ type Stats struct {
 	Zips        int   // zips bundled
 	Files       int   // .info, .mod and .zip files bundled
 	Bytes       int64 // size of those files
-	SumDBChecks int   // hashes passed to SumDB.Check (which skips GONOSUMDB modules) and confirmed
+	SumDBChecks int   // hashes confirmed by the checksum database (GONOSUMDB modules never are)
 	GoSumChecks int   // hashes found in and matched with an input's go.sum
 	// ZipsHashed counts zips inflated to compute their go.sum hash;
 	// ZipHashesCached those whose hash the download cache remembered.
@@ -117,6 +117,9 @@ type zipHasher interface {
 // sumChecker is what the resolver needs of [SumDB].
 type sumChecker interface {
 	Check(ctx context.Context, path, version string, isMod bool, h1 string) error
+	// Covers reports whether the database checks path (GONOSUMDB
+	// modules it does not): only those count as verified with it.
+	Covers(path string) bool
 }
 
 // Resolve walks the full requirement graph of every input through the
@@ -747,7 +750,7 @@ func (l *loader) verify(ctx context.Context, m module.Version, isMod bool, h, mi
 	if listed {
 		l.gosumChecks.Add(1)
 	}
-	if l.c != nil {
+	if l.c != nil && l.c.Covers(m.Path) {
 		if err := l.c.Check(ctx, m.Path, m.Version, isMod, h); err != nil {
 			if ctx.Err() != nil {
 				return listed, err

@@ -176,6 +176,10 @@ func (s *SumDB) Name() string { return s.name }
 // Source returns where the database is reached: its name and URL, once known.
 func (s *SumDB) Source() string { return s.ops.source() }
 
+// Covers reports whether the database checks module path: it does not
+// check GONOSUMDB (and GOPRIVATE) modules.
+func (s *SumDB) Covers(path string) bool { return !module.MatchPrefixPatterns(s.noSumDB, path) }
+
 // Check verifies the go.sum hash h1 of module@version (of its zip, or of its
 // go.mod when isMod is set) against the checksum database. Modules matching
 // NoSumDB (or Private) are skipped. A mismatch or a misbehaving database is
