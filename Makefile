@@ -9,10 +9,10 @@ TESTENV := GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 .PHONY: build test test-deps bench demo install fuzz crossbuild tidy clean
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
+	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
 
 install:
-	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/gobundle
+	$(GO) install -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' ./cmd/gobundle
 
 # test runs unit tests, script tests (real go command against the test kit),
 # a short fuzz run of the bundle reader, and the cross-OS build check.

@@ -35,7 +35,7 @@ func (c *PackCmd) Run(e *env) error {
 		return err
 	}
 	w, err := bundle.NewWriter(bundle.WriterOptions{
-		Tool:    "gobundle " + version,
+		Tool:    "gobundle " + toolVersion(),
 		Created: created,
 		// Not the directory's path: nothing in a bundle depends on the host.
 		Inputs:      []string{"GOPROXY file tree"},
@@ -60,10 +60,8 @@ func (c *PackCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if !e.quiet {
-		fmt.Fprintf(e.stderr, "packed %d module versions (%d zips) into %s: %s in %s\n",
-			st.Modules, st.Zips, c.Output, humanBytes(st.FileSize), time.Since(start).Round(time.Millisecond))
-	}
+	fmt.Fprintf(e.stderr, "packed %d module versions (%d zips) into %s: %s in %s\n",
+		st.Modules, st.Zips, c.Output, humanBytes(st.FileSize), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -175,6 +173,7 @@ func origins(m bundle.Module) string {
 // VerifyCmd re-checks a bundle.
 type VerifyCmd struct {
 	File  string `arg:"" help:"Bundle file." type:"path"`
+	JSON  bool   `name:"json" help:"Print the result as JSON on standard output, bad entries included (the exit code still says whether all hold)."`
 	SumDB string `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundle's signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 }
 
@@ -194,16 +193,50 @@ func (c *VerifyCmd) Run(e *env) error {
 	p.Finish()
 	sdProblems, sdSummary := verifySumDB(e.ctx, r, keys)
 	problems = append(problems, sdProblems...)
+	if c.JSON {
+		return c.printJSON(e, r, problems, sdSummary)
+	}
 	for _, p := range problems {
 		fmt.Fprintf(e.stderr, "%s: %s\n", c.File, p.Error())
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%s: %d bad entries", c.File, len(problems))
+		return fmt.Errorf("%s: %s", c.File, plural(len(problems), "bad entry", "bad entries"))
 	}
 	st := r.Stats()
 	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s, content digest %s\n", c.File, st.Modules, st.Blobs, r.Digest(), contentDigest(e, r))
 	if sdSummary != "" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
+	}
+	return nil
+}
+
+// verifyOutput is the --json form of verify.
+type verifyOutput struct {
+	File           string   `json:"file"`
+	OK             bool     `json:"ok"`
+	Problems       []string `json:"problems"`
+	ModuleVersions int      `json:"module_versions"`
+	Blobs          int      `json:"blobs"`
+	IndexDigest    string   `json:"index_digest"`
+	ContentDigest  string   `json:"content_digest"`
+	SumDB          string   `json:"sumdb,omitempty"`
+}
+
+func (c *VerifyCmd) printJSON(e *env, r *bundle.Reader, problems []bundle.Problem, sumdb string) error {
+	st := r.Stats()
+	out := verifyOutput{File: c.File, OK: len(problems) == 0, Problems: []string{},
+		ModuleVersions: st.Modules, Blobs: st.Blobs, IndexDigest: "sha256:" + r.Digest().String(),
+		ContentDigest: contentDigest(e, r), SumDB: sumdb}
+	for _, p := range problems {
+		out.Problems = append(out.Problems, p.Error())
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %s", c.File, plural(len(problems), "bad entry", "bad entries"))
 	}
 	return nil
 }
@@ -347,4 +380,12 @@ func checkOutputDir(output string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// plural returns "1 one" or "n many".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

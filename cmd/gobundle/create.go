@@ -279,7 +279,7 @@ func (c *CreateCmd) run(e *env) error {
 		compress := e.newProgress("compressing", true)
 		defer compress.Finish()
 		w, err = bundle.NewWriter(bundle.WriterOptions{
-			Tool:      "gobundle " + version,
+			Tool:      "gobundle " + toolVersion(),
 			Created:   storage.Created,
 			TempDir:   e.getenv("GOBUNDLE_TMPDIR"),
 			Level:     storage.Level,
@@ -371,15 +371,16 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	if !e.quiet && c.DryRun {
-		fmt.Fprintf(e.stdout, "dry run, no bundle written: %d module versions (%d zips, %d files, %s) from %d inputs, graph %d nodes / %d edges\n",
-			sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), len(sum.Inputs), sum.GraphNodes, sum.GraphEdges)
+	// The summary is the command's result: --quiet silences only progress.
+	if c.DryRun {
+		fmt.Fprintf(e.stdout, "dry run, no bundle written: %d module versions (%d zips, %d files, %s) from %s, graph %d nodes / %d edges\n",
+			sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), plural(len(sum.Inputs), "input", "inputs"), sum.GraphNodes, sum.GraphEdges)
 		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; %s\n",
 			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
 			time.Since(start).Round(time.Millisecond))
-	} else if !e.quiet {
-		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d files, %s) from %d inputs, graph %d nodes / %d edges\n",
-			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), len(sum.Inputs), sum.GraphNodes, sum.GraphEdges)
+	} else {
+		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d files, %s) from %s, graph %d nodes / %d edges\n",
+			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), plural(len(sum.Inputs), "input", "inputs"), sum.GraphNodes, sum.GraphEdges)
 		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; bundle %s; %s\n",
 			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
 			humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))

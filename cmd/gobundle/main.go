@@ -24,7 +24,8 @@ var version = "devel"
 
 // CLI is the command tree.
 type CLI struct {
-	Quiet bool `help:"Silence progress output." short:"q"`
+	Quiet   bool             `help:"Silence progress output (summaries and errors are still printed)." short:"q"`
+	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Create  CreateCmd  `cmd:"" help:"Resolve the full module graph of projects through the mirror chain, verify it against go.sum and the checksum database, and write one bundle.\n\nExample: gobundle create ./myproject -o deps.gobundle --proxy https://proxy.example.com"`
 	Pack    PackCmd    `cmd:"" help:"Pack a GOPROXY file tree (such as $GOMODCACHE/cache/download) into a bundle.\n\nExample: gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle"`
@@ -32,6 +33,7 @@ type CLI struct {
 	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`
 	Unpack  UnpackCmd  `cmd:"" help:"Write a bundle out as a GOPROXY file tree usable as GOPROXY=file://DIR.\n\nExample: gobundle unpack deps.gobundle ./proxy"`
 	Serve   ServeCmd   `cmd:"" help:"Serve bundles (files, or directories of *.gobundle files) as one read-only GOPROXY.\n\nExample: gobundle serve --listen :8080 /srv/bundles  # then on clients: GOPROXY=http://HOST:8080"`
+	Versio  VersionCmd `cmd:"" name:"version" help:"Print gobundle's version (module version and VCS revision of the build), as bundles record it.\n\nExample: gobundle version"`
 }
 
 // env is what commands may know of the process environment; cmd is the only
@@ -80,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if r := recover(); r != nil {
 			if c, ok := r.(exitPanic); ok {
 				code = int(c)
+				if len(args) == 0 {
+					code = 2 // the help of a bare gobundle
+				}
 				return
 			}
 			panic(r)
@@ -99,10 +104,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitPanic(c)) }),
 		kong.UsageOnError(),
-		kong.Vars{"version": version},
+		kong.Vars{"version": "gobundle " + toolVersion()},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "gobundle: %v\n", err)
+		return 2
+	}
+	if len(args) == 0 {
+		// Bare gobundle: the whole help, not kong's cut list of commands;
+		// still bad usage.
+		parser.Parse([]string{"--help"})
 		return 2
 	}
 	kctx, err := parser.Parse(args)

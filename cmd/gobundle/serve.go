@@ -105,7 +105,7 @@ func (c *ServeCmd) Run(e *env) error {
 	}
 	url := scheme + "://" + clientAddr(ln.Addr())
 	st := s.Stats()
-	fmt.Fprintf(e.stdout, "gobundle serve: %d bundles, %d module versions at %s\n", len(st.Bundles), st.Versions, url)
+	fmt.Fprintf(e.stdout, "gobundle serve: %s, %s at %s\n", plural(len(st.Bundles), "bundle", "bundles"), plural(st.Versions, "module version", "module versions"), url)
 	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
 	printSumDBNote(e, st, given)
 
