@@ -7,11 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/gobundle/gobundle/internal/testkit/hostile"
+	"github.com/gobundle/gobundle/internal/testkit/rss"
 )
 
 // memoryCeiling is the peak RSS a reader may reach on a crafted bundle of
@@ -67,29 +66,14 @@ func TestHostileHelperProcess(t *testing.T) {
 	}
 	// The high-water mark starts from here (not from the test binary
 	// that forked this one): writing 5 to clear_refs resets VmHWM.
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := rss.ResetPeak(); err != nil {
 		t.Fatal(err)
 	}
 	err = hostileOps(context.Background(), data, os.Getenv("GOBUNDLE_HOSTILE_DIR"))
 	fmt.Println("result:", err)
-	fmt.Printf("peak %d\n", vmHWM(t))
-}
-
-// vmHWM returns the process's peak RSS in bytes.
-func vmHWM(t *testing.T) int64 {
-	status, err := os.ReadFile("/proc/self/status")
+	peak, err := rss.Peak()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	fmt.Printf("peak %d\n", peak)
 }

@@ -216,10 +216,7 @@ func packOne(ctx context.Context, w *Writer, tm treeModule) error {
 // file is streamed to a temporary name and renamed, and every write goes
 // through an os.Root of dir: no name from the bundle can leave it.
 func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) error {
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(dir)
+	root, err := fsutil.CreateRoot(dir)
 	if err != nil {
 		return err
 	}

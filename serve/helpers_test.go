@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -194,4 +195,29 @@ func zipHash(t testing.TB, data []byte) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// runServer runs a Server over opts on a listener of 127.0.0.1 with Run
+// (polling, limits and timeouts included) until the test ends; it returns
+// the server and its base URL.
+func runServer(t testing.TB, opts Options) (*Server, string) {
+	t.Helper()
+	s, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return s, "http://" + ln.Addr().String()
 }

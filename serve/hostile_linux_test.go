@@ -1,13 +1,11 @@
 package serve
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -15,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gobundle/gobundle/internal/testkit/rss"
 )
 
 // TestStalledClientsAndRanges is acceptance 3 of issue 11, finding 8: with
@@ -30,19 +30,9 @@ func TestStalledClientsAndRanges(t *testing.T) {
 	const size = 30 << 20
 	name := filepath.Join(t.TempDir(), "big.gobundle")
 	writeBundle(t, name, 0, testMod{path: "example.com/big", version: "v1.0.0", files: map[string]string{"go.mod": "module example.com/big\n", "data.bin": randomText(size)}})
-	s, err := New(context.Background(), Options{Bundles: []string{name}, WriteTimeout: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	url := "http://" + ln.Addr().String() + "/example.com/big/@v/v1.0.0.zip"
+	s, base := runServer(t, Options{Bundles: []string{name}, WriteTimeout: 3 * time.Second})
+	url := base + "/example.com/big/@v/v1.0.0.zip"
+	addr := strings.TrimPrefix(base, "http://")
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +43,14 @@ func TestStalledClientsAndRanges(t *testing.T) {
 		t.Fatalf("whole zip: %d bytes, %v", len(whole), err)
 	}
 	debug.FreeOSMemory()
-	resetPeakRSS(t)
+	if err := rss.ResetPeak(); err != nil {
+		t.Fatal(err)
+	}
 
 	// 60 clients that ask for the zip and never read.
 	var stalled []net.Conn
 	for range 60 {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +85,10 @@ func TestStalledClientsAndRanges(t *testing.T) {
 		}
 	}
 	wall, cpu := time.Since(start)/ranges, (cpuTime()-cpu0)/ranges
-	peak := peakRSS(t)
+	peak, err := rss.Peak()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("60 stalled clients + %d single-byte Range requests on a %d MB file: peak RSS %.0f MiB; per Range request %v wall, %v CPU (server and client, all work, hashing included)",
 		ranges, size>>20, float64(peak)/(1<<20), wall, cpu)
 	if peak >= 256<<20 {
@@ -113,31 +108,4 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// resetPeakRSS restarts the process's peak RSS (VmHWM) from its current
-// RSS.
-func resetPeakRSS(t *testing.T) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// peakRSS returns the process's peak RSS in bytes since the last reset.
-func peakRSS(t *testing.T) int64 {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }

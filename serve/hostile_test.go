@@ -1,10 +1,8 @@
 package serve
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,24 +18,7 @@ import (
 func TestPollSurvivesHostileBundles(t *testing.T) {
 	dir := t.TempDir()
 	writeBundle(t, filepath.Join(dir, "honest.gobundle"), 0, testMod{path: "example.com/honest", version: "v1.0.0"})
-	s, err := New(context.Background(), Options{Bundles: []string{dir}, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
+	s, base := runServer(t, Options{Bundles: []string{dir}, PollInterval: 20 * time.Millisecond})
 	reloaded := func() uint64 { return s.metrics.reloads.Load() + s.metrics.reloadErrors.Load() }
 	healthy := func(when string) {
 		t.Helper()

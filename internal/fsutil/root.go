@@ -9,6 +9,14 @@ import (
 	"path"
 )
 
+// CreateRoot creates directory dir if needed and opens it as an os.Root.
+func CreateRoot(dir string) (*os.Root, error) {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
+	return os.OpenRoot(dir)
+}
+
 // WriteInRoot writes the file name (slash-separated, relative to root)
 // with what write writes, through a temporary file in the same directory
 // that is renamed into place, creating the directories it needs. Every

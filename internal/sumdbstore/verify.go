@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/gobundle/gobundle/internal/fsutil"
 	"io"
-	"os"
 
 	"github.com/gobundle/gobundle/bundle"
 )
@@ -58,10 +57,7 @@ func Unpack(ctx context.Context, s *Store, dir string) error {
 	if err := CheckName(s.Name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(dir)
+	root, err := fsutil.CreateRoot(dir)
 	if err != nil {
 		return err
 	}
