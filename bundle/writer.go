@@ -952,6 +952,10 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 	for _, b := range p.blobs {
 		total += b.size
 	}
+	// The phase shows at once, not when the first frame is done.
+	if w.opts.Progress != nil {
+		w.opts.Progress(Event{Phase: "compress", Done: 0, Total: total})
+	}
 	frames := make([]frameEntry, len(p.frames))
 	off := int64(headerSize)
 	for i := range p.frames {

@@ -12,22 +12,39 @@ import (
 // progress draws the progress of one long phase: a progressbar on a
 // terminal, a plain line every few seconds otherwise, nothing with --quiet.
 // Packages only emit events; this is the one place that draws them.
+//
+// On a terminal the bar is made once per phase and never goes backwards:
+// a total that grows as work is found (the resolver's) lowers no shown
+// fraction, which waits for the count to catch up instead. The count and
+// its rate (KiB/MiB for bytes) lead the line, the bar's own ETA ends it,
+// and the whole fits 80 columns.
 type progress struct {
 	mu    sync.Mutex
 	out   io.Writer
 	label string
 	tty   bool
 	quiet bool
-	bar   *progressbar.ProgressBar
-	total int64
-	last  time.Time
-	done  int64
 	bytes bool
+	now   func() time.Time
+
+	bar     *progressbar.ProgressBar
+	known   bool  // the bar has a known total (else it spins)
+	shown   int64 // per mille shown, never decreasing
+	start   time.Time
+	last    time.Time
+	lastPct int64 // plain output: last percentage printed
 }
+
+// progressWidth is the bar's width; with the description and the times
+// a line stays within 80 columns.
+const (
+	progressWidth = 20
+	progressDesc  = 40
+)
 
 // newProgress starts a phase named label; bytes says Done/Total count bytes.
 func (e *env) newProgress(label string, bytes bool) *progress {
-	return &progress{out: e.stderr, label: label, tty: e.isTTY, quiet: e.quiet, bytes: bytes}
+	return &progress{out: e.stderr, label: label, tty: e.isTTY, quiet: e.quiet, bytes: bytes, now: time.Now}
 }
 
 // Update reports done of total (total 0 if unknown) and the current item.
@@ -37,34 +54,15 @@ func (p *progress) Update(done, total int64, item string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done = done
+	now := p.now()
+	if p.start.IsZero() {
+		p.start = now
+	}
 	if p.tty {
-		if p.bar == nil || total != p.total {
-			p.total = total
-			max := total
-			if max == 0 {
-				max = -1
-			}
-			opts := []progressbar.Option{
-				progressbar.OptionSetWriter(p.out),
-				progressbar.OptionSetDescription(p.label),
-				progressbar.OptionShowCount(),
-				progressbar.OptionThrottle(100 * time.Millisecond),
-				progressbar.OptionClearOnFinish(),
-			}
-			if p.bytes {
-				opts = append(opts, progressbar.OptionShowBytes(true))
-			}
-			if p.bar != nil {
-				p.bar.Exit()
-			}
-			p.bar = progressbar.NewOptions64(max, opts...)
-		}
-		p.bar.Set64(done)
+		p.draw(now, done, total)
 		return
 	}
-	now := time.Now()
-	if now.Sub(p.last) < 2*time.Second && (total == 0 || done < total) {
+	if !p.last.IsZero() && now.Sub(p.last) < 2*time.Second && (total == 0 || done < total) {
 		return
 	}
 	p.last = now
@@ -75,6 +73,74 @@ func (p *progress) Update(done, total int64, item string) {
 		fmt.Fprintf(p.out, "%s: %d/%d %s\n", p.label, done, total, item)
 	default:
 		fmt.Fprintf(p.out, "%s: %d %s\n", p.label, done, item)
+	}
+}
+
+// fraction returns the per mille to show for done of total: never less
+// than shown before, and below 1000 until done reaches total.
+func (p *progress) fraction(done, total int64) int64 {
+	f := done * 1000 / total
+	if done < total {
+		f = min(f, 999)
+	}
+	p.shown = max(p.shown, min(f, 1000))
+	return p.shown
+}
+
+// describe returns the text before the bar: label, count and rate.
+func (p *progress) describe(now time.Time, done, total int64) string {
+	count := fmt.Sprint(done)
+	if p.bytes {
+		count = humanBytes(done)
+	}
+	if total > 0 {
+		if p.bytes {
+			count += "/" + humanBytes(total)
+		} else {
+			count += fmt.Sprintf("/%d", total)
+		}
+	}
+	if el := now.Sub(p.start).Seconds(); el >= 1 {
+		rate := float64(done) / el
+		if p.bytes {
+			count += fmt.Sprintf(" %s/s", humanBytes(int64(rate)))
+		} else {
+			count += fmt.Sprintf(" %.0f/s", rate)
+		}
+	}
+	d := p.label + " " + count
+	if len(d) > progressDesc {
+		d = d[:progressDesc]
+	}
+	return fmt.Sprintf("%-*s", progressDesc, d)
+}
+
+func (p *progress) draw(now time.Time, done, total int64) {
+	known := total > 0
+	if p.bar == nil || known != p.known {
+		if p.bar != nil {
+			p.bar.Exit()
+		}
+		max := int64(1000)
+		if !known {
+			max = -1
+		}
+		p.known = known
+		p.bar = progressbar.NewOptions64(max,
+			progressbar.OptionSetWriter(p.out),
+			progressbar.OptionSetWidth(progressWidth),
+			progressbar.OptionSetPredictTime(known),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionUseIECUnits(true),
+		)
+	}
+	p.bar.Describe(p.describe(now, done, total))
+	if known {
+		p.bar.Set64(p.fraction(done, total))
+	} else {
+		p.bar.Set64(done)
 	}
 }
 
