@@ -67,8 +67,12 @@
 // in atomically. Unchanged bundles are not reopened. A request keeps the
 // view it started with; a bundle's reader is closed only when no view and
 // no request uses it any more, so a download in flight finishes from the
-// bundle it started on. A reload that fails (unreadable or conflicting
-// bundle) is logged once and the previous view stays.
+// bundle it started on. A bundle file that cannot be opened (truncated,
+// half-copied, not a bundle) is skipped, at start and at reload, logged and
+// named by /healthz ("degraded: …", still 200) and by
+// gobundle_serve_bundle_bad{bundle} in /metrics, while the others are
+// served; it is tried again when it changes. A reload that fails
+// (conflicting bundles) is logged once and the previous view stays.
 //
 // # Operations
 //

@@ -238,18 +238,34 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		v := s.acquire()
 		defer v.release(s.log)
 		w.Header()["Cache-Control"] = s.hdr.noCache
-		s.plain(w, http.StatusOK, "ok: %d bundles, %d module versions", len(v.bundles), v.versions)
+		if len(v.bad) == 0 {
+			s.plain(w, http.StatusOK, "ok: %s, %s", plural(len(v.bundles), "bundle", "bundles"), plural(v.versions, "module version", "module versions"))
+			return req.kind, false
+		}
+		// Still serving the good ones (200), but the operator must hear
+		// of the bad ones.
+		var b strings.Builder
+		fmt.Fprintf(&b, "degraded: %s, %s; skipped %s:", plural(len(v.bundles), "bundle", "bundles"),
+			plural(v.versions, "module version", "module versions"), plural(len(v.bad), "bad bundle", "bad bundles"))
+		for _, bad := range v.bad {
+			fmt.Fprintf(&b, "\n%s: %v", filepath.Base(bad.name), bad.err)
+		}
+		s.plain(w, http.StatusOK, "%s", b.String())
 		return req.kind, false
 	case kindMetrics:
 		v := s.acquire()
 		nb, nv := len(v.bundles), v.versions
+		var bad []string
+		for _, b := range v.bad {
+			bad = append(bad, filepath.Base(b.name))
+		}
 		v.release(s.log)
 		h := w.Header()
 		h["Content-Type"] = s.hdr.prom
 		h["Cache-Control"] = s.hdr.noCache
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
-			s.metrics.write(w, nb, nv)
+			s.metrics.write(w, nb, nv, bad)
 		}
 		return req.kind, false
 	case kindSumdb:
@@ -559,4 +575,12 @@ func (s *Server) plain(w *statusWriter, code int, format string, args ...any) {
 	h["Content-Length"] = []string{strconv.Itoa(len(msg))}
 	w.WriteHeader(code)
 	io.WriteString(w, msg)
+}
+
+// plural returns "1 one" or "n many".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -121,7 +121,8 @@ func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 }
 
 // write renders the metrics. bundles and versions describe the current view.
-func (m *metrics) write(w io.Writer, bundles, versions int) error {
+// bad names the bundle files skipped.
+func (m *metrics) write(w io.Writer, bundles, versions int, bad []string) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
@@ -179,6 +180,16 @@ func (m *metrics) write(w io.Writer, bundles, versions int) error {
 	p("# HELP gobundle_serve_module_versions Module versions in the served view.\n")
 	p("# TYPE gobundle_serve_module_versions gauge\n")
 	p("gobundle_serve_module_versions %d\n", versions)
+	p("# HELP gobundle_serve_bundles_bad Bundle files skipped because they could not be opened (truncated, half-copied, not a bundle).\n")
+	p("# TYPE gobundle_serve_bundles_bad gauge\n")
+	p("gobundle_serve_bundles_bad %d\n", len(bad))
+	if len(bad) > 0 {
+		p("# HELP gobundle_serve_bundle_bad A bundle file skipped, by base name.\n")
+		p("# TYPE gobundle_serve_bundle_bad gauge\n")
+		for _, b := range bad {
+			p("gobundle_serve_bundle_bad{bundle=%q} 1\n", b)
+		}
+	}
 	return bw.Flush()
 }
 

@@ -229,19 +229,79 @@ func TestPollPicksUpNewBundle(t *testing.T) {
 		t.Errorf("a after b was added: %d %q", resp.StatusCode, body)
 	}
 
+	// A half-copied bundle is skipped and named; a good one dropped in
+	// beside it is served all the same.
 	os.WriteFile(filepath.Join(dir, "c.gobundle"), []byte("not a bundle"), 0o666)
-	waitFor(t, "the broken bundle to be refused", func() bool { return strings.Contains(logs.String(), "reload failed") })
-	if st := s.Stats(); len(st.Bundles) != 2 {
-		t.Errorf("after a broken bundle serving %v", st.Bundles)
+	waitFor(t, "the broken bundle to be skipped", func() bool { return strings.Contains(logs.String(), "skipping bad bundle") })
+	if st := s.Stats(); len(st.Bundles) != 2 || len(st.Bad) != 1 || !strings.Contains(st.Bad[0], "c.gobundle") {
+		t.Errorf("after a broken bundle serving %v, skipped %v", st.Bundles, st.Bad)
 	}
+	writeBundle(t, filepath.Join(dir, "d.gobundle"), 0, testMod{path: "example.com/d", version: "v1.0.0"})
+	waitFor(t, "the bundle beside the broken one to be served", func() bool {
+		resp, _ := mustGet(t, "GET", ts.URL+"/example.com/d/@v/list")
+		return resp.StatusCode == 200
+	})
 	resp, _ = mustGet(t, "GET", ts.URL+"/example.com/b/@v/v1.0.0.info")
 	if resp.StatusCode != 200 {
 		t.Errorf("b after a broken bundle was dropped in: %d", resp.StatusCode)
 	}
-	// The same failure is logged once, not at every poll.
+	resp, body = mustGet(t, "GET", ts.URL+"/healthz")
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "degraded: 3 bundles, ") || !strings.Contains(string(body), "\nc.gobundle: ") {
+		t.Errorf("healthz with a bad bundle: %d %q", resp.StatusCode, body)
+	}
+	_, body = mustGet(t, "GET", ts.URL+"/metrics")
+	for _, want := range []string{"gobundle_serve_bundles_bad 1\n", `gobundle_serve_bundle_bad{bundle="c.gobundle"} 1` + "\n", "gobundle_serve_bundles_loaded 3\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Skipped once per change, not at every poll.
 	time.Sleep(50 * time.Millisecond)
-	if n := strings.Count(logs.String(), "reload failed"); n != 1 {
-		t.Errorf("reload failure logged %d times", n)
+	if n := strings.Count(logs.String(), "skipping bad bundle"); n != 2 { // at c, then again at d's reload
+		t.Errorf("bad bundle logged %d times", n)
+	}
+	// Once the copy is complete, it is served.
+	writeBundle(t, filepath.Join(dir, "c.gobundle"), 0, testMod{path: "example.com/c", version: "v1.0.0"})
+	waitFor(t, "the completed bundle to be served", func() bool {
+		resp, _ := mustGet(t, "GET", ts.URL+"/example.com/c/@v/list")
+		return resp.StatusCode == 200
+	})
+	if st := s.Stats(); len(st.Bad) != 0 {
+		t.Errorf("still skipped: %v", st.Bad)
+	}
+}
+
+// TestStartSkipsBadBundle: a truncated bundle in a served directory at
+// start is skipped and named, the good ones served; a bad bundle alone is
+// an error.
+func TestStartSkipsBadBundle(t *testing.T) {
+	dir := t.TempDir()
+	writeBundle(t, filepath.Join(dir, "a.gobundle"), 0, testMod{path: "example.com/a", version: "v1.0.0"})
+	writeBundle(t, filepath.Join(dir, "b.gobundle"), 0, testMod{path: "example.com/b", version: "v1.0.0"})
+	data, err := os.ReadFile(filepath.Join(dir, "b.gobundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b.gobundle"), data[:len(data)/2], 0o666); err != nil {
+		t.Fatal(err)
+	}
+	s, ts, logs := startServer(t, Options{Bundles: []string{dir}})
+	if st := s.Stats(); len(st.Bundles) != 1 || len(st.Bad) != 1 {
+		t.Fatalf("serving %v, skipped %v", st.Bundles, st.Bad)
+	}
+	if !strings.Contains(logs.String(), "skipping bad bundle") || !strings.Contains(logs.String(), "b.gobundle") {
+		t.Errorf("log does not name the bad bundle:\n%s", logs)
+	}
+	resp, _ := mustGet(t, "GET", ts.URL+"/example.com/a/@v/v1.0.0.mod")
+	if resp.StatusCode != 200 {
+		t.Errorf("a beside a truncated bundle: %d", resp.StatusCode)
+	}
+	resp, body := mustGet(t, "GET", ts.URL+"/healthz")
+	if !strings.Contains(string(body), "skipped 1 bad bundle:\nb.gobundle: ") {
+		t.Errorf("healthz: %d %q", resp.StatusCode, body)
+	}
+	if _, err := New(context.Background(), Options{Bundles: []string{filepath.Join(dir, "b.gobundle")}}); err == nil || !strings.Contains(err.Error(), "b.gobundle") {
+		t.Errorf("serving only a truncated bundle: err = %v", err)
 	}
 }
 
@@ -249,7 +309,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	name, _ := protocolBundle(t)
 	_, ts, logs := startServer(t, Options{Bundles: []string{name}})
 	resp, body := mustGet(t, "GET", ts.URL+"/healthz")
-	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "ok: 1 bundles, 6 module versions") {
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "ok: 1 bundle, 6 module versions") {
 		t.Errorf("healthz: %d %q", resp.StatusCode, body)
 	}
 	mustGet(t, "GET", ts.URL+"/example.com/a/@v/v1.0.0.mod")

@@ -94,9 +94,10 @@ type Server struct {
 	closed   bool
 }
 
-// New opens the bundles of opts and merges them. It fails if a bundle
-// cannot be opened or two bundles hold different content for the same
-// module version (a *ConflictError naming both).
+// New opens the bundles of opts and merges them, skipping (and naming in
+// Stats, /healthz and /metrics) those that cannot be opened. It fails if
+// none of the bundles found can be opened, or two bundles hold different
+// content for the same module version (a *ConflictError naming both).
 func New(ctx context.Context, opts Options) (*Server, error) {
 	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
 		return openReader(ctx, name, opts.FrameCacheBytes)
@@ -153,6 +154,11 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 	if err != nil {
 		return nil, err
 	}
+	if len(v.bundles) == 0 && len(v.bad) > 0 {
+		// Nothing good to serve: the first bad bundle is the error.
+		v.release(log)
+		return nil, fmt.Errorf("bundle %s: %w", v.bad[0].name, v.bad[0].err)
+	}
 	s.cur.Store(v)
 	if len(v.bundles) == 0 {
 		s.log.Warn("no bundles found yet; every request is answered 404 until some are added", "paths", opts.Bundles)
@@ -168,6 +174,7 @@ func (s *Server) Handler() http.Handler { return s }
 // Stats describes the view being served.
 type Stats struct {
 	Bundles  []string // bundle file names
+	Bad      []string // bundle files skipped: "name: why"
 	Modules  int      // module paths
 	Versions int      // module versions
 	SumDBs   []SumDBStats
@@ -179,6 +186,9 @@ func (s *Server) Stats() Stats {
 	st := Stats{Modules: len(v.mods), Versions: v.versions, SumDBs: v.sumdbStats()}
 	for _, b := range v.bundles {
 		st.Bundles = append(st.Bundles, b.name)
+	}
+	for _, b := range v.bad {
+		st.Bad = append(st.Bad, b.name+": "+b.err.Error())
 	}
 	return st
 }
@@ -220,7 +230,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	s.cur.Store(v)
 	old.release(s.log)
 	s.metrics.reloads.Add(1)
-	s.log.Info("bundles reloaded", "bundles", len(v.bundles), "modules", len(v.mods), "versions", v.versions)
+	s.log.Info("bundles reloaded", "bundles", len(v.bundles), "bad", len(v.bad), "modules", len(v.mods), "versions", v.versions)
 	return nil
 }
 

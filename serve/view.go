@@ -127,6 +127,10 @@ type view struct {
 	names    string // bundle base names for messages
 	// sumdbs holds the checksum databases of the bundles, by name.
 	sumdbs map[string]*sumdbstore.Union
+	// bad lists the bundle files that could not be opened (truncated,
+	// half-copied, not a bundle): skipped, and named by /healthz and
+	// /metrics until they change.
+	bad []badBundle
 
 	hotBytes atomic.Int64 // held by fileLoc.hot copies
 
@@ -142,6 +146,12 @@ func (v *view) release(log *slog.Logger) {
 			}
 		})
 	}
+}
+
+// badBundle is a bundle file skipped because it could not be opened.
+type badBundle struct {
+	name string
+	err  error
 }
 
 // bundleFile is a bundle file found by expanding the configured paths.
@@ -233,7 +243,14 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, s
 		if b == nil {
 			src, err := open(ctx, f.name)
 			if err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				// One bad file must not keep the good ones from being
+				// served: skip it, and say so.
+				log.Warn("skipping bad bundle", "bundle", f.name, "err", err)
+				v.bad = append(v.bad, badBundle{name: f.name, err: err})
+				continue
 			}
 			b = &openBundle{src: src, name: f.name, stat: f.stat}
 		}
