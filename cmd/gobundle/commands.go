@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -74,8 +77,15 @@ type InspectCmd struct {
 
 // inspectOutput is the --json form of inspect.
 type inspectOutput struct {
-	File   string `json:"file"`
+	File string `json:"file"`
+	// Digest is the index digest (IndexDigest without its prefix), kept
+	// for scripts that read it.
 	Digest string `json:"digest"`
+	// IndexDigest is the sha256 of the bundle's stored index, which holds
+	// the sha256 of every frame: the bundle's identity, but not the file's
+	// own sha256 (FileSHA256), which sha256sum prints.
+	IndexDigest string `json:"index_digest"`
+	FileSHA256  string `json:"file_sha256"`
 	// ContentDigest depends only on what serve answers (docs/FORMAT.md).
 	ContentDigest string              `json:"content_digest"`
 	Format        int                 `json:"format"`
@@ -92,9 +102,13 @@ func (c *InspectCmd) Run(e *env) error {
 		return err
 	}
 	defer r.Close()
+	fileSum, err := fileSHA256(c.File)
+	if err != nil {
+		return err
+	}
 	st := r.Stats()
 	if c.JSON {
-		out := inspectOutput{File: c.File, Digest: r.Digest().String(), ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
+		out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
 			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r)}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -103,7 +117,8 @@ func (c *InspectCmd) Run(e *env) error {
 	m := r.Meta()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "bundle\t%s\n", c.File)
-	fmt.Fprintf(tw, "digest\tsha256:%s\n", r.Digest())
+	fmt.Fprintf(tw, "index digest\tsha256:%s (the bundle's identity; verify checks every byte against it)\n", r.Digest())
+	fmt.Fprintf(tw, "file sha256\t%s (what sha256sum prints)\n", fileSum)
 	fmt.Fprintf(tw, "content digest\t%s\n", contentDigest(e, r))
 	fmt.Fprintf(tw, "format\tv%d\n", bundle.FormatVersion)
 	fmt.Fprintf(tw, "tool\t%s\n", m.Tool)
@@ -121,7 +136,7 @@ func (c *InspectCmd) Run(e *env) error {
 	fmt.Fprintf(tw, "content\t%s before dedup, %s unique (%s), %s compressed (%s of unique)\n",
 		humanBytes(st.LogicalBytes), humanBytes(st.BlobBytes), ratio(st.BlobBytes, st.LogicalBytes),
 		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
-	fmt.Fprintf(tw, "zips as served\t%s (bundle is %s of that)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
+	fmt.Fprintf(tw, "zips as serve sends them\t%s, stored, not deflated (bundle is %s of that; the mirror's deflated zips are smaller: create prints what it fetched)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
 	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
 	if sd := inspectSumDB(e.ctx, r); sd != nil {
 		if sd.Error != "" {
@@ -203,7 +218,7 @@ func (c *VerifyCmd) Run(e *env) error {
 		return fmt.Errorf("%s: %s", c.File, plural(len(problems), "bad entry", "bad entries"))
 	}
 	st := r.Stats()
-	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, digest sha256:%s, content digest %s\n", c.File, st.Modules, st.Blobs, r.Digest(), contentDigest(e, r))
+	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, index digest sha256:%s, content digest %s\n", c.File, st.Modules, st.Blobs, r.Digest(), contentDigest(e, r))
 	if sdSummary != "" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
 	}
@@ -388,4 +403,19 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// fileSHA256 returns the hex sha256 of the file name, as sha256sum prints
+// it: a transfer desk compares that, not the index digest.
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

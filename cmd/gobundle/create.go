@@ -372,18 +372,23 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 		return enc.Encode(sum)
 	}
 	// The summary is the command's result: --quiet silences only progress.
+	// Short lines: the summary must read on an 80-column terminal.
+	inputs := plural(len(sum.Inputs), "input", "inputs")
 	if c.DryRun {
-		fmt.Fprintf(e.stdout, "dry run, no bundle written: %d module versions (%d zips, %d files, %s) from %s, graph %d nodes / %d edges\n",
-			sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), plural(len(sum.Inputs), "input", "inputs"), sum.GraphNodes, sum.GraphEdges)
-		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; %s\n",
-			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
-			time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(e.stdout, "dry run, no bundle written: %d module versions (%d zips, %d .info/.mod/.zip files, %s)\n",
+			sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes))
 	} else {
-		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d files, %s) from %s, graph %d nodes / %d edges\n",
-			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes), plural(len(sum.Inputs), "input", "inputs"), sum.GraphNodes, sum.GraphEdges)
-		fmt.Fprintf(e.stdout, "fetched %s in %d requests (%d from cache, %d retries); verified %d hashes with go.sum, %d with checksum database %s; bundle %s; %s\n",
-			humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries, sum.GoSumChecks, sum.SumDBChecks, sum.SumDB,
-			humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(e.stdout, "created %s: %d module versions (%d zips, %d .info/.mod/.zip files, %s)\n",
+			c.Output, sum.ModuleVersions, sum.Zips, sum.Files, humanBytes(sum.ModuleBytes))
+	}
+	fmt.Fprintf(e.stdout, "  from %s, graph %d nodes / %d edges\n", inputs, sum.GraphNodes, sum.GraphEdges)
+	fmt.Fprintf(e.stdout, "  fetched %s in %d requests (%d from cache, %d retries)\n",
+		humanBytes(sum.BytesFetched), sum.Requests, sum.CacheHits, sum.Retries)
+	fmt.Fprintf(e.stdout, "  verified %d hashes with go.sum, %d with checksum database %s\n", sum.GoSumChecks, sum.SumDBChecks, sum.SumDB)
+	if c.DryRun {
+		fmt.Fprintf(e.stdout, "  in %s\n", time.Since(start).Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(e.stdout, "  bundle %s in %s\n", humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
 	}
 	if !e.quiet && len(sum.LeftOut) > 0 {
 		fmt.Fprintf(e.stdout, "left out %d files the go command does not read (warnings; --strict fails instead):\n", len(sum.LeftOut))

@@ -27,12 +27,12 @@ type progress struct {
 	bytes bool
 	now   func() time.Time
 
-	bar     *progressbar.ProgressBar
-	known   bool  // the bar has a known total (else it spins)
-	shown   int64 // per mille shown, never decreasing
-	start   time.Time
-	last    time.Time
-	lastPct int64 // plain output: last percentage printed
+	bar   *progressbar.ProgressBar
+	known bool  // the bar has a known total (else it spins)
+	shown int64 // per mille shown, never decreasing
+	start time.Time
+	last  time.Time
+	drawn time.Time // terminal: last redraw
 }
 
 // progressWidth is the bar's width; with the description and the times
@@ -131,11 +131,19 @@ func (p *progress) draw(now time.Time, done, total int64) {
 			progressbar.OptionSetWidth(progressWidth),
 			progressbar.OptionSetPredictTime(known),
 			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionUseIECUnits(true),
 		)
 	}
+	if known {
+		p.fraction(done, total)
+	}
+	// At most ten redraws a second (the bar's own throttle would drop the
+	// text or the value of an update, whichever came second).
+	if !p.drawn.IsZero() && now.Sub(p.drawn) < 100*time.Millisecond && done < total {
+		return
+	}
+	p.drawn = now
 	p.bar.Describe(p.describe(now, done, total))
 	if known {
 		p.bar.Set64(p.fraction(done, total))
