@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Tests must not depend on this machine's go.env or user settings.
 TESTENV := GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 
-.PHONY: build test test-deps bench demo install fuzz crossbuild tidy clean
+.PHONY: build test test-deps bench demo install fuzz differential crossbuild tidy clean
 
 build:
 	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
@@ -20,6 +20,12 @@ test: test-deps crossbuild tidy
 	$(TESTENV) $(GO) vet ./...
 	$(TESTENV) $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
+
+# The differential harness (issue 12) over more generated graphs than the
+# 200 of make test: GRAPHS=N to choose.
+GRAPHS ?= 2000
+differential:
+	$(TESTENV) GOBUNDLE_DIFF_GRAPHS=$(GRAPHS) $(GO) test -count=1 -timeout 60m -run '^TestDifferential' ./resolver
 
 # The corpora in bundle/testdata/fuzz are replayed by every go test of
 # ./bundle; FuzzRawBundle's comes from a 10-minute run (issue 11).

@@ -49,8 +49,11 @@ type project struct {
 	// decides how the go command prunes the graph.
 	goVersion string
 	workspace bool
-	tools     []string // package paths of tool directives
-	sumFiles  []string // go.sum and go.work.sum files
+	// outside marks a workspace module resolved on its own, for go mod
+	// tidy there (which never uses go.work); its failures are warnings.
+	outside  bool
+	tools    []string // package paths of tool directives
+	sumFiles []string // go.sum and go.work.sum files
 }
 
 // mainModule is a module whose requirements are roots of the graph.

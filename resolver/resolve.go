@@ -207,6 +207,7 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		}
 		projects = append(projects, p)
 	}
+	projects = append(projects, memberProjects(ctx, projects, log)...)
 
 	res := &Result{Mirrors: f.Chain()}
 	zips := map[module.Version]bool{}
@@ -281,6 +282,11 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 		g, err := walk(ctx, p, l, jobs, func(done, total int64, item string) {
 			emit(Event{Phase: "resolve", Item: item, Done: resolved + done, Total: resolved + total})
 		})
+		if err != nil && p.outside && ctx.Err() == nil {
+			log.Warn("go mod tidy in this workspace module outside the workspace fails, online as offline; bundled what its graph could load",
+				"module", p.input.File, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -308,6 +314,9 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 			if !providedBy(t, inList) && !providedByMain(t, p) {
 				log.Warn("tool directive names a package of no required module", "input", p.input.String(), "tool", t)
 			}
+		}
+		if p.outside {
+			continue
 		}
 		rec, err := p.input.Record(ctx, p.mainPaths())
 		if err != nil {
@@ -448,6 +457,30 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res.Stats.ZipHashesCached = int(l.zipHashesCached.Load())
 	res.Stats.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// memberProjects returns, for every module a go.work input uses, the
+// module on its own: go mod tidy in a workspace module never uses go.work
+// (modload InitWorkfile), so its own graph and build list must be in the
+// bundle too. A member that cannot be read is left out with a warning.
+func memberProjects(ctx context.Context, projects []*project, log *slog.Logger) []*project {
+	var out []*project
+	for _, p := range projects {
+		if !p.workspace {
+			continue
+		}
+		for _, mm := range p.mains {
+			file := filepath.Join(mm.Dir, "go.mod")
+			mp, err := loadProject(ctx, Input{Arg: file, Kind: InputGoMod, File: file})
+			if err != nil {
+				log.Warn("workspace module not resolved on its own", "module", file, "err", err)
+				continue
+			}
+			mp.outside = true
+			out = append(out, mp)
+		}
+	}
+	return out
 }
 
 func lessVersion(a, b module.Version) bool {
