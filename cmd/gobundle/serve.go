@@ -22,7 +22,7 @@ type ServeCmd struct {
 	TLSCert      string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
 	TLSKey       string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
 	LogFormat    string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	FrameCache   int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips. Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
+	FrameCache   int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips (default 512). Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
 	SumDB        []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
 	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
 	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
