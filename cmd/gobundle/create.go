@@ -583,6 +583,12 @@ func (e *env) netrcFile() string {
 // "name url") into name+key with the key built into the go toolchain at
 // goroot; other values are returned as they are.
 func withSumDBKey(ctx context.Context, gosumdb, goroot string) (string, error) {
+	// sum.golang.google.cn is an alias the go command knows: sum.golang.org
+	// (its key) at that URL, which then bypasses the proxies (modfetch
+	// dbDial).
+	if gosumdb == "sum.golang.google.cn" {
+		gosumdb = "sum.golang.org https://sum.golang.google.cn"
+	}
 	f := strings.Fields(gosumdb)
 	if len(f) == 0 || f[0] == "off" || strings.Contains(f[0], "+") {
 		return gosumdb, nil
