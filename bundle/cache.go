@@ -51,7 +51,7 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 		return w.readZip(ctx, mv, name)
 	}
 	if zipSHA == "" {
-		sum, err := fileSHA256(name)
+		sum, err := fsutil.FileSHA256(name)
 		if err != nil {
 			return nil, err
 		}
@@ -86,19 +86,6 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 		fsutil.WriteFileAtomic(path, append(sum[:], body...)) // a cache: failing to write it is not an error
 	}
 	return zc, nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func encodeAnalysis(zc *zipContent, mv module.Version) []byte {

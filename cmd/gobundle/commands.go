@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"github.com/gobundle/gobundle/internal/repro"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
 )
@@ -102,7 +100,7 @@ func (c *InspectCmd) Run(e *env) error {
 		return err
 	}
 	defer r.Close()
-	fileSum, err := fileSHA256(c.File)
+	fileSum, err := fsutil.FileSHA256(c.File)
 	if err != nil {
 		return err
 	}
@@ -403,19 +401,4 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
-}
-
-// fileSHA256 returns the hex sha256 of the file name, as sha256sum prints
-// it: a transfer desk compares that, not the index digest.
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -27,14 +27,7 @@ func TestBadArgumentsBeforeAnyWork(t *testing.T) {
 	if err := fixtures.WriteProject("hello", proj); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"GOPROXY": up.URL, "GOSUMDB": "off", "PATH": os.Getenv("PATH"), "HOME": work}
-	for _, kv := range testkit.SafeGoEnv(work, "") {
-		k, v, _ := strings.Cut(kv, "=")
-		if _, set := vars[k]; !set {
-			vars[k] = v
-		}
-	}
-	getenv := func(k string) string { return vars[k] }
+	getenv := kitGetenv(work, up.URL)
 	// A bundle that exists but would take reading to refuse.
 	junk := filepath.Join(work, "junk.gobundle")
 	if err := os.WriteFile(junk, make([]byte, 4096), 0o666); err != nil {
@@ -72,4 +65,18 @@ func TestBadArgumentsBeforeAnyWork(t *testing.T) {
 		}
 		t.Errorf("left in the work directory: %v", names)
 	}
+}
+
+// kitGetenv returns the environment of an in-process gobundle run against
+// the kit's upstream at proxy: the kit's safe go settings under work, no
+// checksum database.
+func kitGetenv(work, proxy string) func(string) string {
+	vars := map[string]string{"GOPROXY": proxy, "GOSUMDB": "off", "PATH": os.Getenv("PATH"), "HOME": work}
+	for _, kv := range testkit.SafeGoEnv(work, "") {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, set := vars[k]; !set {
+			vars[k] = v
+		}
+	}
+	return func(k string) string { return vars[k] }
 }

@@ -51,14 +51,7 @@ func TestUnpackModesForOtherUsers(t *testing.T) {
 	if err := fixtures.WriteProject("hello", proj); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"GOPROXY": up.URL, "GOSUMDB": "off", "PATH": os.Getenv("PATH"), "HOME": work}
-	for _, kv := range testkit.SafeGoEnv(work, "") {
-		k, v, _ := strings.Cut(kv, "=")
-		if _, set := vars[k]; !set {
-			vars[k] = v
-		}
-	}
-	getenv := func(k string) string { return vars[k] }
+	getenv := kitGetenv(work, up.URL)
 	ctx := context.Background()
 	b := filepath.Join(work, "h.gobundle")
 	tree := filepath.Join(work, "goproxy")

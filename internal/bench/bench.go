@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/gobundle/gobundle/internal/fsutil"
 )
 
 // goEnvVars are the values of `go env` the bench uses.
@@ -123,7 +122,7 @@ func parseZstdVersion(s string) string {
 
 // gobundleVersion returns `gobundle --version` or a digest of the binary.
 func (b *bench) gobundleVersion(ctx context.Context) string {
-	sum, err := fileSHA256(b.cfg.bin)
+	sum, err := fsutil.FileSHA256(b.cfg.bin)
 	if err != nil {
 		return "missing (" + b.cfg.bin + ")"
 	}
@@ -203,20 +202,6 @@ func cleanStaleRuns(dir string, log *slog.Logger) {
 			}
 		}
 	}
-}
-
-// fileSHA256 returns the hex sha256 of a file.
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // fileSize returns the size of a file, or 0.

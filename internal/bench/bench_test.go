@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gobundle/gobundle/internal/fsutil"
 )
 
 func TestMedian(t *testing.T) {
@@ -162,11 +164,11 @@ func TestSynthDeterministic(t *testing.T) {
 		t.Fatalf("%d module files, want 9", len(files))
 	}
 	for _, f := range files {
-		x, err := fileSHA256(filepath.Join(a, f.Rel))
+		x, err := fsutil.FileSHA256(filepath.Join(a, f.Rel))
 		if err != nil {
 			t.Fatal(err)
 		}
-		y, err := fileSHA256(filepath.Join(b, f.Rel))
+		y, err := fsutil.FileSHA256(filepath.Join(b, f.Rel))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +28,11 @@ func (b *bench) stageDeterminism(ctx context.Context) error {
 		if _, err := b.runPack(ctx, t.Dir, second); err != nil {
 			return err
 		}
-		s1, err := fileSHA256(first)
+		s1, err := fsutil.FileSHA256(first)
 		if err != nil {
 			return err
 		}
-		s2, err := fileSHA256(second)
+		s2, err := fsutil.FileSHA256(second)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func (b *bench) repeatRun(ctx context.Context, args []string) (wall, rss float64
 // bigBundle packs the synthetic tree once per gobundle binary and keeps
 // the bundle across runs.
 func (b *bench) bigBundle(ctx context.Context, t *tree) (string, error) {
-	sum, err := fileSHA256(b.cfg.bin)
+	sum, err := fsutil.FileSHA256(b.cfg.bin)
 	if err != nil {
 		return "", err
 	}
