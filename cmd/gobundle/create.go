@@ -34,7 +34,7 @@ type CreateCmd struct {
 	SumDB     string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
 	Jobs      int      `default:"128" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection)."`
 	Retries   int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
-	Cache     string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle."`
+	Cache     string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle. It grows with every module version fetched: gobundle cache du shows it, gobundle cache clean deletes it."`
 	AllZips   bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
 	SumDBTree string   `name:"sumdb-tree" placeholder:"FROM" type:"existingfile" help:"Prove every checksum database record in the signed tree head of FROM (an earlier bundle, or a tree head file such as the sumdb/<name>/latest that unpack writes) instead of the newest, so that a rebuild a week later stores the same tree and tiles. Example: --sumdb-tree deps-monday.gobundle."`
 	Reproduce string   `name:"reproduce" placeholder:"OLD" type:"existingfile" help:"Rebuild OLD from the inputs, with OLD's checksum database tree, compression level, frame size and creation time (these win over --level and SOURCE_DATE_EPOCH), and report whether the content digest and the bundle digest match OLD's, listing what differs; exit 1 on a mismatch. -o keeps the rebuild. Example: gobundle create --reproduce deps.gobundle ./myproject."`
@@ -203,13 +203,9 @@ func (c *CreateCmd) run(e *env) error {
 	if gosumdb == "" {
 		gosumdb = "off"
 	}
-	cache := c.Cache
-	if cache == "" {
-		ucd, err := os.UserCacheDir()
-		if err != nil {
-			return usageError{fmt.Errorf("create: no user cache directory (%v): set --cache", err)}
-		}
-		cache = filepath.Join(ucd, "gobundle")
+	cache, err := defaultCacheDir(c.Cache, "create")
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(cache, 0o777); err != nil {
 		return err

@@ -33,6 +33,7 @@ type CLI struct {
 	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`
 	Unpack  UnpackCmd  `cmd:"" help:"Write a bundle out as a GOPROXY file tree usable as GOPROXY=file://DIR.\n\nExample: gobundle unpack deps.gobundle ./proxy"`
 	Serve   ServeCmd   `cmd:"" help:"Serve bundles (files, or directories of *.gobundle files) as one read-only GOPROXY.\n\nExample: gobundle serve --listen :8080 /srv/bundles  # then on clients: GOPROXY=http://HOST:8080"`
+	Cache   CacheCmd   `cmd:"" help:"Show (du) or delete (clean) create's download and frame cache.\n\nExample: gobundle cache du"`
 	Versio  VersionCmd `cmd:"" name:"version" help:"Print gobundle's version (module version and VCS revision of the build), as bundles record it.\n\nExample: gobundle version"`
 }
 
