@@ -33,8 +33,8 @@ differential:
 # limit reached while one is minimized fails with "context deadline
 # exceeded".
 fuzz:
-	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz "^FuzzOpen$$" -fuzztime 10s -fuzzminimizetime 1s ./bundle
-	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 10s -fuzzminimizetime 1s ./bundle
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz "^FuzzOpen$$" -fuzztime 200000x -fuzzminimizetime 100x ./bundle
+	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 100000x -fuzzminimizetime 100x ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzRawBundle$$" -fuzztime 300x -fuzzminimizetime 20x ./bundle
 
 # tidy fails when go.mod or go.sum is not what go mod tidy writes: a tool
