@@ -23,14 +23,28 @@ import (
 type PackCmd struct {
 	Dir    string `arg:"" help:"GOPROXY file tree to pack, such as $(go env GOMODCACHE)/cache/download or an unpacked bundle." type:"existingdir"`
 	Output string `short:"o" required:"" help:"Bundle file to write." placeholder:"FILE"`
-	Jobs   int    `help:"Compression workers (default: number of CPUs)." default:"0"`
-	Cache  string `help:"Cache directory for compressed frames and zip analyses: a repeated pack of mostly the same content reuses them (off by default)." placeholder:"DIR"`
+	compressWorkersFlag
+	CompressCache string `name:"compress-cache" placeholder:"DIR" type:"path" help:"Keep compressed frames and zip analyses in DIR, so that a repeated pack of mostly the same content compresses only what is new. Default: none (every frame is compressed). Example: --compress-cache ~/.cache/gobundle/bundle, the part of create's --cache that holds the same."`
+	// OldJobs and OldCache are pack's former spellings of
+	// --compress-workers and --compress-cache: create's --jobs and --cache
+	// mean something else, so they only get an error naming the new flag.
+	OldJobs  *int    `name:"jobs" hidden:""`
+	OldCache *string `name:"cache" hidden:""`
 	// FrameSize trades compression ratio for random-read cost; hidden, for
 	// measurements.
 	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
 }
 
 func (c *PackCmd) Run(e *env) error {
+	if c.OldJobs != nil {
+		return usageError{errors.New("pack: --jobs is now --compress-workers (--jobs means mirror requests, in create)")}
+	}
+	if c.OldCache != nil {
+		return usageError{errors.New("pack: --cache is now --compress-cache (--cache is create's download cache)")}
+	}
+	if err := c.compressWorkersFlag.check("pack"); err != nil {
+		return err
+	}
 	created, err := e.created()
 	if err != nil {
 		return err
@@ -41,9 +55,9 @@ func (c *PackCmd) Run(e *env) error {
 		// Not the directory's path: nothing in a bundle depends on the host.
 		Inputs:      []string{"GOPROXY file tree"},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
-		Concurrency: c.Jobs,
+		Concurrency: c.CompressWorkers,
 		FrameSize:   c.FrameSize,
-		CacheDir:    c.Cache,
+		CacheDir:    c.CompressCache,
 		Progress:    bundleProgress(e.newProgress("compressing", true)),
 	})
 	if err != nil {
@@ -63,6 +77,18 @@ func (c *PackCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "packed %d module versions (%d zips) into %s: %s in %s\n",
 		st.Modules, st.Zips, c.Output, humanBytes(st.FileSize), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// compressWorkersFlag is the --compress-workers flag of create and pack.
+type compressWorkersFlag struct {
+	CompressWorkers int `name:"compress-workers" default:"0" placeholder:"N" help:"zstd compression workers, each with its own encoder and frame buffers (0: the number of CPUs). Example: --compress-workers 2 on a shared CI host."`
+}
+
+func (f compressWorkersFlag) check(cmd string) error {
+	if f.CompressWorkers < 0 {
+		return usageError{fmt.Errorf("%s: --compress-workers must be 0 (number of CPUs) or more", cmd)}
+	}
 	return nil
 }
 

@@ -32,7 +32,7 @@ type CreateCmd struct {
 	From      []string `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
 	Proxy     string   `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
 	SumDB     string   `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
-	Jobs      int      `default:"128" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection)."`
+	Jobs      int      `default:"128" placeholder:"N" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection). Compression has its own --compress-workers. Example: --jobs 16 for a mirror that limits clients."`
 	Retries   int      `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
 	Cache     string   `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle. It grows with every module version fetched: gobundle cache du shows it, gobundle cache clean deletes it."`
 	AllZips   bool     `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
@@ -40,10 +40,11 @@ type CreateCmd struct {
 	Reproduce string   `name:"reproduce" placeholder:"OLD" type:"existingfile" help:"Rebuild OLD from the inputs, with OLD's checksum database tree, compression level, frame size and creation time (these win over --level and SOURCE_DATE_EPOCH), and report whether the content digest and the bundle digest match OLD's, listing what differs; exit 1 on a mismatch. -o keeps the rebuild. Example: gobundle create --reproduce deps.gobundle ./myproject."`
 	Base      []string `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
 	Level     string   `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
-	RawZips   bool     `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
-	Strict    bool     `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
-	JSON      bool     `name:"json" help:"Print the summary as JSON on standard output."`
-	Verbose   bool     `short:"v" help:"Log what the resolver does on standard error."`
+	compressWorkersFlag
+	RawZips bool `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
+	Strict  bool `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
+	JSON    bool `name:"json" help:"Print the summary as JSON on standard output."`
+	Verbose bool `short:"v" help:"Log what the resolver does on standard error."`
 	// CPUProfile writes a CPU profile of the whole create (for make bench
 	// and go tool pprof).
 	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a CPU profile to FILE."`
@@ -127,6 +128,9 @@ func (c *CreateCmd) run(e *env) error {
 	}
 	if c.Jobs < 1 {
 		return usageError{errors.New("create: --jobs must be at least 1")}
+	}
+	if err := c.compressWorkersFlag.check("create"); err != nil {
+		return err
 	}
 	if c.Output != "" {
 		if err := checkOutputDir(c.Output); err != nil {
@@ -275,14 +279,15 @@ func (c *CreateCmd) run(e *env) error {
 		compress := e.newProgress("compressing", true)
 		defer compress.Finish()
 		w, err = bundle.NewWriter(bundle.WriterOptions{
-			Tool:      "gobundle " + toolVersion(),
-			Created:   storage.Created,
-			TempDir:   e.getenv("GOBUNDLE_TMPDIR"),
-			Level:     storage.Level,
-			FrameSize: storage.FrameSize,
-			RawZips:   storage.RawZips,
-			Progress:  bundleProgress(compress),
-			CacheDir:  filepath.Join(cache, "bundle"),
+			Tool:        "gobundle " + toolVersion(),
+			Created:     storage.Created,
+			TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
+			Level:       storage.Level,
+			FrameSize:   storage.FrameSize,
+			RawZips:     storage.RawZips,
+			Concurrency: c.CompressWorkers,
+			Progress:    bundleProgress(compress),
+			CacheDir:    filepath.Join(cache, "bundle"),
 		})
 		if err != nil {
 			return err

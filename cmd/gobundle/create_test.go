@@ -111,6 +111,11 @@ func TestCreateUsageErrors(t *testing.T) {
 		{[]string{"create", "--jobs", "0", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "--jobs must be at least 1"},
 		{[]string{"create", "--retries=-1", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "--retries must not be negative"},
 		{[]string{"create", "example.com/m@v1.0.0"}, "missing flags: --output"},
+		{[]string{"create", "--compress-workers=-1", "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "--compress-workers must be 0 (number of CPUs) or more"},
+		// pack's former spellings: create's --jobs and --cache mean
+		// something else, so they name the new flag.
+		{[]string{"pack", "--jobs", "2", "-o", filepath.Join(dir, "x.gobundle"), dir}, "pack: --jobs is now --compress-workers"},
+		{[]string{"pack", "--cache", dir, "-o", filepath.Join(dir, "x.gobundle"), dir}, "pack: --cache is now --compress-cache"},
 		{[]string{"create", "--proxy", "ftp://a.test", "--cache", dir, "-o", filepath.Join(dir, "x.gobundle"), "example.com/m@v1.0.0"}, "invalid proxy URL scheme"},
 	} {
 		var stdout, stderr bytes.Buffer
