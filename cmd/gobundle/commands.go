@@ -30,6 +30,7 @@ type PackCmd struct {
 	// mean something else, so they only get an error naming the new flag.
 	OldJobs  *int    `name:"jobs" hidden:""`
 	OldCache *string `name:"cache" hidden:""`
+	SumDB    string  `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the tree's sumdb/NAME/latest signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 	// FrameSize trades compression ratio for random-read cost; hidden, for
 	// measurements.
 	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
@@ -43,6 +44,14 @@ func (c *PackCmd) Run(e *env) error {
 		return usageError{errors.New("pack: --cache is now --compress-cache (--cache is create's download cache)")}
 	}
 	if err := c.compressWorkersFlag.check("pack"); err != nil {
+		return err
+	}
+	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	sd, err := readTreeSumDB(e.ctx, e, c.Dir, keys)
+	if err != nil {
 		return err
 	}
 	created, err := e.created()
@@ -69,6 +78,9 @@ func (c *PackCmd) Run(e *env) error {
 	err = bundle.Pack(e.ctx, w, c.Dir, bundleProgress(read))
 	read.Finish()
 	if err != nil {
+		return err
+	}
+	if err := addTreeSumDB(e.ctx, w, sd); err != nil {
 		return err
 	}
 	st, err := w.WriteFile(e.ctx, c.Output)

@@ -28,7 +28,7 @@ type CLI struct {
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Create  CreateCmd  `cmd:"" help:"Resolve the full module graph of projects through the mirror chain, verify it against go.sum and the checksum database, and write one bundle.\n\nExample: gobundle create ./myproject -o deps.gobundle --proxy https://proxy.example.com"`
-	Pack    PackCmd    `cmd:"" help:"Pack a GOPROXY file tree (such as $GOMODCACHE/cache/download) into a bundle.\n\nExample: gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle"`
+	Pack    PackCmd    `cmd:"" help:"Pack a GOPROXY file tree (such as $GOMODCACHE/cache/download) into a bundle; an unpacked bundle's checksum database files (sumdb/NAME/) come along once verified.\n\nExample: gobundle pack $(go env GOMODCACHE)/cache/download -o deps.gobundle\n\nExample: gobundle pack --sumdb NAME+KEY ./proxy -o again.gobundle"`
 	Inspect InspectCmd `cmd:"" help:"Show a bundle's metadata, module versions, sizes and compression figures.\n\nExample: gobundle inspect deps.gobundle --json"`
 	Verify  VerifyCmd  `cmd:"" help:"Re-check every checksum in a bundle; exit 0 only if all hold.\n\nExample: gobundle verify deps.gobundle"`
 	Unpack  UnpackCmd  `cmd:"" help:"Write a bundle out as a GOPROXY file tree usable as GOPROXY=file://DIR.\n\nExample: gobundle unpack deps.gobundle ./proxy"`

@@ -254,3 +254,32 @@ func printSumDBNote(e *env, st serve.Stats, given map[string]string) {
 		}
 	}
 }
+
+// readTreeSumDB reads the checksum database files of the GOPROXY file tree
+// dir that pack carries (nil if none is signed), warning about those left
+// out since no signed tree head comes with them (a module cache's).
+func readTreeSumDB(ctx context.Context, e *env, dir string, keys map[string]string) (*sumdbstore.Data, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	sd, unsigned, err := sumdbstore.ReadTrees(ctx, root.FS(), keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	for _, name := range unsigned {
+		fmt.Fprintf(e.stderr, "gobundle: warning: %s: checksum database files left out: no signed tree head (latest) comes with them\n", filepath.Join(dir, "sumdb", name))
+	}
+	return sd, nil
+}
+
+// addTreeSumDB adds the checksum database data pack read (if any) to w,
+// with the properties create writes for it.
+func addTreeSumDB(ctx context.Context, w *bundle.Writer, sd *sumdbstore.Data) error {
+	if sd == nil {
+		return nil
+	}
+	w.Describe([]string{"GOPROXY file tree"}, nil, append([]bundle.Property{{Key: "sumdb", Value: sd.Name}}, sd.Properties()...))
+	return sd.AddTo(ctx, w, sd.Name)
+}
