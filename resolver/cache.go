@@ -164,6 +164,10 @@ func (c *blobCache) get(ctx context.Context, path, version, kind string) (f Fetc
 		c.mu.Lock()
 		c.verified[k.SHA256] = true
 		c.mu.Unlock()
+		// Mark the use (once a process): TrimCache removes the least
+		// recently used downloads first. Best effort.
+		now := time.Now()
+		os.Chtimes(bp, now, now)
 	}
 	return Fetched{File: bp, Size: k.Size, SHA256: k.SHA256, Origin: k.Origin}, true
 }

@@ -7,8 +7,31 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/gobundle/gobundle/resolver"
 )
+
+// byteSize is a size flag: a number of bytes with an optional unit, IEC
+// (KiB, MiB, GiB, TiB) or SI (KB, MB, GB, TB).
+type byteSize int64
+
+func (s *byteSize) UnmarshalText(text []byte) error {
+	t := strings.TrimSpace(string(text))
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.TrimSpace(t[len(num):])
+	mult := map[string]int64{"": 1, "B": 1,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || mult == 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q: want a size such as 500MiB, 5GiB or 2GB", t)
+	}
+	*s = byteSize(n * mult)
+	return nil
+}
 
 // CacheCmd is `gobundle cache`: what create keeps between runs.
 type CacheCmd struct {
@@ -100,12 +123,24 @@ func indexSep(p string) int {
 }
 
 // CacheCleanCmd is `gobundle cache clean`.
-type CacheCleanCmd struct{ cacheFlag }
+type CacheCleanCmd struct {
+	cacheFlag
+	Max *byteSize `placeholder:"SIZE" help:"Do not delete it all: remove the least recently used downloads until the cache takes at most SIZE, as create --cache-max does. Example: gobundle cache clean --max 5GiB."`
+}
 
 func (c *CacheCleanCmd) Run(e *env) error {
 	dir, err := defaultCacheDir(c.Cache, "cache clean")
 	if err != nil {
 		return err
+	}
+	if c.Max != nil {
+		t, err := resolver.TrimCache(e.ctx, dir, int64(*c.Max))
+		if err != nil {
+			return fmt.Errorf("cache clean: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "removed %d downloads (%s) from %s: %s left (at most %s)\n",
+			t.Removed, humanBytes(t.RemovedBytes), dir, humanBytes(t.After), humanBytes(int64(*c.Max)))
+		return nil
 	}
 	_, total, err := cacheUsage(dir)
 	if err != nil {

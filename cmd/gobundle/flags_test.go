@@ -78,3 +78,18 @@ func TestOneMeaningPerFlagName(t *testing.T) {
 		}
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1": 1, "512B": 512, "5GiB": 5 << 30, "2 MiB": 2 << 20, "3KB": 3000, "1TB": 1e12} {
+		var s byteSize
+		if err := s.UnmarshalText([]byte(in)); err != nil || int64(s) != want {
+			t.Errorf("%q: %d, %v; want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "5x", "1.5GiB", "-1", "GiB", "99999999999TiB"} {
+		var s byteSize
+		if err := s.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q: %d, want an error", in, s)
+		}
+	}
+}
