@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/gobundle/gobundle/internal/fsutil"
 )
 
 // TrimStats says what TrimCache did.
@@ -41,28 +43,12 @@ func TrimCache(ctx context.Context, dir string, max int64) (TrimStats, error) {
 	var st TrimStats
 	var blobs []blob
 	blobDir := filepath.Join(dir, "blobs")
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll
-			}
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed meanwhile
-			}
-			return err
-		}
+	err := fsutil.WalkFiles(dir, func(p string, info fs.FileInfo) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil // removed meanwhile
-		}
 		st.Before += info.Size()
-		if filepath.Dir(filepath.Dir(filepath.Dir(p))) == blobDir && isHexSHA256(d.Name()) {
+		if filepath.Dir(filepath.Dir(filepath.Dir(p))) == blobDir && isHexSHA256(info.Name()) {
 			blobs = append(blobs, blob{p, info.Size(), info.ModTime().UnixNano()})
 		}
 		return nil

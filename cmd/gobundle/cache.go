@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"github.com/gobundle/gobundle/resolver"
 )
 
@@ -87,20 +87,7 @@ func (c *CacheDuCmd) Run(e *env) error {
 func cacheUsage(dir string) (map[string]int64, int64, error) {
 	parts := map[string]int64{}
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil // removed meanwhile
-		}
+	err := fsutil.WalkFiles(dir, func(p string, info fs.FileInfo) error {
 		rel, _ := filepath.Rel(dir, p)
 		top := rel
 		if i := indexSep(rel); i >= 0 {

@@ -4,8 +4,10 @@ package fsutil
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -45,4 +47,29 @@ func FileSHA256(name string) (string, error) {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WalkFiles calls fn for every regular file under dir, with its
+// information. A missing dir holds no files; files removed during the walk
+// (by another process) are skipped.
+func WalkFiles(dir string, fn func(path string, info fs.FileInfo) error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				if p == dir {
+					return fs.SkipAll
+				}
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		return fn(p, info)
+	})
 }
