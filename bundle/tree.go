@@ -247,7 +247,6 @@ func (r *Reader) unpackPath(ctx context.Context, root *os.Root, i, j int, progre
 		return err
 	}
 	vdir := escPath + "/@v/"
-	var list []string
 	for k := i; k < j; k++ {
 		m := &ix.mods[k]
 		escVer, err := module.EscapeVersion(m.version)
@@ -271,21 +270,28 @@ func (r *Reader) unpackPath(ctx context.Context, root *os.Root, i, j int, progre
 				return err
 			}
 		}
-		if m.info != noBlob && !module.IsPseudoVersion(m.version) {
-			list = append(list, m.version)
-		}
 		if progress != nil {
 			progress(Event{Phase: "unpack", Item: m.path + "@" + m.version, Done: int64(k + 1), Total: int64(len(ix.mods))})
 		}
 	}
-	var b strings.Builder
-	for _, v := range list {
-		b.WriteString(v + "\n")
-	}
 	return fsutil.WriteInRoot(root, vdir+"list", func(w io.Writer) error {
-		_, err := io.WriteString(w, b.String())
+		_, err := io.WriteString(w, ix.listFile(i, j))
 		return err
 	})
+}
+
+// listFile is the @v/list file of module entries [i, j), all of one path:
+// the versions with an .info that are not pseudo-versions, one a line, in
+// index order. Unpack writes it and ServedFiles hashes it.
+func (ix *index) listFile(i, j int) string {
+	var b strings.Builder
+	for k := i; k < j; k++ {
+		m := &ix.mods[k]
+		if m.info != noBlob && !module.IsPseudoVersion(m.version) {
+			b.WriteString(m.version + "\n")
+		}
+	}
+	return b.String()
 }
 
 func firstNonEmpty(s ...string) string {
@@ -322,7 +328,6 @@ func (r *Reader) ServedFiles() ([]ServedFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		var list strings.Builder
 		for k := i; k < j; k++ {
 			m := &ix.mods[k]
 			escVer, err := module.EscapeVersion(m.version)
@@ -333,9 +338,6 @@ func (r *Reader) ServedFiles() ([]ServedFile, error) {
 			if m.info != noBlob {
 				b := ix.blobs[m.info]
 				out = append(out, ServedFile{Path: base + ".info", Size: b.size, SHA256: b.sum})
-				if !module.IsPseudoVersion(m.version) {
-					list.WriteString(m.version + "\n")
-				}
 			}
 			if m.mod != noBlob {
 				b := ix.blobs[m.mod]
@@ -345,7 +347,8 @@ func (r *Reader) ServedFiles() ([]ServedFile, error) {
 				out = append(out, ServedFile{Path: base + ".zip", Size: m.zipSize, SHA256: m.zipSum})
 			}
 		}
-		out = append(out, ServedFile{Path: escPath + "/@v/list", Size: int64(list.Len()), SHA256: sha256.Sum256([]byte(list.String()))})
+		list := ix.listFile(i, j)
+		out = append(out, ServedFile{Path: escPath + "/@v/list", Size: int64(len(list)), SHA256: sha256.Sum256([]byte(list))})
 		i = j
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
