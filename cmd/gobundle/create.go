@@ -17,11 +17,9 @@ import (
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
-	"github.com/gobundle/gobundle/internal/repro"
-	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/internal/pipeline"
 	"github.com/gobundle/gobundle/resolver"
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/mod/module"
 )
 
 // CreateCmd is `gobundle create`.
@@ -105,7 +103,7 @@ func (c *CreateCmd) Run(e *env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	err := c.run(e)
+	err := c.run(e, time.Now())
 	// Once interrupted, whatever failed failed because of it (a go env
 	// killed halfway reports "signal: killed", not the context's error).
 	if err != nil && e.ctx.Err() != nil {
@@ -117,256 +115,37 @@ func (c *CreateCmd) Run(e *env) error {
 	return err
 }
 
-func (c *CreateCmd) run(e *env) error {
-	start := time.Now()
-	ctx := e.ctx
-	if c.Output == "" && !c.DryRun && c.Reproduce == "" {
-		return usageError{errors.New("create: missing flags: --output=FILE (or --dry-run)")}
-	}
-	if c.Reproduce != "" && (c.DryRun || c.SumDBTree != "") {
-		return usageError{errors.New("create: --reproduce takes OLD's tree and writes a bundle: drop --dry-run and --sumdb-tree")}
-	}
-	if c.Output != "" && c.DryRun {
-		return usageError{errors.New("create: --dry-run writes no bundle: drop --output")}
-	}
-	if c.Jobs < 1 {
-		return usageError{errors.New("create: --jobs must be at least 1")}
-	}
-	if err := c.compressWorkersFlag.check("create"); err != nil {
-		return err
-	}
-	if c.Output != "" {
-		if err := checkOutputDir(c.Output); err != nil {
-			return usageError{fmt.Errorf("create: -o %s: %w", c.Output, err)}
-		}
-	}
-	retries := c.Retries
-	switch {
-	case retries < 0:
-		return usageError{errors.New("create: --retries must not be negative")}
-	case retries == 0:
-		retries = -1 // the fetch layer's "none"
-	}
-	created, err := e.created()
+func (c *CreateCmd) run(e *env, start time.Time) error {
+	opts, err := c.options(e)
 	if err != nil {
 		return err
 	}
-	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
-	if !ok {
-		return usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
-	}
-	storage := bundle.WriterOptions{Created: created, Level: zlevel, RawZips: c.RawZips}
-	var old *reproduceTarget
-	if c.Reproduce != "" {
-		if old, err = openReproduceTarget(ctx, c.Reproduce); err != nil {
+	if c.Reproduce != "" && c.Output == "" {
+		// Without -o the rebuild is only compared, then removed.
+		dir, err := os.MkdirTemp(e.getenv("GOBUNDLE_TMPDIR"), "gobundle-reproduce-*")
+		if err != nil {
 			return err
 		}
-		storage = old.storage
-		if c.Output == "" {
-			dir, err := os.MkdirTemp(e.getenv("GOBUNDLE_TMPDIR"), "gobundle-reproduce-*")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			c.Output = filepath.Join(dir, "rebuilt.gobundle")
-		}
+		defer os.RemoveAll(dir)
+		c.Output = filepath.Join(dir, "rebuilt.gobundle")
+		opts.Output = c.Output
 	}
-
-	// Inputs.
-	var inputs []resolver.Input
-	args := c.Inputs
-	if len(args) == 0 && len(c.From) == 0 {
-		args = []string{"."}
-	}
-	ip := resolver.InputParser{GoWork: e.getenv("GOWORK")}
-	for _, a := range args {
-		in, err := ip.Parse(a, "")
-		if err != nil {
-			return usageError{err}
-		}
-		inputs = append(inputs, in)
-	}
-	for _, f := range c.From {
-		ins, err := ip.ReadList(ctx, f)
-		if err != nil {
-			return usageError{fmt.Errorf("--from: %w", err)}
-		}
-		inputs = append(inputs, ins...)
-	}
-	if len(inputs) == 0 {
-		return usageError{errors.New("create: no inputs")}
-	}
-
-	// Settings: flags, else environment, else go env.
-	goenv, err := e.goEnv(ctx, goEnvKeys())
-	if err != nil {
-		return err
-	}
-	proxy := firstNonEmpty(c.Proxy, goenv["GOPROXY"])
-	if proxy == "" {
-		return usageError{errors.New("create: no mirror chain: set --proxy or GOPROXY")}
-	}
-	gosumdb := firstNonEmpty(c.SumDB, goenv["GOSUMDB"])
-	if gosumdb == "" {
-		gosumdb = "off"
-	}
-	cache, err := defaultCacheDir(c.Cache, "create")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cache, 0o777); err != nil {
-		return err
-	}
-
-	level := slog.LevelWarn
-	if c.Verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-
 	prog := newCreateProgress(e)
 	defer prog.finish()
-
-	mirrors, err := resolver.NewMirrors(resolver.MirrorConfig{
-		Proxy:    proxy,
-		NoProxy:  goenv["GONOPROXY"],
-		Private:  goenv["GOPRIVATE"],
-		Insecure: goenv["GOINSECURE"],
-		CacheDir: cache,
-		Jobs:     c.Jobs,
-		Retries:  retries,
-		Netrc:    e.netrcFile(),
-		GOAUTH:   goenv["GOAUTH"],
-		GoEnv:    e.directEnv(goenv, gosumdb),
-		Logger:   log,
-		Progress: prog.event,
-	})
+	opts.Events = prog.event
+	res, err := pipeline.Run(e.ctx, opts)
 	if err != nil {
-		return usageError{fmt.Errorf("create: --proxy: %w", err)}
-	}
-	defer mirrors.Close()
-	gosumdb, err = withSumDBKey(ctx, gosumdb, goenv["GOROOT"])
-	if err != nil {
-		return usageError{fmt.Errorf("create: --sumdb: %w", err)}
-	}
-	sumdb, err := resolver.NewSumDB(resolver.SumDBConfig{
-		GOSUMDB:  gosumdb,
-		NoSumDB:  goenv["GONOSUMDB"],
-		Private:  goenv["GOPRIVATE"],
-		CacheDir: cache,
-		Logger:   log,
-	}, mirrors)
-	if err != nil {
-		return usageError{fmt.Errorf("create: --sumdb: %w", err)}
-	}
-	if sumdb != nil {
-		defer sumdb.Close()
-	}
-
-	rcfg := resolver.Config{
-		Inputs:   inputs,
-		Mirrors:  mirrors,
-		SumDB:    sumdb,
-		AllZips:  c.AllZips,
-		Strict:   c.Strict,
-		Jobs:     c.Jobs,
-		Logger:   log,
-		Progress: prog.event,
-	}
-	var w *bundle.Writer
-	if !c.DryRun {
-		// The bundle is written while the resolver works: each zip is read
-		// into it as it is hashed for verification (once), and content
-		// frames are compressed as soon as the graph is known and their
-		// zips are in.
-		compress := e.newProgress("compressing", true)
-		defer compress.Finish()
-		w, err = bundle.NewWriter(bundle.WriterOptions{
-			Tool:        "gobundle " + toolVersion(),
-			Created:     storage.Created,
-			TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
-			Level:       storage.Level,
-			FrameSize:   storage.FrameSize,
-			RawZips:     storage.RawZips,
-			Concurrency: c.CompressWorkers,
-			Progress:    bundleProgress(compress),
-			CacheDir:    filepath.Join(cache, "bundle"),
-		})
-		if err != nil {
-			return err
+		if errors.As(err, new(pipeline.UsageError)) {
+			return usageError{err}
 		}
-		defer w.Close()
-		rcfg.HashZip = func(ctx context.Context, m module.Version, f resolver.Fetched) (string, error) {
-			return w.PrepareZip(ctx, m.Path, m.Version, f.File, f.SHA256)
-		}
-		rcfg.Graph = func(ctx context.Context, mods []resolver.Module, zips []module.Version) error {
-			for _, m := range mods {
-				if err := w.AddModule(ctx, moduleSource(m)); err != nil {
-					return err
-				}
-			}
-			return w.Expect(zips)
-		}
-		rcfg.Zip = func(ctx context.Context, m resolver.Module) error {
-			return w.AddModule(ctx, moduleSource(m))
-		}
-	}
-	res, err := resolver.Resolve(ctx, rcfg)
-	if err != nil {
 		return err
 	}
 	prog.finish()
-
-	var st bundle.Stats
-	if !c.DryRun {
-		tree, err := c.pinnedTree(ctx, sumdb, old)
-		if err != nil {
-			return err
-		}
-		sd, err := collectSumDB(ctx, res, sumdb, c.Base, tree)
-		if err != nil {
-			return err
-		}
-		if st, err = writeBundle(ctx, e, w, c.Output, res, sumdb, sd); err != nil {
-			return err
-		}
-	}
-
-	sum := createSummary{
-		Output: c.Output, Inputs: res.Inputs, Mirrors: res.Mirrors, SumDB: "off",
-		ModuleVersions: res.Stats.Modules, Zips: res.Stats.Zips, Files: res.Stats.Files,
-		GraphNodes: res.Stats.Nodes, GraphEdges: res.Stats.Edges, BuildList: res.Stats.BuildList,
-		ModuleBytes: res.Stats.Bytes, BytesFetched: res.Stats.Fetch.Bytes, Requests: res.Stats.Fetch.Requests,
-		CacheHits: res.Stats.Fetch.CacheHits, Retries: res.Stats.Fetch.Retries,
-		GoSumChecks: res.Stats.GoSumChecks, SumDBChecks: res.Stats.SumDBChecks,
-		BundleSize: st.FileSize, Seconds: time.Since(start).Seconds(), LeftOut: res.Gaps,
-	}
-	if sum.LeftOut == nil {
-		sum.LeftOut = []resolver.Gap{}
-	}
-	if c.CacheMax != nil {
-		// The bundle is written: a failed or interrupted trim is only a
-		// warning (the cache stays consistent whatever was removed).
-		ts, err := resolver.TrimCache(ctx, cache, int64(*c.CacheMax))
-		if err != nil {
-			fmt.Fprintf(e.stderr, "gobundle: create: warning: --cache-max: %v\n", err)
-		}
-		sum.CacheTrim = &ts
-	}
-	if sumdb != nil {
-		sum.SumDB = sumdb.Name()
-	}
-	var rep *repro.Report
-	if old != nil {
-		if rep, err = old.compare(ctx, c.Output); err != nil {
-			return err
-		}
-		sum.Reproduce = reproduceSummary(c.Reproduce, rep)
-	}
+	sum := c.summary(res)
 	if err := c.printSummary(e, sum, start); err != nil {
 		return err
 	}
-	if rep != nil {
+	if rep := res.Reproduce; rep != nil {
 		if !c.JSON {
 			rep.Write(e.stdout, c.Reproduce)
 		}
@@ -375,6 +154,116 @@ func (c *CreateCmd) run(e *env) error {
 		}
 	}
 	return nil
+}
+
+// options checks the flags and turns them into the pipeline's options;
+// what the environment and the go command say is read later, by the
+// pipeline's Settings.
+func (c *CreateCmd) options(e *env) (pipeline.Options, error) {
+	var o pipeline.Options
+	if c.Output == "" && !c.DryRun && c.Reproduce == "" {
+		return o, usageError{errors.New("create: missing flags: --output=FILE (or --dry-run)")}
+	}
+	if c.Reproduce != "" && (c.DryRun || c.SumDBTree != "") {
+		return o, usageError{errors.New("create: --reproduce takes OLD's tree and writes a bundle: drop --dry-run and --sumdb-tree")}
+	}
+	if c.Output != "" && c.DryRun {
+		return o, usageError{errors.New("create: --dry-run writes no bundle: drop --output")}
+	}
+	if c.Jobs < 1 {
+		return o, usageError{errors.New("create: --jobs must be at least 1")}
+	}
+	if err := c.compressWorkersFlag.check("create"); err != nil {
+		return o, err
+	}
+	if c.Output != "" {
+		if err := checkOutputDir(c.Output); err != nil {
+			return o, usageError{fmt.Errorf("create: -o %s: %w", c.Output, err)}
+		}
+	}
+	retries := c.Retries
+	switch {
+	case retries < 0:
+		return o, usageError{errors.New("create: --retries must not be negative")}
+	case retries == 0:
+		retries = -1 // the fetch layer's "none"
+	}
+	created, err := e.created()
+	if err != nil {
+		return o, err
+	}
+	ok, zlevel := zstd.EncoderLevelFromString(c.Level)
+	if !ok {
+		return o, usageError{fmt.Errorf("create: unknown --level %q", c.Level)}
+	}
+	level := slog.LevelWarn
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	o = pipeline.Options{
+		Inputs: c.Inputs, From: c.From, GoWork: e.getenv("GOWORK"), Settings: c.settings(e),
+		Output: c.Output, DryRun: c.DryRun, Jobs: c.Jobs, Retries: retries, AllZips: c.AllZips, Strict: c.Strict,
+		Bundle: bundle.WriterOptions{
+			Tool: "gobundle " + toolVersion(), Created: created, Level: zlevel, RawZips: c.RawZips,
+			Concurrency: c.CompressWorkers, TempDir: e.getenv("GOBUNDLE_TMPDIR"),
+		},
+		SumDBTree: c.SumDBTree, Reproduce: c.Reproduce, Base: c.Base, CacheMax: -1,
+		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if c.CacheMax != nil {
+		o.CacheMax = int64(*c.CacheMax)
+	}
+	return o, nil
+}
+
+// settings returns the pipeline's Settings: flags, else environment, else
+// go env.
+func (c *CreateCmd) settings(e *env) func(context.Context) (pipeline.Settings, error) {
+	return func(ctx context.Context) (pipeline.Settings, error) {
+		goenv, err := e.goEnv(ctx, goEnvKeys())
+		if err != nil {
+			return pipeline.Settings{}, err
+		}
+		proxy := firstNonEmpty(c.Proxy, goenv["GOPROXY"])
+		if proxy == "" {
+			return pipeline.Settings{}, usageError{errors.New("create: no mirror chain: set --proxy or GOPROXY")}
+		}
+		gosumdb := firstNonEmpty(c.SumDB, goenv["GOSUMDB"])
+		if gosumdb == "" {
+			gosumdb = "off"
+		}
+		cache, err := defaultCacheDir(c.Cache, "create")
+		if err != nil {
+			return pipeline.Settings{}, err
+		}
+		return pipeline.Settings{
+			Proxy: proxy, NoProxy: goenv["GONOPROXY"], Private: goenv["GOPRIVATE"], Insecure: goenv["GOINSECURE"],
+			SumDB: gosumdb, NoSumDB: goenv["GONOSUMDB"], Auth: goenv["GOAUTH"], GOROOT: goenv["GOROOT"],
+			Netrc: e.netrcFile(), DirectEnv: e.directEnv(goenv, gosumdb), CacheDir: cache,
+		}, nil
+	}
+}
+
+// summary is what create reports of res.
+func (c *CreateCmd) summary(res *pipeline.Result) createSummary {
+	r := res.Resolved
+	sum := createSummary{
+		Output: c.Output, Inputs: r.Inputs, Mirrors: r.Mirrors, SumDB: res.SumDB,
+		ModuleVersions: r.Stats.Modules, Zips: r.Stats.Zips, Files: r.Stats.Files,
+		GraphNodes: r.Stats.Nodes, GraphEdges: r.Stats.Edges, BuildList: r.Stats.BuildList,
+		ModuleBytes: r.Stats.Bytes, BytesFetched: r.Stats.Fetch.Bytes, Requests: r.Stats.Fetch.Requests,
+		CacheHits: r.Stats.Fetch.CacheHits, Retries: r.Stats.Fetch.Retries,
+		GoSumChecks: r.Stats.GoSumChecks, SumDBChecks: r.Stats.SumDBChecks,
+		BundleSize: res.Bundle.FileSize, Seconds: res.Elapsed.Seconds(), LeftOut: r.Gaps,
+		CacheTrim: res.CacheTrim,
+	}
+	if sum.LeftOut == nil {
+		sum.LeftOut = []resolver.Gap{}
+	}
+	if res.Reproduce != nil {
+		sum.Reproduce = reproduceSummary(c.Reproduce, res.Reproduce)
+	}
+	return sum
 }
 
 // printSummary prints what create did, as text or --json.
@@ -414,96 +303,6 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 		}
 	}
 	return nil
-}
-
-// gapProperties records the files left out in the bundle's metadata, one
-// property each ("left-out PATH@VERSION FILE"), for inspect.
-func gapProperties(gaps []resolver.Gap) []bundle.Property {
-	var props []bundle.Property
-	for _, g := range gaps {
-		props = append(props, bundle.Property{Key: "left-out " + g.Path + "@" + g.Version + " " + g.File, Value: g.Reason})
-	}
-	return props
-}
-
-// moduleSource is what the bundle writer needs of a resolved module.
-func moduleSource(m resolver.Module) bundle.ModuleSource {
-	src := bundle.ModuleSource{
-		Path: m.Path, Version: m.Version,
-		Info: m.Info, Mod: m.Mod, InfoOrigin: m.InfoOrigin, ModOrigin: m.ModOrigin,
-	}
-	if m.Zip != nil {
-		src.ZipFile, src.ZipOrigin = m.Zip.File, m.Zip.Origin
-		src.ZipSHA256, src.ZipHash = m.Zip.SHA256, m.ZipHash
-	}
-	return src
-}
-
-// writeBundle hands every resolved module version (and the checksum
-// database answers read on the way) to the bundle writer w, which has most
-// of them already, and writes the file.
-func writeBundle(ctx context.Context, e *env, w *bundle.Writer, output string, res *resolver.Result, sumdb *resolver.SumDB, sd *sumdbstore.Data) (bundle.Stats, error) {
-	var props []bundle.Property
-	if sumdb != nil {
-		props = append(props, bundle.Property{Key: "sumdb", Value: sumdb.Name()})
-	}
-	if sd != nil {
-		props = append(props, sd.Properties()...)
-	}
-	props = append(props, gapProperties(res.Gaps)...)
-	w.Describe(res.Inputs, res.Mirrors, props)
-
-	add := e.newProgress("adding", false)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		done  int64
-	)
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for _, m := range res.Modules {
-		src := moduleSource(m)
-		select {
-		case sem <- struct{}{}:
-		case <-cctx.Done():
-		}
-		if cctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := w.AddModule(cctx, src)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-				cancel()
-			}
-			done++
-			add.Update(done, int64(len(res.Modules)), m.Path+"@"+m.Version)
-		}()
-	}
-	wg.Wait()
-	add.Finish()
-	if first == nil {
-		first = ctx.Err()
-	}
-	if first != nil {
-		return bundle.Stats{}, first
-	}
-	if sd != nil {
-		// The data is signed, so where it was read (a mirror, the
-		// database itself, the cache) adds nothing and would make a warm
-		// create differ from a cold one: its origin is the database.
-		if err := sd.AddTo(ctx, w, sumdb.Name()); err != nil {
-			return bundle.Stats{}, err
-		}
-	}
-	return w.WriteFile(ctx, output)
 }
 
 // goEnv returns the values of keys from the environment, asking `go env`
@@ -596,39 +395,6 @@ func (e *env) netrcFile() string {
 	return f
 }
 
-// withSumDBKey turns a bare checksum database name (GOSUMDB=name or
-// "name url") into name+key with the key built into the go toolchain at
-// goroot; other values are returned as they are.
-func withSumDBKey(ctx context.Context, gosumdb, goroot string) (string, error) {
-	// sum.golang.google.cn is an alias the go command knows: sum.golang.org
-	// (its key) at that URL, which then bypasses the proxies (modfetch
-	// dbDial).
-	if gosumdb == "sum.golang.google.cn" {
-		gosumdb = "sum.golang.org https://sum.golang.google.cn"
-	}
-	f := strings.Fields(gosumdb)
-	if len(f) == 0 || f[0] == "off" || strings.Contains(f[0], "+") {
-		return gosumdb, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if goroot == "" {
-		return "", fmt.Errorf("GOSUMDB %q names no key and GOROOT is unknown: pass name+key", gosumdb)
-	}
-	keyFile := filepath.Join(goroot, "src", "cmd", "go", "internal", "modfetch", "key.go")
-	src, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("GOSUMDB %q names no key: %w", gosumdb, err)
-	}
-	key, ok := resolver.KnownSumDBKeys(src)[f[0]]
-	if !ok {
-		return "", fmt.Errorf("GOSUMDB %q names no key and the go toolchain knows none for it (%s): pass name+key", gosumdb, keyFile)
-	}
-	f[0] = key
-	return strings.Join(f, " "), nil
-}
-
 func firstNonEmpty(vals ...string) string {
 	for _, v := range vals {
 		if v != "" {
@@ -638,42 +404,57 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// createProgress draws the resolver's events: a bar for resolving the
-// graph, then one for downloading and verifying zips.
+// createProgress draws the pipeline's events: a bar for resolving the
+// graph, one for downloading and verifying zips, one for compressing and
+// one for adding the module versions at the end; warnings are printed.
 type createProgress struct {
-	e       *env
-	mu      sync.Mutex
-	resolve *progress
-	zips    *progress
+	e        *env
+	mu       sync.Mutex
+	resolve  *progress
+	zips     *progress
+	compress *progress
+	add      *progress
 }
 
 func newCreateProgress(e *env) *createProgress {
 	return &createProgress{e: e}
 }
 
-func (p *createProgress) event(ev resolver.Event) {
+func (p *createProgress) event(ev pipeline.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch ev.Phase {
+	var bar **progress
+	label, bytes := "", false
+	switch ev.Stage {
 	case "resolve":
-		if p.resolve == nil {
-			p.resolve = p.e.newProgress("resolving", false)
-		}
-		p.resolve.Update(ev.Done, ev.Total, ev.Item)
+		bar, label = &p.resolve, "resolving"
 	case "verify":
-		if p.resolve != nil {
-			p.resolve.Finish()
-		}
-		if p.zips == nil {
-			p.zips = p.e.newProgress("downloading zips", false)
-		}
-		p.zips.Update(ev.Done, ev.Total, ev.Item)
+		p.resolve.Finish()
+		bar, label = &p.zips, "downloading zips"
+	case "compress":
+		bar, label, bytes = &p.compress, "compressing", true
+	case "add":
+		bar, label = &p.add, "adding"
+	case "warning":
+		fmt.Fprintf(p.e.stderr, "gobundle: create: warning: %s\n", ev.Item)
+		return
+	default:
+		return
 	}
+	if ev.End {
+		(*bar).Finish()
+		return
+	}
+	if *bar == nil {
+		*bar = p.e.newProgress(label, bytes)
+	}
+	(*bar).Update(ev.Done, ev.Total, ev.Item)
 }
 
 func (p *createProgress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.resolve.Finish()
-	p.zips.Finish()
+	for _, b := range []*progress{p.resolve, p.zips, p.compress, p.add} {
+		b.Finish()
+	}
 }

@@ -9,44 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gobundle/gobundle/resolver"
-	"golang.org/x/mod/sumdb/note"
+	"github.com/gobundle/gobundle/internal/pipeline"
 )
-
-func TestWithSumDBKey(t *testing.T) {
-	_, vkey, err := note.GenerateKey(nil, "sums.example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	goroot := t.TempDir()
-	keyGo := filepath.Join(goroot, "src", "cmd", "go", "internal", "modfetch", "key.go")
-	if err := os.MkdirAll(filepath.Dir(keyGo), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	src := "package modfetch\n\nvar knownGOSUMDB = map[string]string{\n\t\"sums.example.test\": \"" + vkey + "\",\n}\n"
-	if err := os.WriteFile(keyGo, []byte(src), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for in, want := range map[string]string{
-		"sums.example.test":                      vkey,
-		"sums.example.test https://mirror.test/": vkey + " https://mirror.test/",
-		"off":                                    "off",
-		vkey:                                     vkey,
-		vkey + " http://127.0.0.1:1":             vkey + " http://127.0.0.1:1",
-	} {
-		got, err := withSumDBKey(ctx, in, goroot)
-		if err != nil || got != want {
-			t.Errorf("withSumDBKey(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := withSumDBKey(ctx, "other.example.test", goroot); err == nil || !strings.Contains(err.Error(), "pass name+key") {
-		t.Errorf("unknown database: err = %v", err)
-	}
-	if _, err := withSumDBKey(ctx, "sums.example.test", ""); err == nil {
-		t.Error("no GOROOT: no error")
-	}
-}
 
 // fakeEnv returns a getenv that knows only vars.
 func fakeEnv(vars map[string]string) func(string) string {
@@ -133,16 +97,25 @@ func TestCreateProgressPlain(t *testing.T) {
 	for _, quiet := range []bool{false, true} {
 		var stderr bytes.Buffer
 		p := newCreateProgress(&env{stderr: &stderr, quiet: quiet})
-		p.event(resolver.Event{Phase: "resolve", Item: "example.com/a@v1.0.0", Done: 1, Total: 2})
-		p.event(resolver.Event{Phase: "download", Item: "example.com/a@v1.0.0 zip", Bytes: 10})
-		p.event(resolver.Event{Phase: "verify", Item: "example.com/a@v1.0.0 zip", Done: 1, Total: 1})
+		p.event(pipeline.Event{Stage: "resolve", Item: "example.com/a@v1.0.0", Done: 1, Total: 2})
+		p.event(pipeline.Event{Stage: "download", Item: "example.com/a@v1.0.0 zip", Bytes: 10})
+		p.event(pipeline.Event{Stage: "verify", Item: "example.com/a@v1.0.0 zip", Done: 1, Total: 1})
+		p.event(pipeline.Event{Stage: "verify", End: true})
+		p.event(pipeline.Event{Stage: "compress", Done: 2048, Total: 2048})
+		p.event(pipeline.Event{Stage: "add", Item: "example.com/a@v1.0.0", Done: 1, Total: 1})
+		p.event(pipeline.Event{Stage: "warning", Item: "--cache-max: it failed"})
 		p.finish()
 		out := stderr.String()
-		if quiet && out != "" {
+		// Warnings are no progress: --quiet keeps them.
+		const warning = "gobundle: create: warning: --cache-max: it failed\n"
+		if quiet && out != warning {
 			t.Errorf("quiet progress wrote %q", out)
 		}
-		if !quiet && (!strings.Contains(out, "resolving: 1/2 example.com/a@v1.0.0\n") || !strings.Contains(out, "downloading zips: 1/1 example.com/a@v1.0.0 zip\n")) {
-			t.Errorf("progress wrote %q", out)
+		for _, want := range []string{"resolving: 1/2 example.com/a@v1.0.0\n", "downloading zips: 1/1 example.com/a@v1.0.0 zip\n",
+			"compressing: 2.0 KiB of 2.0 KiB\n", "adding: 1/1 example.com/a@v1.0.0\n", warning} {
+			if !quiet && !strings.Contains(out, want) {
+				t.Errorf("progress wrote %q, want %q in it", out, want)
+			}
 		}
 	}
 }

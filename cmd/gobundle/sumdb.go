@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,96 +14,6 @@ import (
 	"github.com/gobundle/gobundle/resolver"
 	"github.com/gobundle/gobundle/serve"
 )
-
-// collectSumDB gets the checksum database records of every bundled module
-// version and the tiles proving them in one signed tree head, plus the
-// proofs that the trees of the bundles in bases are contained in it. It
-// returns nil when the database is off.
-func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.SumDB, bases []string, tree []byte) (*sumdbstore.Data, error) {
-	if sumdb == nil {
-		if len(bases) > 0 {
-			return nil, usageError{fmt.Errorf("create: --base needs the checksum database (not --sumdb off)")}
-		}
-		return nil, nil
-	}
-	cfg := sumdbstore.CollectConfig{Source: sumdb, Skip: sumdb.Skips, Tree: tree}
-	noRecord := map[string]bool{}
-	for _, g := range res.Gaps {
-		if g.File == "sumdb" {
-			noRecord[g.Path+"@"+g.Version] = true
-		}
-	}
-	for _, m := range res.Modules {
-		if noRecord[m.Path+"@"+m.Version] {
-			continue // the database does not know it; go.sum pinned it
-		}
-		cfg.Modules = append(cfg.Modules, sumdbstore.Module{Path: m.Path, Version: m.Version, ModHash: m.ModHash, ZipHash: m.ZipHash})
-	}
-	for _, b := range bases {
-		s, err := loadSumDBStore(ctx, b, map[string]string{sumdb.Name(): sumdb.Key()})
-		if err != nil {
-			return nil, fmt.Errorf("create: --base: %w", err)
-		}
-		if s == nil {
-			return nil, fmt.Errorf("create: --base %s: the bundle holds no checksum database data", b)
-		}
-		cfg.Bases = append(cfg.Bases, s)
-	}
-	d, err := sumdbstore.Collect(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create: %w", err)
-	}
-	return d, nil
-}
-
-// readTreeHead returns the signed tree head of database db in from: an
-// earlier bundle (its latest tree head) or a file holding a signed tree
-// head (such as the sumdb/<db>/latest that unpack writes). Its signature is
-// checked later, with the database's key.
-func readTreeHead(ctx context.Context, from, db, key string) ([]byte, error) {
-	f, err := os.Open(from)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	const maxHead = 64 << 10 // a signed note is a few hundred bytes
-	data, err := io.ReadAll(io.LimitReader(f, maxHead+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", from, err)
-	}
-	if !bytes.HasPrefix(data, []byte(bundle.Magic)) {
-		if len(data) > maxHead {
-			return nil, fmt.Errorf("%s: neither a bundle nor a signed tree head (over %d bytes)", from, maxHead)
-		}
-		return data, nil
-	}
-	s, err := loadSumDBStore(ctx, from, map[string]string{db: key})
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, fmt.Errorf("%s: the bundle holds no checksum database data", from)
-	}
-	if s.Name != db {
-		return nil, fmt.Errorf("%s: the bundle holds checksum database %s, not %s", from, s.Name, db)
-	}
-	return s.Latest.Note, nil
-}
-
-// loadSumDBStore opens bundle file name and loads its checksum database
-// data, checked with keys.
-func loadSumDBStore(ctx context.Context, name string, keys map[string]string) (*sumdbstore.Store, error) {
-	r, err := bundle.Open(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	s, err := sumdbstore.Load(ctx, r, keys)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return s, nil
-}
 
 // trustedSumDBKeys returns the checksum database keys verify trusts: those
 // built into the go toolchain (if a go command is found) and the one given
