@@ -84,24 +84,27 @@ type trailer struct {
 	version                         uint32
 }
 
-func encodeHeader() []byte {
+func encodeHeader(flags uint32) []byte {
 	b := make([]byte, headerSize)
 	copy(b, Magic)
 	binary.LittleEndian.PutUint32(b[8:], FormatVersion)
+	binary.LittleEndian.PutUint32(b[12:], flags)
 	return b
 }
 
-func checkHeader(b []byte) error {
+// checkHeader checks the header and returns its flags.
+func checkHeader(b []byte) (uint32, error) {
 	if len(b) < headerSize || string(b[:8]) != Magic {
-		return fmt.Errorf("not a gobundle file (bad magic): %w", ErrCorrupt)
+		return 0, fmt.Errorf("not a gobundle file (bad magic): %w", ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(b[8:]); v != FormatVersion {
-		return fmt.Errorf("header: bundle format version %d is not supported by this gobundle (knows %d): %w", v, FormatVersion, ErrUnsupported)
+		return 0, fmt.Errorf("header: bundle format version %d is not supported by this gobundle (knows %d): %w", v, FormatVersion, ErrUnsupported)
 	}
-	if f := binary.LittleEndian.Uint32(b[12:]); f != 0 {
-		return fmt.Errorf("unknown header flags %#x: %w", f, ErrCorrupt)
+	f := binary.LittleEndian.Uint32(b[12:])
+	if f&^knownFlags != 0 {
+		return 0, fmt.Errorf("header flags %#x name features this gobundle does not know (it knows %#x): %w", f, knownFlags, ErrUnsupported)
 	}
-	return nil
+	return f, nil
 }
 
 // encodeTrailer returns the trailer bytes; the CRC covers the header too, so
@@ -170,6 +173,10 @@ type blobEntry struct {
 	size  int64
 	sum   Sum
 	crc   uint32 // IEEE CRC-32, as zip headers need it
+	// base is 0 for a blob stored in this bundle's frames, else 1 + the
+	// index in index.bases of the base bundle that holds it (an
+	// incremental bundle's reference; frame and off are then unused).
+	base uint32
 }
 
 type zipFile struct {
@@ -207,10 +214,13 @@ type extraEntry struct {
 }
 
 type index struct {
+	flags   uint32 // header flags
 	meta    Meta
 	origins []string
 	frames  []frameEntry
-	blobs   []blobEntry
+	blobs   []blobEntry // stored blobs first, then references to bases' blobs
+	local   int         // number of stored blobs
+	bases   []Sum       // incremental: the bundle digests of the bases, sorted
 	mods    []modEntry
 	extras  []extraEntry
 }
@@ -261,13 +271,20 @@ func (ix *index) encode() []byte {
 		e.uvarint(uint64(f.ulen))
 		e.sum(f.sum)
 	}
-	e.uvarint(uint64(len(ix.blobs)))
-	for _, b := range ix.blobs {
+	local := len(ix.blobs)
+	if ix.flags&FlagIncremental != 0 {
+		local = ix.local
+	}
+	e.uvarint(uint64(local))
+	for _, b := range ix.blobs[:local] {
 		e.uvarint(uint64(b.frame))
 		e.uvarint(uint64(b.off))
 		e.uvarint(uint64(b.size))
 		e.sum(b.sum)
 		e.u32(b.crc)
+	}
+	if ix.flags&FlagIncremental != 0 {
+		ix.encodeBases(e)
 	}
 	e.uvarint(uint64(len(ix.mods)))
 	for i := range ix.mods {
@@ -424,7 +441,8 @@ func (d *decoder) size() int64 {
 //
 // dataEnd is where the frames end (the index's offset) and fileSize the
 // bundle's size, against which the bounds are checked.
-func decodeIndex(b []byte, dataEnd, fileSize int64) (*index, error) {
+// flags are the header's: they say which optional sections the index has.
+func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error) {
 	d := &decoder{b: b}
 	if string(d.bytes(len(indexMagic))) != indexMagic {
 		return nil, fmt.Errorf("index: bad magic: %w", ErrCorrupt)
@@ -432,7 +450,7 @@ func decodeIndex(b []byte, dataEnd, fileSize int64) (*index, error) {
 	if v := d.uvarint(); d.err == nil && v != FormatVersion {
 		return nil, fmt.Errorf("index: format version %d not supported: %w", v, ErrCorrupt)
 	}
-	ix := &index{}
+	ix := &index{flags: flags}
 	ix.meta.Tool = d.str()
 	ix.meta.Created = time.Unix(d.varint(), 0).UTC()
 	ix.meta.Inputs = make([]string, d.count(minStrBytes))
@@ -494,6 +512,10 @@ func decodeIndex(b []byte, dataEnd, fileSize int64) (*index, error) {
 			break
 		}
 		bl.frame = uint32(fr)
+	}
+	ix.local = len(ix.blobs)
+	if flags&FlagIncremental != 0 {
+		ix.decodeBases(d)
 	}
 	blob := func() uint32 {
 		v := d.uvarint()

@@ -63,7 +63,7 @@ func FuzzIndex(f *testing.F) {
 	r.Close()
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ix, err := decodeIndex(data, dataEnd, fileSize)
+		ix, err := decodeIndex(data, 0, dataEnd, fileSize)
 		if err != nil {
 			return
 		}

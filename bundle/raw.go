@@ -80,7 +80,7 @@ func (rb *RawBundle) Encode(w io.Writer) error {
 	}
 	defer enc.Close()
 	ix := &index{meta: rb.Meta, origins: rb.Origins}
-	header := encodeHeader()
+	header := encodeHeader(0)
 	if _, err := w.Write(header); err != nil {
 		return err
 	}

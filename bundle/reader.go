@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -36,6 +37,13 @@ type Reader struct {
 	decoding chan struct{}
 	// byPath maps a module path to its entries' range in ix.mods.
 	byPath map[string][2]int
+	// links are an incremental bundle's bases, by index in ix.bases,
+	// once Link found them.
+	links atomic.Pointer[[]*Reader]
+	// sums finds a blob by content, for incremental bundles built on
+	// this one.
+	sumOnce sync.Once
+	sums    map[Sum]uint32
 }
 
 // Open opens the bundle file name.
@@ -79,7 +87,8 @@ func (r *Reader) load(ctx context.Context) error {
 	if _, err := r.ra.ReadAt(header, 0); err != nil {
 		return err
 	}
-	if err := checkHeader(header); err != nil {
+	flags, err := checkHeader(header)
+	if err != nil {
 		return err
 	}
 	tb := make([]byte, trailerSize)
@@ -105,7 +114,7 @@ func (r *Reader) load(ctx context.Context) error {
 		}
 		return fmt.Errorf("index does not decompress: %v: %w", err, ErrCorrupt)
 	}
-	ix, err := decodeIndex(raw, tr.indexOff, r.size)
+	ix, err := decodeIndex(raw, flags, tr.indexOff, r.size)
 	if err != nil {
 		return err
 	}
@@ -153,15 +162,20 @@ func (r *Reader) Stats() Stats {
 		IndexSize:    r.tr.indexLen,
 		IndexRawSize: r.tr.indexRawLen,
 		Frames:       len(ix.frames),
-		Blobs:        len(ix.blobs),
+		Blobs:        ix.local,
+		BaseBlobs:    len(ix.blobs) - ix.local,
+		Bases:        len(ix.bases),
 		Modules:      len(ix.mods),
 		Extras:       len(ix.extras),
 	}
 	for _, f := range ix.frames {
 		s.CompressedBytes += f.clen
 	}
-	for _, b := range ix.blobs {
+	for _, b := range ix.blobs[:ix.local] {
 		s.BlobBytes += b.size
+	}
+	for _, b := range ix.blobs[ix.local:] {
+		s.BaseBlobBytes += b.size
 	}
 	size := func(ref uint32) int64 {
 		if ref == noBlob {
@@ -317,6 +331,9 @@ func (r *Reader) blob(ctx context.Context, i uint32, entry string) ([]byte, erro
 // its frame.
 func (r *Reader) blobSlice(ctx context.Context, i uint32, entry string) (_ []byte, cached bool, _ error) {
 	b := r.ix.blobs[i]
+	if b.base != 0 {
+		return r.baseBlob(ctx, b, entry)
+	}
 	fd, cached, err := r.frame(ctx, b.frame)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %s: %w", r.name, entry, err)

@@ -152,7 +152,7 @@ func (w *Writer) Expect(zips []module.Version) error {
 		}
 	}
 	for _, b := range w.blobs {
-		if b.key.class == 1 {
+		if b.key.class == 1 && b.base == 0 {
 			s.group(b.key.path)[b] = struct{}{}
 		}
 	}

@@ -214,84 +214,150 @@ func packOne(ctx context.Context, w *Writer, tm treeModule) error {
 // Unpack writes the bundle's module files to dir as a GOPROXY file tree,
 // with a "list" file per module, so that GOPROXY=file://DIR serves it. Each
 // file is streamed to a temporary name and renamed, and every write goes
-// through an os.Root of dir: no name from the bundle can leave it.
+// through an os.Root of dir: no name from the bundle can leave it. An
+// incremental bundle must be linked to its bases (see [UnpackAll] for the
+// union of a chain).
 func (r *Reader) Unpack(ctx context.Context, dir string, progress func(Event)) error {
+	return UnpackAll(ctx, []*Reader{r}, dir, progress)
+}
+
+// UnpackAll writes the union of the readers' module files (incremental
+// ones linked to their bases) to dir as one GOPROXY file tree, as
+// [Reader.Unpack] does for one: a file several hold comes from the first
+// that holds it, and each module path's list names the versions any of
+// them holds with an .info.
+func UnpackAll(ctx context.Context, readers []*Reader, dir string, progress func(Event)) error {
 	root, err := fsutil.CreateRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	ix := r.ix
-	for i := 0; i < len(ix.mods); {
+	u := newUnion(readers)
+	var done int64
+	for _, p := range u.paths {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		j := i
-		for j < len(ix.mods) && ix.mods[j].path == ix.mods[i].path {
-			j++
-		}
-		if err := r.unpackPath(ctx, root, i, j, progress); err != nil {
+		if err := u.unpackPath(ctx, root, p, &done, progress); err != nil {
 			return err
 		}
-		i = j
 	}
 	return nil
 }
 
-// unpackPath writes the files of module entries [i, j), all of one path,
-// and their list file.
-func (r *Reader) unpackPath(ctx context.Context, root *os.Root, i, j int, progress func(Event)) error {
-	ix := r.ix
-	escPath, err := module.EscapePath(ix.mods[i].path)
+// union is the module versions of several readers, by path and version.
+type union struct {
+	paths    []string
+	versions map[string][]string            // by path, semver order
+	entries  map[module.Version][]unionEntry // in reader order
+	total    int64
+}
+
+type unionEntry struct {
+	r *Reader
+	m *modEntry
+}
+
+func newUnion(readers []*Reader) *union {
+	u := &union{versions: map[string][]string{}, entries: map[module.Version][]unionEntry{}}
+	for _, r := range readers {
+		for i := range r.ix.mods {
+			m := &r.ix.mods[i]
+			mv := module.Version{Path: m.path, Version: m.version}
+			if _, ok := u.entries[mv]; !ok {
+				if _, ok := u.versions[m.path]; !ok {
+					u.paths = append(u.paths, m.path)
+				}
+				u.versions[m.path] = append(u.versions[m.path], m.version)
+				u.total++
+			}
+			u.entries[mv] = append(u.entries[mv], unionEntry{r, m})
+		}
+	}
+	sort.Strings(u.paths)
+	for _, vs := range u.versions {
+		sort.Slice(vs, func(i, j int) bool { return versionLess(vs[i], vs[j]) })
+	}
+	return u
+}
+
+// unpackPath writes the files of every version of module path p, and its
+// list file.
+func (u *union) unpackPath(ctx context.Context, root *os.Root, p string, done *int64, progress func(Event)) error {
+	escPath, err := module.EscapePath(p)
 	if err != nil {
 		return err
 	}
 	vdir := escPath + "/@v/"
-	for k := i; k < j; k++ {
-		m := &ix.mods[k]
-		escVer, err := module.EscapeVersion(m.version)
+	var listed []string
+	for _, v := range u.versions[p] {
+		escVer, err := module.EscapeVersion(v)
 		if err != nil {
 			return err
 		}
 		for _, kind := range []FileKind{KindInfo, KindMod, KindZip} {
-			f, err := r.OpenFile(ctx, m.path, m.version, kind)
+			ok, err := u.unpackFile(ctx, root, module.Version{Path: p, Version: v}, kind, vdir+escVer+"."+kind.String())
 			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
 				return err
 			}
-			err = fsutil.WriteInRoot(root, vdir+escVer+"."+kind.String(), func(w io.Writer) error {
-				_, err := io.Copy(w, f)
-				return err
-			})
-			f.Close()
-			if err != nil {
-				return err
+			if ok && kind == KindInfo {
+				listed = append(listed, v)
 			}
 		}
+		*done++
 		if progress != nil {
-			progress(Event{Phase: "unpack", Item: m.path + "@" + m.version, Done: int64(k + 1), Total: int64(len(ix.mods))})
+			progress(Event{Phase: "unpack", Item: p + "@" + v, Done: *done, Total: u.total})
 		}
 	}
 	return fsutil.WriteInRoot(root, vdir+"list", func(w io.Writer) error {
-		_, err := io.WriteString(w, ix.listFile(i, j))
+		_, err := io.WriteString(w, listFile(listed))
 		return err
 	})
 }
 
-// listFile is the @v/list file of module entries [i, j), all of one path:
-// the versions with an .info that are not pseudo-versions, one a line, in
-// index order. Unpack writes it and ServedFiles hashes it.
-func (ix *index) listFile(i, j int) string {
+// unpackFile writes the kind file of mv from the first reader holding it
+// to name; ok reports whether one held it.
+func (u *union) unpackFile(ctx context.Context, root *os.Root, mv module.Version, kind FileKind, name string) (ok bool, err error) {
+	for _, e := range u.entries[mv] {
+		f, err := e.r.OpenFile(ctx, mv.Path, mv.Version, kind)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		err = fsutil.WriteInRoot(root, name, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		})
+		f.Close()
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// listFile is the @v/list file of a module path whose versions with an
+// .info are versions (in semantic version order): those that are not
+// pseudo-versions, one a line. Unpack writes it and ServedFiles hashes it.
+func listFile(versions []string) string {
 	var b strings.Builder
-	for k := i; k < j; k++ {
-		m := &ix.mods[k]
-		if m.info != noBlob && !module.IsPseudoVersion(m.version) {
-			b.WriteString(m.version + "\n")
+	for _, v := range versions {
+		if !module.IsPseudoVersion(v) {
+			b.WriteString(v + "\n")
 		}
 	}
 	return b.String()
+}
+
+// listFile is the @v/list file of module entries [i, j), all of one path.
+func (ix *index) listFile(i, j int) string {
+	var vs []string
+	for k := i; k < j; k++ {
+		if ix.mods[k].info != noBlob {
+			vs = append(vs, ix.mods[k].version)
+		}
+	}
+	return listFile(vs)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -43,7 +43,7 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 		}
 		entry := fmt.Sprintf("frame %d", fi)
 		start := bi
-		for bi < len(ix.blobs) && ix.blobs[bi].frame == uint32(fi) {
+		for bi < ix.local && ix.blobs[bi].frame == uint32(fi) {
 			bi++
 		}
 		data, err := r.verifyFrame(ctx, uint32(fi), f)
@@ -64,12 +64,16 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 		}
 		step(entry)
 	}
-	if bi != len(ix.blobs) {
+	if bi != ix.local {
 		report("index", fmt.Errorf("blobs are not in frame order: %w", ErrCorrupt))
 		return problems
 	}
 
-	// Module hashes.
+	// Module hashes, through the bases when linked.
+	linked := r.Linked()
+	if linked {
+		problems = append(problems, r.verifyRefs()...)
+	}
 	for i := range ix.mods {
 		if err := ctx.Err(); err != nil {
 			report("verify", err)
@@ -77,6 +81,10 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 		}
 		m := &ix.mods[i]
 		name := m.path + "@" + m.version
+		if !linked && ix.usesBase(m) {
+			step(name) // NeedBases names it: its check needs the bases
+			continue
+		}
 		if m.mod != noBlob && !badBlob[m.mod] {
 			data, err := r.blob(ctx, m.mod, name+" mod")
 			if err == nil {

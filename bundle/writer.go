@@ -60,6 +60,12 @@ type WriterOptions struct {
 	// file analysis (keyed by the zip file's sha256), so that writing the
 	// same content again reads no zip content and compresses nothing.
 	CacheDir string
+	// Bases, if any, make the bundle incremental: module versions and
+	// extras a base holds with the same content are left out, and content
+	// a base holds (down to the files inside zips) is referred to by the
+	// base's bundle digest instead of stored. The bases' readers must
+	// stay open until the bundle is written.
+	Bases []*Reader
 }
 
 // ModuleSource is one module version handed to a Writer.
@@ -100,6 +106,7 @@ type Writer struct {
 	spooled map[Sum]int64
 	staged  map[module.Version]*stagedZip
 	st      *stream // set by Expect
+	bases   *baseSet // nil unless incremental
 
 	encMu      sync.Mutex
 	encoders   chan *zstd.Encoder
@@ -155,6 +162,7 @@ type wblob struct {
 	key      sortKey
 	index    uint32 // final position, set by WriteFile
 	final    bool   // in a frame the stream has cut
+	base     uint32 // 1 + the base (in baseSet order) holding it; never stored
 }
 
 type wfile struct {
@@ -195,7 +203,15 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating spool: %w", err)
 	}
+	var bases *baseSet
+	if len(opts.Bases) > 0 {
+		var err error
+		if bases, err = newBaseSet(opts.Bases); err != nil {
+			return nil, err
+		}
+	}
 	return &Writer{
+		bases:   bases,
 		opts:    opts,
 		spool:   spool,
 		blobs:   map[Sum]*wblob{},
@@ -241,7 +257,9 @@ func newContent(data []byte) content {
 
 // addBlob stores c once and returns its blob; the caller holds w.mu.
 func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
-	if b, ok := w.blobs[c.sum]; ok {
+	if b, ok := w.blobs[c.sum]; ok && b.base != 0 {
+		return b, nil
+	} else if ok {
 		if keyLess(key, b.key) {
 			old := b.key
 			b.key = key
@@ -264,6 +282,12 @@ func (w *Writer) addBlob(c content, key sortKey) (*wblob, error) {
 		return nil, errors.New("bundle writer is closed")
 	}
 	b := &wblob{sum: c.sum, size: c.size, crc: c.crc, spoolOff: -1, zipPath: c.zipPath, zipIndex: c.zipIndex, key: key}
+	if k := w.bases.holds(c.sum); k != 0 {
+		// A base holds it: referred to, never stored, in no frame.
+		b.base = k
+		w.blobs[c.sum] = b
+		return b, nil
+	}
 	if c.spooled {
 		b.spoolOff = c.spoolOff
 	} else if c.data != nil {
@@ -320,7 +344,6 @@ func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
 			return &module.ModuleError{Path: src.Path, Version: src.Version, Err: &fileError{KindInfo, err}}
 		}
 	}
-	m := &wmod{path: src.Path, version: src.Version}
 	var modHash string
 	if src.Mod != nil {
 		h, err := goModHash(src.Mod)
@@ -343,6 +366,14 @@ func (w *Writer) AddModule(ctx context.Context, src ModuleSource) error {
 		}
 	}
 
+	return w.addModule(src, modHash, zc)
+}
+
+// addModule stores a checked module version: src's .info and .mod, its
+// go.mod hash and its zip's content.
+func (w *Writer) addModule(src ModuleSource, modHash string, zc *zipContent) error {
+	mv := module.Version{Path: src.Path, Version: src.Version}
+	m := &wmod{path: src.Path, version: src.Version}
 	var info, mod *content
 	if src.Info != nil {
 		c := newContent(src.Info)
@@ -704,7 +735,9 @@ type plan struct {
 func (w *Writer) plan() plan {
 	blobs := make([]*wblob, 0, len(w.blobs))
 	for _, b := range w.blobs {
-		blobs = append(blobs, b)
+		if b.base == 0 {
+			blobs = append(blobs, b)
+		}
 	}
 	sortBlobs(blobs)
 	var p plan
@@ -750,6 +783,10 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 		return err
 	}
 	p := w.plan()
+	omit, err := w.omitted()
+	if err != nil {
+		return err
+	}
 	ix := &index{meta: Meta{
 		Tool:       w.opts.Tool,
 		Created:    w.opts.Created.UTC(),
@@ -761,8 +798,11 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 		ix.meta.Created = time.Unix(0, 0).UTC()
 	}
 	sort.Slice(ix.meta.Properties, func(i, j int) bool { return ix.meta.Properties[i].Key < ix.meta.Properties[j].Key })
+	if w.bases != nil {
+		ix.flags, ix.bases = FlagIncremental, w.bases.digests()
+	}
 
-	header := encodeHeader()
+	header := encodeHeader(ix.flags)
 	if _, err := f.Write(header); err != nil {
 		return err
 	}
@@ -779,7 +819,9 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 			off += b.size
 		}
 	}
-	w.fillIndex(ix)
+	ix.local = len(ix.blobs)
+	ix.blobs = append(ix.blobs, w.baseRefs(omit, uint32(ix.local))...)
+	w.fillIndex(ix, omit)
 	raw := ix.encode()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
 	if err != nil {
@@ -829,15 +871,21 @@ func (w *Writer) storageProperties() []Property {
 }
 
 // fillIndex turns the writer's modules and extras into sorted index entries.
-func (w *Writer) fillIndex(ix *index) {
+// Entries in omit are left out (held by a base).
+func (w *Writer) fillIndex(ix *index, omit map[any]bool) {
 	originIDs := map[string]uint32{}
 	for _, m := range w.mods {
+		if omit[m] {
+			continue
+		}
 		for _, o := range []string{m.infoOrigin, m.modOrigin, m.zipOrigin} {
 			originIDs[o] = 0
 		}
 	}
 	for _, x := range w.extras {
-		originIDs[x.origin] = 0
+		if !omit[x] {
+			originIDs[x.origin] = 0
+		}
 	}
 	delete(originIDs, "")
 	for o := range originIDs {
@@ -854,6 +902,9 @@ func (w *Writer) fillIndex(ix *index) {
 		return b.index
 	}
 	for _, m := range w.mods {
+		if omit[m] {
+			continue
+		}
 		e := modEntry{
 			path: m.path, version: m.version,
 			info: ref(m.info), mod: ref(m.mod),
@@ -871,6 +922,9 @@ func (w *Writer) fillIndex(ix *index) {
 	}
 	sort.Slice(ix.mods, func(i, j int) bool { return modLess(&ix.mods[i], &ix.mods[j]) })
 	for _, x := range w.extras {
+		if omit[x] {
+			continue
+		}
 		ix.extras = append(ix.extras, extraEntry{kind: x.kind, name: x.name, blob: x.blob.index, origin: originIDs[x.origin]})
 	}
 	sort.Slice(ix.extras, func(i, j int) bool {
