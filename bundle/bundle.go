@@ -120,18 +120,18 @@ type Property struct{ Key, Value string }
 
 // Stats are figures about a bundle's storage.
 type Stats struct {
-	FileSize        int64 // size of the bundle file
-	IndexSize       int64 // compressed index bytes
-	IndexRawSize    int64 // uncompressed index bytes
-	Frames          int   // zstd frames in the data section
-	Blobs           int   // unique blobs stored
-	BlobBytes       int64 // uncompressed bytes of unique blobs
+	FileSize     int64 // size of the bundle file
+	IndexSize    int64 // compressed index bytes
+	IndexRawSize int64 // uncompressed index bytes
+	Frames       int   // zstd frames in the data section
+	Blobs        int   // unique blobs stored
+	BlobBytes    int64 // uncompressed bytes of unique blobs
 	// Bases, BaseBlobs and BaseBlobBytes describe an incremental bundle:
 	// the base bundles it needs and the content of theirs it refers to
 	// instead of storing it.
-	Bases         int
-	BaseBlobs     int
-	BaseBlobBytes int64
+	Bases           int
+	BaseBlobs       int
+	BaseBlobBytes   int64
 	CompressedBytes int64 // bytes of all data frames
 	// LogicalBytes is what the module files (info, mod, rebuilt zips'
 	// contents) and extras add up to before deduplication.

@@ -248,7 +248,7 @@ func UnpackAll(ctx context.Context, readers []*Reader, dir string, progress func
 // union is the module versions of several readers, by path and version.
 type union struct {
 	paths    []string
-	versions map[string][]string            // by path, semver order
+	versions map[string][]string             // by path, semver order
 	entries  map[module.Version][]unionEntry // in reader order
 	total    int64
 }

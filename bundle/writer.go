@@ -105,7 +105,7 @@ type Writer struct {
 	// spooled finds content already in the spool, added or only prepared.
 	spooled map[Sum]int64
 	staged  map[module.Version]*stagedZip
-	st      *stream // set by Expect
+	st      *stream  // set by Expect
 	bases   *baseSet // nil unless incremental
 
 	encMu      sync.Mutex
