@@ -234,7 +234,7 @@ func (r *Reader) NeedBases() []string {
 }
 
 // baseSet is what a Writer with bases knows of them: the content they
-// hold and their module versions and extras, to leave out what they hold.
+// hold and their module versions, to leave out what they hold.
 type baseSet struct {
 	readers []*Reader // sorted by digest
 	sums    map[Sum]uint32
@@ -316,20 +316,6 @@ func (s *baseSet) modInBase(m *wmod) (bool, error) {
 	return false, nil
 }
 
-// extraInBase reports whether a base holds x with the same content.
-func (s *baseSet) extraInBase(x *wextra) bool {
-	for _, r := range s.readers {
-		xs := r.ix.extras
-		i := sort.Search(len(xs), func(i int) bool {
-			return xs[i].kind > x.kind || (xs[i].kind == x.kind && xs[i].name >= x.name)
-		})
-		if i < len(xs) && xs[i].kind == x.kind && xs[i].name == x.name && r.ix.blobs[xs[i].blob].sum == x.blob.sum {
-			return true
-		}
-	}
-	return false
-}
-
 // digests returns the bases' bundle digests, sorted.
 func (s *baseSet) digests() []Sum {
 	out := make([]Sum, len(s.readers))
@@ -367,9 +353,9 @@ func (s *baseSet) holds(sum Sum) uint32 {
 	return s.sums[sum]
 }
 
-// omitted returns the module versions (*wmod) and extras (*wextra) that a
-// base holds with the same content, which an incremental bundle leaves
-// out; the caller holds w.mu.
+// omitted returns the module versions (*wmod) that a base holds with the
+// same content, which an incremental bundle leaves out; the caller holds
+// w.mu.
 func (w *Writer) omitted() (map[any]bool, error) {
 	omit := map[any]bool{}
 	if w.bases == nil {
@@ -393,11 +379,10 @@ func (w *Writer) omitted() (map[any]bool, error) {
 			omit[m] = true
 		}
 	}
-	for _, x := range w.extras {
-		if w.bases.extraInBase(x) {
-			omit[x] = true
-		}
-	}
+	// Extras are all listed (their content referred to where a base holds
+	// it): the checksum database data of a bundle stays whole, one signed
+	// tree head and the records and tiles proving it, so that it is
+	// checked and served as one.
 	return omit, nil
 }
 
@@ -435,6 +420,26 @@ func (w *Writer) baseRefs(omit map[any]bool, first uint32) []blobEntry {
 	for i, b := range refs {
 		b.index = first + uint32(i)
 		out[i] = blobEntry{frame: noBlob, size: b.size, sum: b.sum, crc: b.crc, base: b.base}
+	}
+	return out
+}
+
+// Chain returns r followed by the bases it is linked to, and theirs, each
+// once: every bundle serving r's union needs.
+func (r *Reader) Chain() []*Reader {
+	out := []*Reader{r}
+	seen := map[Sum]bool{r.Digest(): true}
+	for i := 0; i < len(out); i++ {
+		lp := out[i].links.Load()
+		if lp == nil {
+			continue
+		}
+		for _, b := range *lp {
+			if !seen[b.Digest()] {
+				seen[b.Digest()] = true
+				out = append(out, b)
+			}
+		}
 	}
 	return out
 }

@@ -254,7 +254,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		return req.kind, false
 	case kindMetrics:
 		v := s.acquire()
-		nb, nv := len(v.bundles), v.versions
+		nb, nv, nm := len(v.bundles), v.versions, v.missingBase()
 		var bad []string
 		for _, b := range v.bad {
 			bad = append(bad, filepath.Base(b.name))
@@ -265,7 +265,7 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		h["Cache-Control"] = s.hdr.noCache
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
-			s.metrics.write(w, nb, nv, bad)
+			s.metrics.write(w, nb, nv, bad, nm)
 		}
 		return req.kind, false
 	case kindSumdb:

@@ -122,7 +122,8 @@ func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 
 // write renders the metrics. bundles and versions describe the current view.
 // bad names the bundle files skipped.
-func (m *metrics) write(w io.Writer, bundles, versions int, bad []string) error {
+// missingBase of them are incremental bundles whose bases are not loaded.
+func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missingBase int) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
@@ -183,6 +184,9 @@ func (m *metrics) write(w io.Writer, bundles, versions int, bad []string) error 
 	p("# HELP gobundle_serve_bundles_bad Bundle files skipped because they could not be opened (truncated, half-copied, not a bundle).\n")
 	p("# TYPE gobundle_serve_bundles_bad gauge\n")
 	p("gobundle_serve_bundles_bad %d\n", len(bad))
+	p("# HELP gobundle_serve_bundles_missing_base Incremental bundles skipped because their base bundles are not loaded.\n")
+	p("# TYPE gobundle_serve_bundles_missing_base gauge\n")
+	p("gobundle_serve_bundles_missing_base %d\n", missingBase)
 	if len(bad) > 0 {
 		p("# HELP gobundle_serve_bundle_bad A bundle file skipped, by base name.\n")
 		p("# TYPE gobundle_serve_bundle_bad gauge\n")

@@ -42,8 +42,10 @@ type openBundle struct {
 	src  source
 	name string      // as given, or joined with its directory
 	stat os.FileInfo // at open time, to recognise the same file on reload
-	refs atomic.Int64
-	once sync.Once
+	// fromDir says it was found in a directory, not named as a file.
+	fromDir bool
+	refs    atomic.Int64
+	once    sync.Once
 
 	// Checksum database data, loaded once (sumdbStore).
 	sdOnce   sync.Once
@@ -156,8 +158,9 @@ type badBundle struct {
 
 // bundleFile is a bundle file found by expanding the configured paths.
 type bundleFile struct {
-	name string
-	stat os.FileInfo
+	name    string
+	stat    os.FileInfo
+	fromDir bool
 }
 
 // expand lists the bundle files named by paths: files as they are, and the
@@ -167,7 +170,7 @@ type bundleFile struct {
 func expand(paths []string) ([]bundleFile, string, error) {
 	var out []bundleFile
 	seen := make(map[string]bool)
-	add := func(name string, st os.FileInfo) {
+	add := func(name string, st os.FileInfo, fromDir bool) {
 		abs, err := filepath.Abs(name)
 		if err != nil {
 			abs = name
@@ -176,7 +179,7 @@ func expand(paths []string) ([]bundleFile, string, error) {
 			return
 		}
 		seen[abs] = true
-		out = append(out, bundleFile{name: name, stat: st})
+		out = append(out, bundleFile{name: name, stat: st, fromDir: fromDir})
 	}
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -184,7 +187,7 @@ func expand(paths []string) ([]bundleFile, string, error) {
 			return nil, "", fmt.Errorf("bundle %s: %w", p, err)
 		}
 		if !st.IsDir() {
-			add(p, st)
+			add(p, st, false)
 			continue
 		}
 		ents, err := os.ReadDir(p)
@@ -207,7 +210,7 @@ func expand(paths []string) ([]bundleFile, string, error) {
 			if !st.Mode().IsRegular() {
 				continue
 			}
-			add(full, st)
+			add(full, st, true)
 		}
 	}
 	var sig strings.Builder
@@ -252,10 +255,13 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, s
 				v.bad = append(v.bad, badBundle{name: f.name, err: err})
 				continue
 			}
-			b = &openBundle{src: src, name: f.name, stat: f.stat}
+			b = &openBundle{src: src, name: f.name, stat: f.stat, fromDir: f.fromDir}
 		}
 		b.retain()
 		v.bundles = append(v.bundles, b)
+	}
+	if err := v.linkBundles(log); err != nil {
+		return nil, err
 	}
 	names := make([]string, len(v.bundles))
 	for i, b := range v.bundles {

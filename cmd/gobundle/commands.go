@@ -28,9 +28,10 @@ type PackCmd struct {
 	// OldJobs and OldCache are pack's former spellings of
 	// --compress-workers and --compress-cache: create's --jobs and --cache
 	// mean something else, so they only get an error naming the new flag.
-	OldJobs  *int    `name:"jobs" hidden:""`
-	OldCache *string `name:"cache" hidden:""`
-	SumDB    string  `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the tree's sumdb/NAME/latest signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
+	OldJobs  *int     `name:"jobs" hidden:""`
+	OldCache *string  `name:"cache" hidden:""`
+	SumDB    string   `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the tree's sumdb/NAME/latest signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
+	Base     []string `name:"base" placeholder:"FILE" type:"existingfile" help:"Write an incremental bundle holding only what the bundle FILE lacks (repeatable; an incremental base needs its own bases given too): serve it beside FILE. Example: --base week1.gobundle."`
 	// FrameSize trades compression ratio for random-read cost; hidden, for
 	// measurements.
 	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
@@ -58,9 +59,15 @@ func (c *PackCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	bases, err := openBases(e, c.Base)
+	if err != nil {
+		return err
+	}
+	defer closeAll(bases)
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool:    "gobundle " + toolVersion(),
 		Created: created,
+		Bases:   bases,
 		// Not the directory's path: nothing in a bundle depends on the host.
 		Inputs:      []string{"GOPROXY file tree"},
 		TempDir:     e.getenv("GOBUNDLE_TMPDIR"),
@@ -130,6 +137,8 @@ type inspectOutput struct {
 	Modules       []bundle.Module     `json:"modules"`
 	Extras        []bundle.Extra      `json:"extras"`
 	SumDB         *sumdbstore.Summary `json:"sumdb,omitempty"`
+	// Bases are the bundle digests an incremental bundle needs.
+	Bases []string `json:"bases,omitempty"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
@@ -146,6 +155,9 @@ func (c *InspectCmd) Run(e *env) error {
 	if c.JSON {
 		out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
 			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r)}
+		for _, d := range r.Bases() {
+			out.Bases = append(out.Bases, "sha256:"+d.String())
+		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -174,6 +186,14 @@ func (c *InspectCmd) Run(e *env) error {
 		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
 	fmt.Fprintf(tw, "zips as serve sends them\t%s, stored, not deflated (bundle is %s of that; the mirror's deflated zips are smaller: create prints what it fetched)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
 	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
+	if r.Incremental() {
+		var ds []string
+		for _, d := range r.Bases() {
+			ds = append(ds, "sha256:"+d.String())
+		}
+		fmt.Fprintf(tw, "incremental\tholds only what its bases lack; needs base bundles %s\n", strings.Join(ds, ", "))
+		fmt.Fprintf(tw, "from the bases\t%d blobs (%s) referred to, not stored\n", st.BaseBlobs, humanBytes(st.BaseBlobBytes))
+	}
 	if sd := inspectSumDB(e.ctx, r); sd != nil {
 		if sd.Error != "" {
 			fmt.Fprintf(tw, "checksum database\t%s: %s\n", sd.Name, sd.Error)
@@ -226,6 +246,7 @@ type VerifyCmd struct {
 	File  string `arg:"" help:"Bundle file." type:"path"`
 	JSON  bool   `name:"json" help:"Print the result as JSON on standard output, bad entries included (the exit code still says whether all hold)."`
 	SumDB string `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundle's signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
+	baseFlag
 }
 
 func (c *VerifyCmd) Run(e *env) error {
@@ -234,15 +255,25 @@ func (c *VerifyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	r, err := openBundle(e.ctx, c.File)
+	ch, err := openChain(e.ctx, c.File, c.Base, len(c.Base) > 0)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer ch.Close()
+	r := ch.top
 	p := e.newProgress("verifying", false)
 	problems := r.Verify(e.ctx, bundleProgress(p))
+	for _, b := range ch.bases {
+		for _, bp := range b.Verify(e.ctx, bundleProgress(p)) {
+			problems = append(problems, bundle.Problem{Entry: "base " + b.Name() + ": " + bp.Entry, Err: bp.Err})
+		}
+	}
 	p.Finish()
-	sdProblems, sdSummary := verifySumDB(e.ctx, r, keys)
+	var sdProblems []bundle.Problem
+	sdSummary := "checksum database data (if any) read content of the bases: verify with --base"
+	if r.Linked() {
+		sdProblems, sdSummary = verifySumDB(e.ctx, ch.all(), keys)
+	}
 	problems = append(problems, sdProblems...)
 	if c.JSON {
 		return c.printJSON(e, r, problems, sdSummary)
@@ -255,10 +286,32 @@ func (c *VerifyCmd) Run(e *env) error {
 	}
 	st := r.Stats()
 	fmt.Fprintf(e.stdout, "%s: ok: %d module versions, %d blobs, index digest sha256:%s, content digest %s\n", c.File, st.Modules, st.Blobs, r.Digest(), contentDigest(e, r))
+	printNeeds(e, c.File, ch)
 	if sdSummary != "" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
 	}
 	return nil
+}
+
+// printNeeds says which bases an incremental bundle needs, and what of it
+// could only be checked with them.
+func printNeeds(e *env, file string, ch *chain) {
+	r := ch.top
+	if !r.Incremental() {
+		return
+	}
+	var ds []string
+	for _, d := range r.Bases() {
+		ds = append(ds, "sha256:"+d.String())
+	}
+	fmt.Fprintf(e.stdout, "%s: incremental: needs base bundles %s\n", file, strings.Join(ds, ", "))
+	if r.Linked() {
+		fmt.Fprintf(e.stdout, "%s: checked with its bases, as served (%s)\n", file, plural(len(ch.bases), "base bundle", "base bundles"))
+		return
+	}
+	if n := r.NeedBases(); len(n) > 0 {
+		fmt.Fprintf(e.stdout, "%s: %s read content of the bases and were not checked: verify with --base\n", file, plural(len(n), "module version", "module versions"))
+	}
 }
 
 // verifyOutput is the --json form of verify.
@@ -306,24 +359,25 @@ func contentDigest(e *env, r *bundle.Reader) string {
 type UnpackCmd struct {
 	File string `arg:"" help:"Bundle file." type:"path"`
 	Dir  string `arg:"" help:"Directory to write the GOPROXY tree into (created if missing)."`
+	baseFlag
 }
 
 func (c *UnpackCmd) Run(e *env) error {
-	r, err := openBundle(e.ctx, c.File)
+	ch, err := openChain(e.ctx, c.File, c.Base, true)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer ch.Close()
 	if err := os.MkdirAll(c.Dir, 0o777); err != nil {
 		return err
 	}
 	p := e.newProgress("unpacking", false)
-	err = r.Unpack(e.ctx, c.Dir, bundleProgress(p))
+	err = bundle.UnpackAll(e.ctx, ch.all(), c.Dir, bundleProgress(p))
 	p.Finish()
 	if err != nil {
 		return err
 	}
-	db, unusable, err := unpackSumDB(e.ctx, r, c.Dir)
+	db, unusable, err := unpackSumDB(e.ctx, ch.all(), c.Dir)
 	if err != nil {
 		return err
 	}
@@ -334,7 +388,15 @@ func (c *UnpackCmd) Run(e *env) error {
 		fmt.Fprintf(e.stderr, "unpacked checksum database %s data into %s\n", db, filepath.Join(c.Dir, "sumdb"))
 	}
 	if !e.quiet {
-		fmt.Fprintf(e.stderr, "unpacked %d module versions into %s; use GOPROXY=file://%s\n", r.Stats().Modules, c.Dir, absSlash(c.Dir))
+		n := 0
+		for _, r := range ch.all() {
+			n += r.Stats().Modules
+		}
+		what := plural(n, "module version", "module versions")
+		if len(ch.bases) > 0 {
+			what += " of " + plural(len(ch.bases)+1, "bundle", "bundles")
+		}
+		fmt.Fprintf(e.stderr, "unpacked %s into %s; use GOPROXY=file://%s\n", what, c.Dir, absSlash(c.Dir))
 	}
 	return nil
 }

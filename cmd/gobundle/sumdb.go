@@ -59,11 +59,55 @@ func serveSumDBKeys(ctx context.Context, e *env, flags []string) (keys, given ma
 	return keys, given, nil
 }
 
-// verifySumDB checks the bundle's checksum database data: its tree heads
-// against the trusted key of the database, every record's proof from the
-// stored tiles and every record's hashes against the bundle's. It returns
-// the problems and a one-line summary ("" without data).
-func verifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]string) ([]bundle.Problem, string) {
+// verifySumDB checks the checksum database data of a bundle (rs[0]) and
+// the bases it is served with (rs[1:]): its tree heads against the trusted
+// key of the database, every record's proof from the tiles and every
+// record's hashes against the bundles'. Over several bundles their data
+// is merged first, as serve merges it. It returns the problems and a
+// one-line summary ("" without data).
+func verifySumDB(ctx context.Context, rs []*bundle.Reader, trusted map[string]string) ([]bundle.Problem, string) {
+	var stores []*sumdbstore.Store
+	var origins []string
+	how := "the go toolchain's or --sumdb key"
+	for _, r := range rs {
+		s, own, problems := loadVerifySumDB(ctx, r, trusted)
+		if problems != nil {
+			return problems, ""
+		}
+		if own {
+			how = "the bundle's own key only (pass --sumdb name+key to check it against a trusted one)"
+		}
+		if s != nil {
+			stores, origins = append(stores, s), append(origins, r.Name())
+		}
+	}
+	if len(stores) == 0 {
+		return nil, ""
+	}
+	s := stores[0]
+	if len(stores) > 1 {
+		var err error
+		if s, err = sumdbstore.Merge(stores, origins); err != nil {
+			return []bundle.Problem{{Entry: "sumdb " + stores[0].Name, Err: err}}, ""
+		}
+	}
+	module := func(path, version string) (bundle.Module, bool) {
+		for _, r := range rs {
+			if m, ok := r.Module(path, version); ok {
+				return m, true
+			}
+		}
+		return bundle.Module{}, false
+	}
+	problems := sumdbstore.Verify(ctx, s, module)
+	return problems, fmt.Sprintf("checksum database %s: tree %d signed (checked with %s), %d records proven and matching the bundle's hashes, %d tiles, %d older trees proven consistent",
+		s.Name, s.Latest.Tree.N, how, len(s.Records), s.Tiles.Len(), len(s.Older))
+}
+
+// loadVerifySumDB loads the checksum database data of r with the trusted
+// key of its database (own: with the bundle's own key, there being none);
+// nil without data.
+func loadVerifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]string) (_ *sumdbstore.Store, own bool, _ []bundle.Problem) {
 	name := sumdbstore.Property(r.Meta(), sumdbstore.PropName)
 	hasData := false
 	for _, x := range r.Extras() {
@@ -73,25 +117,22 @@ func verifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]strin
 		}
 	}
 	if !hasData {
-		return nil, ""
+		return nil, false, nil
 	}
 	keys := map[string]string{}
-	how := "the go toolchain's or --sumdb key"
 	if name != "" && trusted[name] != "" {
 		keys[name] = trusted[name]
-		if own := sumdbstore.Property(r.Meta(), sumdbstore.PropKey); own != "" && own != trusted[name] {
-			return []bundle.Problem{{Entry: "sumdb " + name, Err: fmt.Errorf("bundle records key %s, trusted key is %s", own, trusted[name])}}, ""
+		if k := sumdbstore.Property(r.Meta(), sumdbstore.PropKey); k != "" && k != trusted[name] {
+			return nil, false, []bundle.Problem{{Entry: "sumdb " + name, Err: fmt.Errorf("%s: bundle records key %s, trusted key is %s", r.Name(), k, trusted[name])}}
 		}
 	} else {
-		how = "the bundle's own key only (pass --sumdb name+key to check it against a trusted one)"
+		own = true
 	}
 	s, err := sumdbstore.Load(ctx, r, keys)
 	if err != nil {
-		return []bundle.Problem{{Entry: "sumdb " + name, Err: err}}, ""
+		return nil, false, []bundle.Problem{{Entry: "sumdb " + name, Err: err}}
 	}
-	problems := sumdbstore.Verify(ctx, s, r.Module)
-	return problems, fmt.Sprintf("checksum database %s: tree %d signed (checked with %s), %d records proven and matching the bundle's hashes, %d tiles, %d older trees proven consistent",
-		s.Name, s.Latest.Tree.N, how, len(s.Records), s.Tiles.Len(), len(s.Older))
+	return s, own, nil
 }
 
 // inspectSumDB describes the bundle's checksum database data; nil when it
@@ -118,19 +159,33 @@ func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbstore.Summary {
 	return info
 }
 
-// unpackSumDB writes the bundle's checksum database data into the GOPROXY
-// tree dir; it reports the database name ("" without data), and as
-// unusable why the data could not be loaded (it is then skipped).
-func unpackSumDB(ctx context.Context, r *bundle.Reader, dir string) (db string, unusable, err error) {
-	s, err := sumdbstore.Load(ctx, r, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", nil, ctx.Err()
+// unpackSumDB writes the checksum database data of the bundles rs (one,
+// or a chain, merged as serve merges it) into the GOPROXY tree dir; it
+// reports the database name ("" without data), and as unusable why the
+// data could not be loaded (it is then skipped).
+func unpackSumDB(ctx context.Context, rs []*bundle.Reader, dir string) (db string, unusable, err error) {
+	var stores []*sumdbstore.Store
+	var origins []string
+	for _, r := range rs {
+		s, err := sumdbstore.Load(ctx, r, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", nil, ctx.Err()
+			}
+			return "", err, nil
 		}
-		return "", err, nil
+		if s != nil {
+			stores, origins = append(stores, s), append(origins, r.Name())
+		}
 	}
-	if s == nil {
+	if len(stores) == 0 {
 		return "", nil, nil
+	}
+	s := stores[0]
+	if len(stores) > 1 {
+		if s, err = sumdbstore.Merge(stores, origins); err != nil {
+			return "", err, nil
+		}
 	}
 	return s.Name, nil, sumdbstore.Unpack(ctx, s, dir)
 }

@@ -34,6 +34,8 @@ type Union struct {
 	Behind int
 
 	tiles *TileSet
+	// older holds the heads of Consistent, sorted by size.
+	older []Head
 	// answers maps a lookup path ("lookup/<esc>@<esc>") to the record
 	// and head that answer it, composed per request: a copy of the head
 	// per record would cost records × head bytes.
@@ -119,6 +121,7 @@ func NewUnion(stores []*Store, origins []string) (*Union, error) {
 			u.Inconsistent = append(u.Inconsistent, TreeOrigin{N: n, Bundle: heads[n].from})
 		} else {
 			u.Consistent = append(u.Consistent, n)
+			u.older = append(u.older, heads[n].h)
 		}
 	}
 	slices.Sort(order)

@@ -1,0 +1,192 @@
+// Package bundlediff compares what two bundles serve: the module versions
+// added, removed and changed, toolchains, and checksum database tree sizes
+// (gobundle diff). A bundle is taken as the union it serves with its
+// bases ([bundle.Reader.Chain]), so an incremental one compares as what
+// crosses plus what is already inside.
+package bundlediff
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+
+	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/sumdbstore"
+)
+
+// ToolchainPath is the module path that carries Go toolchains.
+const ToolchainPath = "golang.org/toolchain"
+
+// Entry is one module version that differs.
+type Entry struct {
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	// Bytes is what its files (.info, .mod, .zip as served) add up to, in
+	// the newer bundle for added and changed ones, in the older for
+	// removed ones.
+	Bytes int64 `json:"bytes"`
+	// What names the files that differ, for a changed one.
+	What []string `json:"what,omitempty"`
+}
+
+// Tree is the size of a checksum database's newest tree on both sides (0
+// when a side has no data for it).
+type Tree struct {
+	Name string `json:"name"`
+	Old  int64  `json:"old"`
+	New  int64  `json:"new"`
+}
+
+// Result is what differs between two bundles.
+type Result struct {
+	Added   []Entry `json:"added"`
+	Removed []Entry `json:"removed"`
+	Changed []Entry `json:"changed"`
+	// Toolchains added and removed (versions of ToolchainPath), which the
+	// lists above leave out.
+	ToolchainsAdded   []Entry `json:"toolchains_added"`
+	ToolchainsRemoved []Entry `json:"toolchains_removed"`
+	SumDB             []Tree  `json:"sumdb"`
+	// Bytes of the added, removed and changed module versions, toolchains
+	// included.
+	AddedBytes, RemovedBytes, ChangedBytes int64
+}
+
+// view is the module versions a chain serves, each file from the first
+// bundle that holds it.
+type view map[module.Version]bundle.Module
+
+func newView(chain []*bundle.Reader) view {
+	v := view{}
+	for _, r := range chain {
+		for _, m := range r.Modules() {
+			mv := module.Version{Path: m.Path, Version: m.Version}
+			o, ok := v[mv]
+			if !ok {
+				v[mv] = m
+				continue
+			}
+			if o.Info == nil {
+				o.Info = m.Info
+			}
+			if o.Mod == nil {
+				o.Mod, o.ModHash = m.Mod, m.ModHash
+			}
+			if o.Zip == nil {
+				o.Zip, o.ZipHash = m.Zip, m.ZipHash
+			}
+			v[mv] = o
+		}
+	}
+	return v
+}
+
+func size(m bundle.Module) int64 {
+	var n int64
+	for _, f := range []*bundle.FileInfo{m.Info, m.Mod, m.Zip} {
+		if f != nil {
+			n += f.Size
+		}
+	}
+	return n
+}
+
+// differs names the files of a and b (one module version) that differ.
+func differs(a, b bundle.Module) []string {
+	var out []string
+	same := func(x, y *bundle.FileInfo) bool { return x == nil || y == nil || x.SHA256 == y.SHA256 }
+	if !same(a.Info, b.Info) {
+		out = append(out, "info")
+	}
+	if !same(a.Mod, b.Mod) {
+		out = append(out, "mod")
+	}
+	if (a.ZipHash != "" && b.ZipHash != "" && a.ZipHash != b.ZipHash) || (a.ZipHash == b.ZipHash && !same(a.Zip, b.Zip)) {
+		out = append(out, "zip")
+	}
+	return out
+}
+
+// Compare returns what the chain new serves that old does not, and back.
+func Compare(old, new []*bundle.Reader) Result {
+	ov, nv := newView(old), newView(new)
+	var res Result
+	for mv, m := range nv {
+		e := Entry{Path: mv.Path, Version: mv.Version, Bytes: size(m)}
+		o, ok := ov[mv]
+		switch {
+		case !ok && mv.Path == ToolchainPath:
+			res.ToolchainsAdded = append(res.ToolchainsAdded, e)
+			res.AddedBytes += e.Bytes
+		case !ok:
+			res.Added = append(res.Added, e)
+			res.AddedBytes += e.Bytes
+		default:
+			if e.What = differs(o, m); len(e.What) > 0 {
+				res.Changed = append(res.Changed, e)
+				res.ChangedBytes += e.Bytes
+			}
+		}
+	}
+	for mv, m := range ov {
+		if _, ok := nv[mv]; ok {
+			continue
+		}
+		e := Entry{Path: mv.Path, Version: mv.Version, Bytes: size(m)}
+		if mv.Path == ToolchainPath {
+			res.ToolchainsRemoved = append(res.ToolchainsRemoved, e)
+		} else {
+			res.Removed = append(res.Removed, e)
+		}
+		res.RemovedBytes += e.Bytes
+	}
+	for _, l := range []*[]Entry{&res.Added, &res.Removed, &res.Changed, &res.ToolchainsAdded, &res.ToolchainsRemoved} {
+		if *l == nil {
+			*l = []Entry{}
+		}
+		slices.SortFunc(*l, func(a, b Entry) int {
+			if c := strings.Compare(a.Path, b.Path); c != 0 {
+				return c
+			}
+			return semver.Compare(a.Version, b.Version)
+		})
+	}
+	res.SumDB = trees(old, new)
+	return res
+}
+
+// trees returns the newest tree size of each checksum database on both
+// sides, from the bundles' sumdb.name and sumdb.tree properties.
+func trees(old, new []*bundle.Reader) []Tree {
+	byName := map[string]*Tree{}
+	note := func(rs []*bundle.Reader, isNew bool) {
+		for _, r := range rs {
+			name := sumdbstore.Property(r.Meta(), sumdbstore.PropName)
+			n, err := strconv.ParseInt(sumdbstore.Property(r.Meta(), sumdbstore.PropTree), 10, 64)
+			if name == "" || err != nil {
+				continue
+			}
+			t := byName[name]
+			if t == nil {
+				t = &Tree{Name: name}
+				byName[name] = t
+			}
+			if isNew {
+				t.New = max(t.New, n)
+			} else {
+				t.Old = max(t.Old, n)
+			}
+		}
+	}
+	note(old, false)
+	note(new, true)
+	out := []Tree{}
+	for _, t := range byName {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b Tree) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
