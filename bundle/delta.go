@@ -443,3 +443,20 @@ func (r *Reader) Chain() []*Reader {
 	}
 	return out
 }
+
+// LinkAll links every incremental bundle of rs to its bases among rs; a
+// bundle whose bases (or theirs) are not all there is a *MissingBaseError
+// naming the first missing digest.
+func LinkAll(rs []*Reader) error {
+	for _, r := range rs {
+		if err := r.Link(rs); err != nil {
+			return err
+		}
+	}
+	for _, r := range rs {
+		if m := r.MissingBases(); len(m) > 0 {
+			return &MissingBaseError{Bundle: r.Name(), Digest: m[0]}
+		}
+	}
+	return nil
+}

@@ -117,7 +117,7 @@ func (v *view) loadSumDBs(ctx context.Context, trusted map[string]string, log *s
 		log.Info("checksum database loaded", "name", name, "tree", u.Newest.Tree.N, "records", u.Records,
 			"tiles", u.Tiles(), "older_trees", u.Consistent)
 		for _, t := range u.Inconsistent {
-			log.Warn("checksum database: clients that saw this older tree will fail (\"checking tree#N\"): build the newer bundle with --base on the older one",
+			log.Warn("checksum database: clients that saw this older tree will fail (\"checking tree#N\"): build the newer bundle with --sumdb-since (or --base) on the older one",
 				"name", name, "tree", t.N, "bundle", t.Bundle, "newest", u.Newest.Tree.N)
 		}
 		if len(u.Unproven) > 0 {

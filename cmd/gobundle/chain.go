@@ -56,21 +56,15 @@ func openChain(ctx context.Context, file string, bases []string, link bool) (*ch
 
 // linkAll links every incremental bundle of rs to its bases among rs.
 // With strict, a bundle whose bases are not all there is an error naming
-// the missing digest.
+// the missing digest; without, such a bundle stays unlinked.
 func linkAll(rs []*bundle.Reader, strict bool) error {
-	for _, r := range rs {
-		if err := r.Link(rs); err != nil && strict {
-			return missingBaseHint(err)
-		}
-	}
-	if strict {
+	if !strict {
 		for _, r := range rs {
-			if m := r.MissingBases(); len(m) > 0 {
-				return missingBaseHint(&bundle.MissingBaseError{Bundle: r.Name(), Digest: m[0]})
-			}
+			r.Link(rs)
 		}
+		return nil
 	}
-	return nil
+	return missingBaseHint(bundle.LinkAll(rs))
 }
 
 // missingBaseHint adds what to do to a missing base error.

@@ -116,6 +116,7 @@ type InspectCmd struct {
 	File  string `arg:"" help:"Bundle file." type:"path"`
 	JSON  bool   `help:"Print machine-readable JSON."`
 	Files bool   `help:"List every module version with its files (default when --json)."`
+	baseFlag
 }
 
 // inspectOutput is the --json form of inspect.
@@ -142,11 +143,14 @@ type inspectOutput struct {
 }
 
 func (c *InspectCmd) Run(e *env) error {
-	r, err := openBundle(e.ctx, c.File)
+	// An incremental bundle's own entries show without its bases; its
+	// checksum database data and content digest read them.
+	ch, err := openChain(e.ctx, c.File, c.Base, len(c.Base) > 0)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer ch.Close()
+	r := ch.top
 	fileSum, err := fsutil.FileSHA256(c.File)
 	if err != nil {
 		return err

@@ -24,21 +24,22 @@ import (
 
 // CreateCmd is `gobundle create`.
 type CreateCmd struct {
-	Inputs    []string  `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
-	Output    string    `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
-	DryRun    bool      `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
-	From      []string  `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
-	Proxy     string    `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
-	SumDB     string    `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
-	Jobs      int       `default:"128" placeholder:"N" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection). Compression has its own --compress-workers. Example: --jobs 16 for a mirror that limits clients."`
-	Retries   int       `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
-	Cache     string    `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle. It grows with every module version fetched: gobundle cache du shows it, gobundle cache clean deletes it, --cache-max bounds it."`
-	CacheMax  *byteSize `name:"cache-max" placeholder:"SIZE" help:"After the create, remove the least recently used downloads (module zips) from --cache until it takes at most SIZE (B, KiB, MiB, GiB, TiB; KB, MB, GB, TB; a bare number is bytes). Removed files are fetched again when a later create needs them. Default: no bound. Example: --cache-max 5GiB."`
-	AllZips   bool      `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
-	SumDBTree string    `name:"sumdb-tree" placeholder:"FROM" type:"existingfile" help:"Prove every checksum database record in the signed tree head of FROM (an earlier bundle, or a tree head file such as the sumdb/<name>/latest that unpack writes) instead of the newest, so that a rebuild a week later stores the same tree and tiles. Example: --sumdb-tree deps-monday.gobundle."`
-	Reproduce string    `name:"reproduce" placeholder:"OLD" type:"existingfile" help:"Rebuild OLD from the inputs, with OLD's checksum database tree, compression level, frame size and creation time (these win over --level and SOURCE_DATE_EPOCH), and report whether the content digest and the bundle digest match OLD's, listing what differs; exit 1 on a mismatch. -o keeps the rebuild. Example: gobundle create --reproduce deps.gobundle ./myproject."`
-	Base      []string  `name:"base" aliases:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's."`
-	Level     string    `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
+	Inputs     []string  `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
+	Output     string    `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
+	DryRun     bool      `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
+	From       []string  `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
+	Proxy      string    `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
+	SumDB      string    `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
+	Jobs       int       `default:"128" placeholder:"N" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection). Compression has its own --compress-workers. Example: --jobs 16 for a mirror that limits clients."`
+	Retries    int       `default:"4" help:"Retries of a request that failed with a 5xx, a reset, a truncation or a timeout, with backoff (0: none)."`
+	Cache      string    `placeholder:"DIR" type:"path" help:"Download cache; a repeated or interrupted create downloads nothing twice. Default: <user cache dir>/gobundle. It grows with every module version fetched: gobundle cache du shows it, gobundle cache clean deletes it, --cache-max bounds it."`
+	CacheMax   *byteSize `name:"cache-max" placeholder:"SIZE" help:"After the create, remove the least recently used downloads (module zips) from --cache until it takes at most SIZE (B, KiB, MiB, GiB, TiB; KB, MB, GB, TB; a bare number is bytes). Removed files are fetched again when a later create needs them. Default: no bound. Example: --cache-max 5GiB."`
+	AllZips    bool      `name:"all-zips" help:"Bundle the zip of every module version of the graph, not only of the build lists."`
+	SumDBTree  string    `name:"sumdb-tree" placeholder:"FROM" type:"existingfile" help:"Prove every checksum database record in the signed tree head of FROM (an earlier bundle, or a tree head file such as the sumdb/<name>/latest that unpack writes) instead of the newest, so that a rebuild a week later stores the same tree and tiles. Example: --sumdb-tree deps-monday.gobundle."`
+	Reproduce  string    `name:"reproduce" placeholder:"OLD" type:"existingfile" help:"Rebuild OLD from the inputs, with OLD's checksum database tree, compression level, frame size and creation time (these win over --level and SOURCE_DATE_EPOCH), and report whether the content digest and the bundle digest match OLD's, listing what differs; exit 1 on a mismatch. -o keeps the rebuild. Example: gobundle create --reproduce deps.gobundle ./myproject."`
+	Base       []string  `name:"base" placeholder:"FILE" type:"existingfile" help:"Write an incremental bundle holding only what the earlier bundle FILE lacks, down to the files inside zips, and naming FILE by its digest: serve it beside FILE (repeatable; a base that is itself incremental needs its own bases given too). Its checksum database trees are proven consistent with the new one, as with --sumdb-since. Example: --base week1.gobundle."`
+	SumDBSince []string  `name:"sumdb-since" placeholder:"FILE" type:"existingfile" help:"An earlier bundle whose clients must keep verifying: store the checksum database tiles proving its trees consistent with this bundle's, which stays self-contained (repeatable)."`
+	Level      string    `default:"default" enum:"fastest,default,better,best" help:"zstd compression level: fastest, default, better or best. A cold create is CPU-bound and compressing is the largest part of it: on hugo, default costs about 6 s of CPU for a 193 MB bundle, better 14 s for 176 MB, best about 40 s for 165 MB. Pick better or best (as pack does) when size matters more than time. Compressed frames are cached per level under --cache, so a repeated create compresses nothing."`
 	compressWorkersFlag
 	RawZips bool `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
 	Strict  bool `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
@@ -83,6 +84,10 @@ type createSummary struct {
 	GoSumChecks    int      `json:"gosum_checks"`
 	SumDBChecks    int      `json:"sumdb_checks"`
 	BundleSize     int64    `json:"bundle_size"`
+	// Bases is the number of bases of an incremental bundle (--base), and
+	// BundleModules the module versions it holds (those they lack).
+	Bases         int `json:"bases,omitempty"`
+	BundleModules int `json:"bundle_module_versions"`
 	// LeftOut lists the files left out with a warning (--strict fails instead).
 	LeftOut   []resolver.Gap `json:"left_out"`
 	Seconds   float64        `json:"seconds"`
@@ -207,7 +212,7 @@ func (c *CreateCmd) options(e *env) (pipeline.Options, error) {
 			Tool: "gobundle " + toolVersion(), Created: created, Level: zlevel, RawZips: c.RawZips,
 			Concurrency: c.CompressWorkers, TempDir: e.getenv("GOBUNDLE_TMPDIR"),
 		},
-		SumDBTree: c.SumDBTree, Reproduce: c.Reproduce, Base: c.Base, CacheMax: -1,
+		SumDBTree: c.SumDBTree, Reproduce: c.Reproduce, Base: c.Base, SumDBSince: c.SumDBSince, CacheMax: -1,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if c.CacheMax != nil {
@@ -255,7 +260,7 @@ func (c *CreateCmd) summary(res *pipeline.Result) createSummary {
 		CacheHits: r.Stats.Fetch.CacheHits, Retries: r.Stats.Fetch.Retries,
 		GoSumChecks: r.Stats.GoSumChecks, SumDBChecks: r.Stats.SumDBChecks,
 		BundleSize: res.Bundle.FileSize, Seconds: res.Elapsed.Seconds(), LeftOut: r.Gaps,
-		CacheTrim: res.CacheTrim,
+		CacheTrim: res.CacheTrim, Bases: res.Bundle.Bases, BundleModules: res.Bundle.Modules,
 	}
 	if sum.LeftOut == nil {
 		sum.LeftOut = []resolver.Gap{}
@@ -291,6 +296,9 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 		fmt.Fprintf(e.stdout, "  in %s\n", time.Since(start).Round(time.Millisecond))
 	} else {
 		fmt.Fprintf(e.stdout, "  bundle %s in %s\n", humanBytes(sum.BundleSize), time.Since(start).Round(time.Millisecond))
+	}
+	if sum.Bases > 0 {
+		fmt.Fprintf(e.stdout, "  incremental on %s: holds the %d module versions they lack\n", plural(sum.Bases, "base bundle", "base bundles"), sum.BundleModules)
 	}
 	if t := sum.CacheTrim; t != nil {
 		fmt.Fprintf(e.stdout, "  cache %s (at most %s): removed %d downloads, %s\n",

@@ -213,7 +213,7 @@ func printSumDBNote(e *env, st serve.Stats, given map[string]string) {
 			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v keep working (proven consistent with tree %d)\n", d.Name, d.Consistent, d.Tree)
 		}
 		if len(d.Inconsistent) > 0 {
-			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v will fail (\"checking tree#N\"): create the newer bundle with --base on the older one\n", d.Name, d.Inconsistent)
+			fmt.Fprintf(e.stdout, "# GOSUMDB: clients that saw %s trees %v will fail (\"checking tree#N\"): create the newer bundle with --sumdb-since (or --base) on the older one\n", d.Name, d.Inconsistent)
 		}
 	}
 }

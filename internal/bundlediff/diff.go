@@ -52,7 +52,9 @@ type Result struct {
 	SumDB             []Tree  `json:"sumdb"`
 	// Bytes of the added, removed and changed module versions, toolchains
 	// included.
-	AddedBytes, RemovedBytes, ChangedBytes int64
+	AddedBytes   int64 `json:"added_bytes"`
+	RemovedBytes int64 `json:"removed_bytes"`
+	ChangedBytes int64 `json:"changed_bytes"`
 }
 
 // view is the module versions a chain serves, each file from the first

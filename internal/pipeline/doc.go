@@ -21,6 +21,9 @@
 //   - settings: ask [Options.Settings] for the mirror chain, the checksum
 //     database and the cache;
 //   - sources: open the mirrors and the checksum database ([openSources]);
+//   - bases: open the bundles of [Options.Base] (the new bundle is
+//     incremental on them) and [Options.SumDBSince] (only their checksum
+//     database trees are proven), linked among each other ([job.openBases]);
 //   - writer: open the bundle writer, which compresses while the resolver
 //     works ([newWriter]; not on a dry run);
 //   - resolve: walk, fetch and verify the graph, handing each module to

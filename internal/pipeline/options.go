@@ -50,9 +50,13 @@ type Options struct {
 	// Reproduce is an earlier bundle to rebuild with its settings and
 	// tree, and to compare the rebuild with.
 	Reproduce string
-	// Base are earlier bundles whose trees the bundle proves consistent
-	// with its own.
+	// Base are earlier bundles the bundle is incremental on (see
+	// [bundle.WriterOptions.Bases]); their checksum database trees are
+	// proven consistent with its own, as SumDBSince's are.
 	Base []string
+	// SumDBSince are earlier bundles whose trees the bundle proves
+	// consistent with its own; it stays self-contained.
+	SumDBSince []string
 	// CacheMax, if not negative, is the size the download cache is trimmed
 	// to once the bundle is written.
 	CacheMax int64

@@ -38,6 +38,7 @@ func (j *job) stages() []stage {
 		{"inputs", j.readInputs},
 		{"settings", j.readSettings},
 		{"sources", j.openSources},
+		{"bases", j.openBases},
 		{"writer", j.openWriter},
 		{"resolve", j.resolve},
 		{"sumdb", j.collectSumDB},
@@ -62,6 +63,7 @@ type job struct {
 	settings Settings         // settings
 	mirrors  *resolver.Mirrors
 	sumdb    *resolver.SumDB // sources; nil when off
+	bases    *bases          // bases
 	w        *bundle.Writer  // writer; nil on a dry run
 	res      *resolver.Result
 	elapsed  time.Duration    // resolve, write
@@ -149,6 +151,7 @@ func (j *job) openWriter(ctx context.Context) (err error) {
 	}
 	o := j.storage
 	o.CacheDir = j.settings.CacheDir
+	o.Bases = j.bases.delta
 	o.Progress = func(ev bundle.Event) { j.emit(Event{Stage: "compress", Item: ev.Item, Done: ev.Done, Total: ev.Total}) }
 	j.onClose(func() { j.emit(Event{Stage: "compress", End: true}) })
 	if j.w, err = newWriter(o); err != nil {
@@ -188,12 +191,12 @@ func (j *job) collectSumDB(ctx context.Context) (err error) {
 		return err
 	}
 	if j.sumdb == nil {
-		if len(j.opts.Base) > 0 {
-			return UsageError{errors.New("create: --base needs the checksum database (not --sumdb off)")}
+		if len(j.opts.SumDBSince) > 0 {
+			return UsageError{errors.New("create: --sumdb-since needs the checksum database (not --sumdb off)")}
 		}
 		return nil
 	}
-	if j.sd, err = collectSumDB(ctx, j.res, j.sumdb, j.opts.Base, tree); err != nil {
+	if j.sd, err = collectSumDB(ctx, j.res, j.sumdb, j.bases.sumdb, tree); err != nil {
 		return err
 	}
 	j.props = append(j.props, bundle.Property{Key: "sumdb", Value: j.sumdb.Name()})

@@ -207,10 +207,10 @@ func TestRunUsageErrors(t *testing.T) {
 		edit func(*Options, *Settings)
 		want string
 	}{
-		"base without sumdb": {func(o *Options, s *Settings) { o.Base = []string{earlier}; s.SumDB = "off" }, "--base needs the checksum database"},
-		"tree without sumdb": {func(o *Options, s *Settings) { o.SumDBTree = earlier; s.SumDB = "off" }, "--sumdb-tree needs the checksum database"},
-		"bad proxy":          {func(o *Options, s *Settings) { s.Proxy = "ftp://mirror.test" }, "create: --proxy: "},
-		"bad sumdb":          {func(o *Options, s *Settings) { s.SumDB = "nokey.example" }, "create: --sumdb: "},
+		"since without sumdb": {func(o *Options, s *Settings) { o.SumDBSince = []string{earlier}; s.SumDB = "off" }, "--sumdb-since needs the checksum database"},
+		"tree without sumdb":  {func(o *Options, s *Settings) { o.SumDBTree = earlier; s.SumDB = "off" }, "--sumdb-tree needs the checksum database"},
+		"bad proxy":           {func(o *Options, s *Settings) { s.Proxy = "ftp://mirror.test" }, "create: --proxy: "},
+		"bad sumdb":           {func(o *Options, s *Settings) { s.SumDB = "nokey.example" }, "create: --sumdb: "},
 	} {
 		out := filepath.Join(t.TempDir(), "x.gobundle")
 		o := k.options(t, out, nil)
@@ -224,6 +224,39 @@ func TestRunUsageErrors(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%s: a bundle was written", name)
 		}
+	}
+}
+
+// TestRunIncremental: with Base, the bundle is incremental on it and holds
+// only what it lacks (here nothing: the same inputs); a delta given as a
+// base without its own base is an error naming the missing digest.
+func TestRunIncremental(t *testing.T) {
+	ctx := context.Background()
+	k := newKit(t)
+	dir := t.TempDir()
+	full, delta, again := filepath.Join(dir, "full.gobundle"), filepath.Join(dir, "delta.gobundle"), filepath.Join(dir, "again.gobundle")
+	if _, err := Run(ctx, k.options(t, full, nil)); err != nil {
+		t.Fatal(err)
+	}
+	o := k.options(t, delta, nil)
+	o.Base = []string{full}
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bundle.Modules != 0 || res.Bundle.Bases != 1 {
+		t.Fatalf("delta on the same inputs: %d module versions, %d bases; want 0 and 1", res.Bundle.Modules, res.Bundle.Bases)
+	}
+	r, err := bundle.Open(ctx, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o = k.options(t, again, nil)
+	o.Base = []string{delta}
+	_, err = Run(ctx, o)
+	if !errors.Is(err, bundle.ErrMissingBase) || !strings.Contains(err.Error(), r.Digest().String()) {
+		t.Fatalf("delta on a delta without its base: %v", err)
 	}
 }
 

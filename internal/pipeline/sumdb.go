@@ -15,8 +15,8 @@ import (
 // collectSumDB gets the checksum database records of every bundled module
 // version and the tiles proving them in one signed tree head (tree, or the
 // newest when nil), plus the proofs that the trees of the bundles in bases
-// are contained in it.
-func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.SumDB, bases []string, tree []byte) (*sumdbstore.Data, error) {
+// (opened, and linked when incremental) are contained in it.
+func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.SumDB, bases []*bundle.Reader, tree []byte) (*sumdbstore.Data, error) {
 	cfg := sumdbstore.CollectConfig{Source: sumdb, Skip: sumdb.Skips, Tree: tree}
 	noRecord := map[string]bool{}
 	for _, g := range res.Gaps {
@@ -31,12 +31,12 @@ func collectSumDB(ctx context.Context, res *resolver.Result, sumdb *resolver.Sum
 		cfg.Modules = append(cfg.Modules, sumdbstore.Module{Path: m.Path, Version: m.Version, ModHash: m.ModHash, ZipHash: m.ZipHash})
 	}
 	for _, b := range bases {
-		s, err := loadSumDBStore(ctx, b, map[string]string{sumdb.Name(): sumdb.Key()})
+		s, err := sumdbstore.Load(ctx, b, map[string]string{sumdb.Name(): sumdb.Key()})
 		if err != nil {
-			return nil, fmt.Errorf("create: --base: %w", err)
+			return nil, fmt.Errorf("create: base %s: %w", b.Name(), err)
 		}
 		if s == nil {
-			return nil, fmt.Errorf("create: --base %s: the bundle holds no checksum database data", b)
+			return nil, fmt.Errorf("create: base %s: the bundle holds no checksum database data", b.Name())
 		}
 		cfg.Bases = append(cfg.Bases, s)
 	}
