@@ -74,12 +74,20 @@ func writeZip(t testing.TB, dir string, m testMod) string {
 // writeBundle writes a bundle holding mods to name.
 func writeBundle(t testing.TB, name string, frameSize int, mods ...testMod) {
 	t.Helper()
+	writeBundleOn(t, name, frameSize, nil, mods...)
+}
+
+// writeBundleOn writes a bundle holding mods to name, incremental on bases
+// if any.
+func writeBundleOn(t testing.TB, name string, frameSize int, bases []*bundle.Reader, mods ...testMod) {
+	t.Helper()
 	ctx := context.Background()
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool:      "serve test",
 		TempDir:   t.TempDir(),
 		FrameSize: frameSize,
 		Level:     zstd.SpeedFastest,
+		Bases:     bases,
 	})
 	if err != nil {
 		t.Fatal(err)
