@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -288,3 +289,26 @@ func fileSum(m Module, k FileKind) Sum {
 }
 
 func sha256Of(data []byte) Sum { return sha256.Sum256(data) }
+
+// TestUnknownFlagRefused: a header flag this reader does not know (a later
+// format feature, as the incremental flag is to earlier readers) is
+// refused at open, as unsupported, even with a valid trailer checksum.
+func TestUnknownFlagRefused(t *testing.T) {
+	dir := t.TempDir()
+	r := packWeek(t, dir, "w1", chainTrees()[0])
+	data, err := os.ReadFile(r.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(data[12:], 1<<1)
+	tr, err := decodeTrailer(data[len(data)-trailerSize:], data[:headerSize], int64(len(data)))
+	if err == nil {
+		t.Fatal("trailer CRC did not cover the flag")
+	}
+	tr = r.tr
+	copy(data[len(data)-trailerSize:], encodeTrailer(tr, data[:headerSize]))
+	_, err = NewReader(context.Background(), bytes.NewReader(data), int64(len(data)), "w1")
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "header flags 0x2") {
+		t.Fatalf("unknown flag: %v", err)
+	}
+}

@@ -11,6 +11,16 @@
 // sha256, same zip h1: hash), or New fails with a [*ConflictError] naming
 // both bundles. Files present in only one of them are served from it.
 //
+// # Incremental bundles
+//
+// An incremental bundle (docs/FORMAT.md) holds only what its bases lack and
+// reads the rest from them: the view links it to its bases by bundle
+// digest among the loaded bundles. One whose bases are not all loaded is
+// refused: named as a file, [New] (or a reload) fails naming the missing
+// digest; found in a directory, it is skipped, logged, named by /healthz
+// and counted by gobundle_serve_bundles_missing_base, and served once a
+// reload finds its base.
+//
 // # Protocol
 //
 // The handler answers the GOPROXY protocol:
