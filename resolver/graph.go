@@ -618,115 +618,143 @@ func (g *graph) prunedBuildList(p *project, ws bool) []module.Version {
 // prunedLoad is prunedBuildList that also returns the module versions
 // whose go.mod the go command loads on the way.
 func (g *graph) prunedLoad(p *project, ws bool) ([]module.Version, map[module.Version]bool) {
-	sel := map[string]string{}
-	note := func(m module.Version) {
-		if p.isMain(m.Path) {
-			return // the main module is selected over any version
-		}
-		if v, ok := sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
-			sel[m.Path] = m.Version
-		}
+	pl := &prunedLoader{g: g, p: p, sel: map[string]string{}, seen: map[prunedItem]bool{}}
+	mains := pl.loadMains(ws)
+	pl.drain()
+	if ws {
+		pl.loadWorkspace(mains)
 	}
-	type item struct {
-		m module.Version
-		p pruning
+	return selected(pl.sel), pl.loadedMods()
+}
+
+// prunedLoader is the state of [graph.prunedLoad]: the version selected
+// so far of each module path, and the modules loaded, each with the
+// pruning its requirements are loaded with.
+type prunedLoader struct {
+	g     *graph
+	p     *project
+	sel   map[string]string
+	seen  map[prunedItem]bool
+	queue []prunedItem
+}
+
+// prunedItem is a module loaded with a pruning.
+type prunedItem struct {
+	m module.Version
+	p pruning
+}
+
+// note counts the requirement m in the selection.
+func (pl *prunedLoader) note(m module.Version) {
+	if pl.p.isMain(m.Path) {
+		return // the main module is selected over any version
 	}
-	seen := map[item]bool{}
-	var queue []item
-	enqueue := func(it item) {
-		if !seen[it] {
-			seen[it] = true
-			queue = append(queue, it)
+	if v, ok := pl.sel[m.Path]; !ok || semver.Compare(m.Version, v) > 0 {
+		pl.sel[m.Path] = m.Version
+	}
+}
+
+// enqueue loads it, once.
+func (pl *prunedLoader) enqueue(it prunedItem) {
+	if !pl.seen[it] {
+		pl.seen[it] = true
+		pl.queue = append(pl.queue, it)
+	}
+}
+
+// drain loads the queued modules: their requirements count, and are
+// loaded in turn where the pruning says so.
+func (pl *prunedLoader) drain() {
+	for len(pl.queue) > 0 {
+		it := pl.queue[0]
+		pl.queue = pl.queue[1:]
+		own := pruned
+		if it.m.Version != "" && !goAtLeast(pl.g.goVer[it.m], 1, 17) {
+			own = unpruned // main modules (Version "") are at go 1.17+ here
 		}
-	}
-	drain := func() {
-		for len(queue) > 0 {
-			it := queue[0]
-			queue = queue[1:]
-			own := pruned
-			if it.m.Version != "" && !goAtLeast(g.goVer[it.m], 1, 17) {
-				own = unpruned // main modules (Version "") are at go 1.17+ here
+		next := own
+		if it.p == unpruned {
+			next = unpruned
+		}
+		for _, r := range pl.g.reqs[it.m] {
+			pl.note(r)
+			if it.p != pruned || own == unpruned {
+				pl.enqueue(prunedItem{r, next})
 			}
-			next := own
-			if it.p == unpruned {
-				next = unpruned
-			}
-			for _, r := range g.reqs[it.m] {
-				note(r)
-				if it.p != pruned || own == unpruned {
-					enqueue(item{r, next})
-				}
-			}
 		}
 	}
-	// The main modules' requirements are loaded; in workspace mode, as the
-	// requirements of the main modules, themselves loaded in workspace mode,
-	// each with its own pruning (readModGraph: a go 1.16 workspace module
-	// has its whole transitive graph loaded).
+}
+
+// loadMains queues the main modules' requirements, which are loaded; in
+// workspace mode (ws), as the requirements of the main modules, themselves
+// loaded in workspace mode, each with its own pruning (readModGraph: a go
+// 1.16 workspace module has its whole transitive graph loaded). It returns
+// the main modules.
+func (pl *prunedLoader) loadMains(ws bool) []module.Version {
 	var mains []module.Version
-	for _, mm := range p.mains {
+	for _, mm := range pl.p.mains {
 		mv := module.Version{Path: mm.Path}
 		mains = append(mains, mv)
 		pr := pruned
 		if ws && !goAtLeast(mm.Go, 1, 17) {
 			pr = unpruned
 		}
-		for _, r := range g.reqs[mv] {
-			note(r)
-			enqueue(item{r, pr})
+		for _, r := range pl.g.reqs[mv] {
+			pl.note(r)
+			pl.enqueue(prunedItem{r, pr})
 		}
 	}
-	drain()
-	loadedMods := func() map[module.Version]bool {
-		out := map[module.Version]bool{}
-		for it := range seen {
-			if it.m.Version != "" {
-				out[it.m] = true
-			}
-		}
-		return out
-	}
-	if !ws {
-		return selected(sel), loadedMods()
-	}
-	// Workspace mode then loads, in workspace mode, every module that a
-	// module so loaded requires at a version below the selected one, at the
-	// selected version.
+	return mains
+}
+
+// loadWorkspace then loads, in workspace mode, every module that a module
+// so loaded requires at a version below the selected one, at the selected
+// version, until there is none.
+func (pl *prunedLoader) loadWorkspace(mains []module.Version) {
 	hasDepsInAll := map[string]bool{}
 	loaded := map[module.Version]bool{}
 	for _, mv := range mains {
 		hasDepsInAll[mv.Path] = true
 	}
-	isMain := func(path string) bool { return p.isMain(path) }
 	for {
 		need := map[module.Version]bool{}
 		for path := range hasDepsInAll {
 			m := module.Version{Path: path}
-			if !isMain(path) {
-				m.Version = sel[path]
+			if !pl.p.isMain(path) {
+				m.Version = pl.sel[path]
 			}
 			if !loaded[m] {
 				need[m] = true
 				continue
 			}
-			for _, r := range g.reqs[m] {
-				s := module.Version{Path: r.Path, Version: sel[r.Path]}
+			for _, r := range pl.g.reqs[m] {
+				s := module.Version{Path: r.Path, Version: pl.sel[r.Path]}
 				if semver.Compare(s.Version, r.Version) > 0 && !loaded[s] {
 					need[s] = true
 				}
 			}
 		}
 		if len(need) == 0 {
-			break
+			return
 		}
 		for m := range need {
-			enqueue(item{m, workspace})
+			pl.enqueue(prunedItem{m, workspace})
 			loaded[m] = true
 			hasDepsInAll[m.Path] = true
 		}
-		drain()
+		pl.drain()
 	}
-	return selected(sel), loadedMods()
+}
+
+// loadedMods returns the module versions loaded.
+func (pl *prunedLoader) loadedMods() map[module.Version]bool {
+	out := map[module.Version]bool{}
+	for it := range pl.seen {
+		if it.m.Version != "" {
+			out[it.m] = true
+		}
+	}
+	return out
 }
 
 // neededMods returns the module versions whose go.mod the go command reads

@@ -172,269 +172,369 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	if len(cfg.Inputs) == 0 {
 		return nil, errors.New("resolver: no inputs")
 	}
-	jobs := cfg.Jobs
-	if jobs <= 0 {
-		jobs = 16
+	r := newResolution(cfg, f, c)
+	projects, err := r.readProjects(ctx)
+	if err != nil {
+		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	// Off the walk's critical path, two background lanes: .info files,
+	// fetched as each go.mod is loaded (Graph waits for them, so they get as
+	// many slots as the walk), and the zips of the main modules' own
+	// requirements and of the go.sum files' zip lines, nearly always the
+	// build list, fetched (and hashed) while the walk waits on the network.
+	r.l.infos = newLane(ctx, max(1, r.jobs/2), r.jobs)
+	defer r.l.infos.stop()
+	r.prefetchLane = newLane(ctx, max(1, r.jobs/4), 0)
+	defer r.prefetchLane.stop()
+
+	// The zips go.sum lists first: the build lists' zips, in a tidy project.
+	for _, m := range r.l.sums.zips() {
+		r.prefetch(m)
+	}
+	for _, p := range projects {
+		if err := r.walkProject(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	// Recorded sorted and once each: the order inputs were given in does
+	// not change the bundle.
+	slices.Sort(r.res.Inputs)
+	r.res.Inputs = slices.Compact(r.res.Inputs)
+	r.endWalk()
+
+	zipList := make([]module.Version, 0, len(r.zips))
+	for m := range r.zips {
+		zipList = append(zipList, m)
+	}
+	sort.Slice(zipList, func(i, j int) bool { return lessVersion(zipList[i], zipList[j]) })
+	zres, err := r.fetchZips(ctx, zipList)
+	if err != nil {
+		return nil, err
+	}
+	r.assemble(zres)
+	r.res.Stats.Elapsed = time.Since(start)
+	return r.res, nil
+}
+
+// resolution is the state of one [Resolve]: its settings, the loader, and
+// what its steps hand on to the next.
+type resolution struct {
+	cfg  Config
+	f    fetcher
+	l    *loader
+	log  *slog.Logger
+	jobs int
+	emit func(Event) // Config.Progress, serialized
+
+	res      *Result
+	zips     map[module.Version]bool // zips to bundle
+	resolved int64                   // module versions walked so far, for progress
+
+	prefetchLane *lane
+	prefetched   map[module.Version]bool
+}
+
+func newResolution(cfg Config, f fetcher, c sumChecker) *resolution {
+	r := &resolution{cfg: cfg, f: f, jobs: cfg.Jobs, log: cfg.Logger,
+		res: &Result{Mirrors: f.Chain()}, zips: map[module.Version]bool{}, prefetched: map[module.Version]bool{}}
+	if r.jobs <= 0 {
+		r.jobs = 16
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
 	var pmu sync.Mutex
-	emit := func(ev Event) {
+	r.emit = func(ev Event) {
 		if cfg.Progress != nil {
 			pmu.Lock()
 			cfg.Progress(ev)
 			pmu.Unlock()
 		}
 	}
-	l := newLoader(f, c, log)
-	l.hashZip = cfg.HashZip
-	l.strict = cfg.Strict
+	r.l = newLoader(f, c, r.log)
+	r.l.hashZip = cfg.HashZip
+	r.l.strict = cfg.Strict
+	return r
+}
 
-	// Read every local input and its go.sum files before fetching anything,
-	// so that every hash is checked against all of them.
-	projects := make([]*project, 0, len(cfg.Inputs))
-	for _, in := range cfg.Inputs {
+// readProjects reads every local input and its go.sum files before
+// anything is fetched, so that every hash is checked against all of them,
+// and adds each workspace's modules on their own (see [memberProjects]).
+func (r *resolution) readProjects(ctx context.Context) ([]*project, error) {
+	projects := make([]*project, 0, len(r.cfg.Inputs))
+	for _, in := range r.cfg.Inputs {
 		p, err := loadProject(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		for _, sf := range p.sumFiles {
-			if err := l.sums.readFile(ctx, sf); err != nil {
+			if err := r.l.sums.readFile(ctx, sf); err != nil {
 				return nil, err
 			}
 		}
 		projects = append(projects, p)
 	}
-	projects = append(projects, memberProjects(ctx, projects, log)...)
+	return append(projects, memberProjects(ctx, projects, r.log)...), nil
+}
 
-	res := &Result{Mirrors: f.Chain()}
-	zips := map[module.Version]bool{}
-	var resolved int64
-	// Off the walk's critical path, two background lanes: .info files,
-	// fetched as each go.mod is loaded (Graph waits for them, so they get as
-	// many slots as the walk), and the zips of the main modules' own
-	// requirements and of the go.sum files' zip lines, nearly always the
-	// build list, fetched (and hashed) while the walk waits on the network.
-	l.infos = newLane(ctx, max(1, jobs/2), jobs)
-	defer l.infos.stop()
-	prefetchLane := newLane(ctx, max(1, jobs/4), 0)
-	defer prefetchLane.stop()
-	prefetched := map[module.Version]bool{}
-	prefetch := func(m module.Version) {
-		if prefetched[m] {
-			return
-		}
-		prefetched[m] = true
-		prefetchLane.Go(func(ctx context.Context) error {
-			l.mu.Lock()
-			if l.walked {
-				l.mu.Unlock()
-				return nil // the zip phase has begun: it fetches what is needed
-			}
-			p := &prehash{done: make(chan struct{})}
-			l.prehashed[m] = p
+// prefetch fetches and hashes the zip of m in the prefetch lane, once,
+// unless the walks are over by the time it starts.
+func (r *resolution) prefetch(m module.Version) {
+	if r.prefetched[m] {
+		return
+	}
+	r.prefetched[m] = true
+	l := r.l
+	r.prefetchLane.Go(func(ctx context.Context) error {
+		l.mu.Lock()
+		if l.walked {
 			l.mu.Unlock()
-			defer close(p.done)
-			fz, err := f.Fetch(ctx, m.Path, m.Version, "zip")
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Debug("zip prefetch failed", "module", modString(m), "err", err)
-				}
-				return nil
-			}
-			// Hash it now, while the walk waits on the network: the zip
-			// phase then only verifies.
-			if h, err := l.zipHash(ctx, m, fz); err == nil {
-				p.sha256, p.h1 = fz.SHA256, h
+			return nil // the zip phase has begun: it fetches what is needed
+		}
+		p := &prehash{done: make(chan struct{})}
+		l.prehashed[m] = p
+		l.mu.Unlock()
+		defer close(p.done)
+		fz, err := r.f.Fetch(ctx, m.Path, m.Version, "zip")
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Debug("zip prefetch failed", "module", modString(m), "err", err)
 			}
 			return nil
-		})
-	}
+		}
+		// Hash it now, while the walk waits on the network: the zip
+		// phase then only verifies.
+		if h, err := l.zipHash(ctx, m, fz); err == nil {
+			p.sha256, p.h1 = fz.SHA256, h
+		}
+		return nil
+	})
+}
 
-	// The zips go.sum lists first: the build lists' zips, in a tidy project.
-	for _, m := range l.sums.zips() {
-		prefetch(m)
+// walkProject walks the module graph of p and records its zips, and
+// (unless p is a workspace module resolved on its own) its input and
+// figures.
+func (r *resolution) walkProject(ctx context.Context, p *project) error {
+	if p.input.Kind == InputModule {
+		if err := r.loadMainModule(ctx, p); err != nil {
+			return err
+		}
 	}
-	for _, p := range projects {
-		if p.input.Kind == InputModule {
-			// The module is the main module, as for go install M@V: its
-			// files are bundled, its replace and exclude are not applied.
-			m := p.input.Module
-			s, err := l.load(ctx, source{Mod: m})
-			if err != nil {
-				return nil, &ChainError{Chain: []module.Version{m}, Err: err}
-			}
-			p.mains = []mainModule{{Path: m.Path, Go: s.goVersion, Require: s.require}}
-			p.goVersion = s.goVersion
-			zips[m] = true
-			prefetch(m)
-		}
-		for _, mm := range p.mains {
-			for _, r := range p.filter(mm.Require) {
-				if src := p.resolve(r); src.Dir == "" {
-					prefetch(src.Mod)
-				}
+	for _, mm := range p.mains {
+		for _, req := range p.filter(mm.Require) {
+			if src := p.resolve(req); src.Dir == "" {
+				r.prefetch(src.Mod)
 			}
 		}
-		log.Debug("walking module graph", "input", p.input.String(), "mains", len(p.mains))
-		g, err := walk(ctx, p, l, jobs, func(done, total int64, item string) {
-			emit(Event{Phase: "resolve", Item: item, Done: resolved + done, Total: resolved + total})
-		})
-		if err != nil && p.outside && ctx.Err() == nil {
-			log.Warn("go mod tidy in this workspace module outside the workspace fails, online as offline; bundled what its graph could load",
-				"module", p.input.File, "err", err)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		resolved += int64(len(g.reqs) - len(p.mains))
-		l.noteNeeded(p, g)
-		bl := g.buildList()
-		lists := g.zipLists(p)
-		inList := map[string]bool{}
-		for _, list := range lists {
-			for _, m := range list {
-				inList[m.Path] = true
-				if s := p.resolve(m); s.Dir == "" {
-					zips[s.Mod] = true
-				}
-			}
-		}
-		if cfg.AllZips {
-			for _, s := range g.srcs {
-				if s.Dir == "" {
-					zips[s.Mod] = true
-				}
-			}
-		}
-		for _, t := range p.tools {
-			if !providedBy(t, inList) && !providedByMain(t, p) {
-				log.Warn("tool directive names a package of no required module", "input", p.input.String(), "tool", t)
-			}
-		}
-		if p.outside {
-			continue
-		}
-		rec, err := p.input.Record(ctx, p.mainPaths())
-		if err != nil {
-			return nil, err
-		}
-		res.Inputs = append(res.Inputs, rec)
-		res.Stats.Projects++
-		res.Stats.Nodes += len(g.parent) - len(p.mains)
-		res.Stats.Edges += g.edges
-		res.Stats.BuildList += len(bl)
-		log.Info("resolved module graph", "input", p.input.String(), "nodes", len(g.parent)-len(p.mains),
-			"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
 	}
+	r.log.Debug("walking module graph", "input", p.input.String(), "mains", len(p.mains))
+	g, err := walk(ctx, p, r.l, r.jobs, func(done, total int64, item string) {
+		r.emit(Event{Phase: "resolve", Item: item, Done: r.resolved + done, Total: r.resolved + total})
+	})
+	if err != nil && p.outside && ctx.Err() == nil {
+		r.log.Warn("go mod tidy in this workspace module outside the workspace fails, online as offline; bundled what its graph could load",
+			"module", p.input.File, "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.resolved += int64(len(g.reqs) - len(p.mains))
+	r.l.noteNeeded(p, g)
+	r.noteZips(p, g)
+	if p.outside {
+		return nil
+	}
+	return r.recordProject(ctx, p, g)
+}
 
-	// Recorded sorted and once each: the order inputs were given in does
-	// not change the bundle.
-	slices.Sort(res.Inputs)
-	res.Inputs = slices.Compact(res.Inputs)
-
-	// The walk is over: the .info lane may use every slot, and prefetches
-	// not yet started are left to the zip phase.
-	l.infos.boost()
-	l.mu.Lock()
-	l.walked = true
-	l.mu.Unlock()
-
-	// Fetch and verify the zips.
-	zipList := make([]module.Version, 0, len(zips))
-	for m := range zips {
-		zipList = append(zipList, m)
+// loadMainModule loads the module of a module@version input, which is the
+// main module, as for go install M@V: its files are bundled, its replace
+// and exclude are not applied.
+func (r *resolution) loadMainModule(ctx context.Context, p *project) error {
+	m := p.input.Module
+	s, err := r.l.load(ctx, source{Mod: m})
+	if err != nil {
+		return &ChainError{Chain: []module.Version{m}, Err: err}
 	}
-	sort.Slice(zipList, func(i, j int) bool { return lessVersion(zipList[i], zipList[j]) })
-	type zipResult struct {
-		f    Fetched
-		hash string
-		gs   bool
+	p.mains = []mainModule{{Path: m.Path, Go: s.goVersion, Require: s.require}}
+	p.goVersion = s.goVersion
+	r.zips[m] = true
+	r.prefetch(m)
+	return nil
+}
+
+// noteZips adds the zips of p's build lists (of its whole graph with
+// Config.AllZips) to those to bundle, and warns about tool directives
+// naming a package of no required module.
+func (r *resolution) noteZips(p *project, g *graph) {
+	inList := map[string]bool{}
+	for _, list := range g.zipLists(p) {
+		for _, m := range list {
+			inList[m.Path] = true
+			if s := p.resolve(m); s.Dir == "" {
+				r.zips[s.Mod] = true
+			}
+		}
 	}
+	if r.cfg.AllZips {
+		for _, s := range g.srcs {
+			if s.Dir == "" {
+				r.zips[s.Mod] = true
+			}
+		}
+	}
+	for _, t := range p.tools {
+		if !providedBy(t, inList) && !providedByMain(t, p) {
+			r.log.Warn("tool directive names a package of no required module", "input", p.input.String(), "tool", t)
+		}
+	}
+}
+
+// recordProject records p's input and the figures of its graph g.
+func (r *resolution) recordProject(ctx context.Context, p *project, g *graph) error {
+	rec, err := p.input.Record(ctx, p.mainPaths())
+	if err != nil {
+		return err
+	}
+	bl := g.buildList()
+	r.res.Inputs = append(r.res.Inputs, rec)
+	r.res.Stats.Projects++
+	r.res.Stats.Nodes += len(g.parent) - len(p.mains)
+	r.res.Stats.Edges += g.edges
+	r.res.Stats.BuildList += len(bl)
+	r.log.Info("resolved module graph", "input", p.input.String(), "nodes", len(g.parent)-len(p.mains),
+		"edges", g.edges, "build_list", len(bl), "go", p.goVersion, "workspace", p.workspace)
+	return nil
+}
+
+// endWalk marks the walks over: the .info lane may use every slot, and
+// prefetches not yet started are left to the zip phase.
+func (r *resolution) endWalk() {
+	r.l.infos.boost()
+	r.l.mu.Lock()
+	r.l.walked = true
+	r.l.mu.Unlock()
+}
+
+// zipResult is one zip fetched and verified.
+type zipResult struct {
+	f    Fetched
+	hash string
+	gs   bool // go.sum listed the hash, and it matched
+}
+
+// fetchZips fetches and verifies the zips of zipList, handing the graph
+// (Config.Graph) and then each zip (Config.Zip) over as they are ready.
+// No hook runs any more once it returns.
+func (r *resolution) fetchZips(ctx context.Context, zipList []module.Version) (map[module.Version]zipResult, error) {
 	var (
 		zmu   sync.Mutex
 		zdone int64
 		zres  = make(map[module.Version]zipResult, len(zipList))
 	)
-	grp, gctx := newGroup(ctx, jobs)
-	// Graph, once the .info lane is done; Zip waits for both.
-	graphDone := make(chan struct{})
-	var graphErr error
-	go func() {
-		defer close(graphDone)
-		if cfg.Graph == nil && cfg.Zip == nil {
-			return
-		}
-		if graphErr = l.infoWait(); graphErr == nil && cfg.Graph != nil {
-			log.Debug("every .info fetched; handing over the graph", "zips", len(zipList))
-			graphErr = cfg.Graph(gctx, l.modules(), zipList)
-			log.Debug("graph handed over", "err", graphErr)
-		}
-		if graphErr != nil {
-			grp.fail(graphErr)
-		}
-	}()
+	grp, gctx := newGroup(ctx, r.jobs)
+	h := r.handOverGraph(gctx, grp, zipList)
 	for _, m := range zipList {
 		grp.Go(func() error {
-			fz, err := f.Fetch(gctx, m.Path, m.Version, "zip")
+			z, err := r.fetchZip(gctx, m, h)
 			if err != nil {
-				if errors.Is(err, gctx.Err()) && gctx.Err() != nil {
-					return err
-				}
-				return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
-			}
-			h, err := l.zipHashOnce(gctx, m, fz)
-			if err != nil {
-				l.forget(gctx, m, "zip")
 				return err
-			}
-			gs, err := l.verify(gctx, m, false, h, fz.Origin)
-			if err != nil {
-				l.forget(gctx, m, "zip")
-				return err
-			}
-			if cfg.Zip != nil {
-				select {
-				case <-graphDone:
-				case <-gctx.Done():
-					return context.Cause(gctx)
-				}
-				if graphErr != nil {
-					return graphErr
-				}
-				rm := l.module(m)
-				rm.Zip, rm.ZipHash, rm.GoSum = &fz, h, rm.GoSum && gs
-				if err := cfg.Zip(gctx, rm); err != nil {
-					return err
-				}
 			}
 			zmu.Lock()
-			zres[m] = zipResult{fz, h, gs}
+			zres[m] = z
 			zdone++
 			d := zdone
 			zmu.Unlock()
-			emit(Event{Phase: "verify", Item: modString(m) + " zip", Done: d, Total: int64(len(zipList)), Bytes: fz.Size})
+			r.emit(Event{Phase: "verify", Item: modString(m) + " zip", Done: d, Total: int64(len(zipList)), Bytes: z.f.Size})
 			return nil
 		})
 	}
 	if err := grp.Wait(); err != nil {
 		// No hook may run once Resolve returns.
-		l.infos.stop()
-		<-graphDone
+		r.l.infos.stop()
+		<-h.done
 		return nil, err
 	}
-	<-graphDone
-	if graphErr != nil {
-		return nil, graphErr
+	<-h.done
+	if h.err != nil {
+		return nil, h.err
 	}
-	if err := l.infoWait(); err != nil {
+	if err := r.l.infoWait(); err != nil {
 		return nil, err
 	}
+	return zres, nil
+}
 
-	// Assemble the result from every module version fetched.
+// handover is Config.Graph's call, made in the background once the .info
+// lane is done: done is closed when it returned (with err) or was skipped.
+type handover struct {
+	done chan struct{}
+	err  error
+}
+
+// handOverGraph starts the handover of the graph; its failure fails grp.
+func (r *resolution) handOverGraph(ctx context.Context, grp *group, zipList []module.Version) *handover {
+	h := &handover{done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		if r.cfg.Graph == nil && r.cfg.Zip == nil {
+			return
+		}
+		if h.err = r.l.infoWait(); h.err == nil && r.cfg.Graph != nil {
+			r.log.Debug("every .info fetched; handing over the graph", "zips", len(zipList))
+			h.err = r.cfg.Graph(ctx, r.l.modules(), zipList)
+			r.log.Debug("graph handed over", "err", h.err)
+		}
+		if h.err != nil {
+			grp.fail(h.err)
+		}
+	}()
+	return h
+}
+
+// fetchZip fetches and verifies the zip of m and, once the graph is handed
+// over (h), hands it to Config.Zip.
+func (r *resolution) fetchZip(ctx context.Context, m module.Version, h *handover) (zipResult, error) {
+	fz, err := r.f.Fetch(ctx, m.Path, m.Version, "zip")
+	if err != nil {
+		if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+			return zipResult{}, err
+		}
+		return zipResult{}, fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
+	}
+	hash, err := r.l.zipHashOnce(ctx, m, fz)
+	if err != nil {
+		r.l.forget(ctx, m, "zip")
+		return zipResult{}, err
+	}
+	gs, err := r.l.verify(ctx, m, false, hash, fz.Origin)
+	if err != nil {
+		r.l.forget(ctx, m, "zip")
+		return zipResult{}, err
+	}
+	if r.cfg.Zip != nil {
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+			return zipResult{}, context.Cause(ctx)
+		}
+		if h.err != nil {
+			return zipResult{}, h.err
+		}
+		rm := r.l.module(m)
+		rm.Zip, rm.ZipHash, rm.GoSum = &fz, hash, rm.GoSum && gs
+		if err := r.cfg.Zip(ctx, rm); err != nil {
+			return zipResult{}, err
+		}
+	}
+	return zipResult{fz, hash, gs}, nil
+}
+
+// assemble fills the result from every module version fetched and the
+// zips zres.
+func (r *resolution) assemble(zres map[module.Version]zipResult) {
+	res, l := r.res, r.l
 	for _, rm := range l.modules() {
 		m := module.Version{Path: rm.Path, Version: rm.Version}
 		res.Stats.Files += 2
@@ -455,8 +555,6 @@ func resolve(ctx context.Context, cfg Config, f fetcher, c sumChecker) (*Result,
 	res.Stats.GoSumChecks = int(l.gosumChecks.Load())
 	res.Stats.ZipsHashed = int(l.zipsHashed.Load())
 	res.Stats.ZipHashesCached = int(l.zipHashesCached.Load())
-	res.Stats.Elapsed = time.Since(start)
-	return res, nil
 }
 
 // memberProjects returns, for every module a go.work input uses, the
