@@ -364,113 +364,16 @@ type genResult struct {
 // a module whose path is a prefix of another's.
 func genGraph(seed uint64) genResult {
 	r := rand.New(rand.NewPCG(seed, 12))
-	pre := fmt.Sprintf("gen%d.example", seed)
-	nmods := 4 + r.IntN(5)
-	nvers := 1 + r.IntN(3)
-	set := fixtures.NewSet()
-	mainPath := pre + "/main"
-	path := func(i int) string { return fmt.Sprintf("%s/m%d", pre, i) }
-	ver := func(k int) string { return fmt.Sprintf("v1.%d.0", k) }
-	goLine := func() string {
-		if r.IntN(3) == 0 {
-			return "1.16"
-		}
-		return "1.21"
-	}
-	add := func(p, v, mod string, files ...fixtures.File) {
-		set.Add(fixtures.NewModule(p, v, []byte(mod), nil, time0, func() []fixtures.File {
-			return append([]fixtures.File{{Name: "go.mod", Data: []byte(mod)}}, files...)
-		}))
-	}
-	pkg := func(p string) fixtures.File {
-		return fixtures.File{Name: "p.go", Data: []byte("package " + pkgName(p) + "\n")}
-	}
+	gn := &graphGen{r: r, pre: fmt.Sprintf("gen%d.example", seed), set: fixtures.NewSet()}
+	gn.nmods = 4 + r.IntN(5)
+	gn.nvers = 1 + r.IntN(3)
+	gn.mainPath = gn.pre + "/main"
 	cycle := r.IntN(3) == 0
-	for i := range nmods {
-		for k := range nvers {
-			var b strings.Builder
-			fmt.Fprintf(&b, "module %s\n\ngo %s\n", path(i), goLine())
-			var reqs []string
-			for j := i + 1; j < nmods; j++ {
-				if r.IntN(3) == 0 {
-					reqs = append(reqs, path(j)+" "+ver(r.IntN(nvers)))
-				}
-			}
-			if cycle && i == nmods-1 && k == nvers-1 {
-				reqs = append(reqs, mainPath+" v1.0.0")
-			}
-			if len(reqs) > 0 {
-				fmt.Fprintf(&b, "\nrequire (\n\t%s\n)\n", strings.Join(reqs, "\n\t"))
-			}
-			if k == nvers-1 && nvers > 1 && r.IntN(4) == 0 {
-				fmt.Fprintf(&b, "\nretract %s\n", ver(0))
-			}
-			add(path(i), ver(k), b.String(), pkg(path(i)))
-		}
-	}
-	if cycle {
-		// The main module's own older release, required back by the
-		// last module: its requirement on "old" counts in MVS.
-		add(mainPath, "v1.0.0", fmt.Sprintf("module %s\n\ngo 1.16\n\nrequire %s/old v1.0.0\n", mainPath, pre))
-		add(pre+"/old", "v1.0.0", fmt.Sprintf("module %s/old\n\ngo 1.21\n", pre), pkg(pre+"/old"))
-	}
-	// A prefix-path pair: pre/px and pre/px/sub, both modules.
-	add(pre+"/px", "v1.0.0", fmt.Sprintf("module %s/px\n\ngo 1.21\n", pre), pkg(pre+"/px"))
-	add(pre+"/px/sub", "v1.0.0", fmt.Sprintf("module %s/px/sub\n\ngo 1.21\n", pre), pkg(pre+"/px/sub"))
-	// +incompatible: a v2 without go.mod's /v2 path.
-	set.Add(fixtures.NewModule(pre+"/inc", "v2.0.0+incompatible", []byte("module "+pre+"/inc\n"), nil, time0,
-		func() []fixtures.File { return []fixtures.File{pkg(pre + "/inc")} }))
-	// A tool module.
-	add(pre+"/tool", "v1.0.0", fmt.Sprintf("module %s/tool\n\ngo 1.21\n", pre),
-		fixtures.File{Name: "cmd/t/main.go", Data: []byte("package main\n\nfunc main() {}\n")})
-
-	mainMod := func(name, goVer string, first int) (string, string) {
-		var b, code strings.Builder
-		fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n", name, goVer)
-		fmt.Fprintf(&code, "package %s\n\nimport (\n", pkgName(name))
-		for i := first; i < nmods; i += 1 + r.IntN(2) {
-			fmt.Fprintf(&b, "\t%s %s\n", path(i), ver(r.IntN(nvers)))
-			fmt.Fprintf(&code, "\t_ %q\n", path(i))
-		}
-		fmt.Fprintf(&b, "\t%s/px/sub v1.0.0\n\t%s/inc v2.0.0+incompatible\n", pre, pre)
-		fmt.Fprintf(&code, "\t_ %q\n\t_ %q\n", pre+"/px/sub", pre+"/inc")
-		if goVer == "1.24" {
-			fmt.Fprintf(&b, "\t%s/tool v1.0.0\n", pre)
-		}
-		b.WriteString(")\n")
-		if goVer == "1.24" {
-			fmt.Fprintf(&b, "\ntool %s/tool/cmd/t\n", pre)
-		}
-		if nvers > 1 && r.IntN(3) == 0 {
-			fmt.Fprintf(&b, "\nexclude %s %s\n", path(nmods-1), ver(0))
-		}
-		if nvers > 1 && r.IntN(3) == 0 {
-			j := r.IntN(nmods)
-			fmt.Fprintf(&b, "\nreplace %s => %s %s\n", path(j), path(j), ver(nvers-1))
-		}
-		code.WriteString(")\n")
-		return b.String(), code.String()
-	}
-	g := genResult{set: set}
+	gn.modules(cycle)
+	gn.corners(cycle)
+	g := genResult{set: gn.set}
 	if r.IntN(3) == 0 {
-		// A workspace of two modules with mixed go lines.
-		g.workspace, g.mains = true, []string{"a", "b"}
-		var work strings.Builder
-		work.WriteString("go 1.24\n\nuse (\n\t./a\n\t./b\n)\n")
-		if nvers > 1 && r.IntN(2) == 0 {
-			j := r.IntN(nmods)
-			fmt.Fprintf(&work, "\nreplace %s => %s %s\n", path(j), path(j), ver(0))
-		}
-		g.project = &txtar.Archive{Files: []txtar.File{{Name: "go.work", Data: []byte(work.String())}}}
-		for i, d := range g.mains {
-			gv := "1.24"
-			if i == 1 && r.IntN(2) == 0 {
-				gv = "1.16"
-			}
-			mod, code := mainMod(pre+"/"+d, gv, i)
-			g.project.Files = append(g.project.Files,
-				txtar.File{Name: d + "/go.mod", Data: []byte(mod)}, txtar.File{Name: d + "/x.go", Data: []byte(code)})
-		}
+		gn.workspace(&g)
 		return g
 	}
 	g.mains = []string{""}
@@ -478,9 +381,143 @@ func genGraph(seed uint64) genResult {
 	if r.IntN(3) == 0 {
 		gv = "1.16"
 	}
-	mod, code := mainMod(mainPath, gv, 0)
+	mod, code := gn.mainMod(gn.mainPath, gv, 0)
 	g.project = &txtar.Archive{Files: []txtar.File{{Name: "go.mod", Data: []byte(mod)}, {Name: "x.go", Data: []byte(code)}}}
 	return g
+}
+
+// graphGen is the state of [genGraph]: its random source (whose draws, in
+// order, make the graph) and the module set made so far.
+type graphGen struct {
+	r            *rand.Rand
+	pre          string
+	nmods, nvers int
+	mainPath     string
+	set          *fixtures.Set
+}
+
+func (gn *graphGen) path(i int) string { return fmt.Sprintf("%s/m%d", gn.pre, i) }
+func (gn *graphGen) ver(k int) string  { return fmt.Sprintf("v1.%d.0", k) }
+
+func (gn *graphGen) goLine() string {
+	if gn.r.IntN(3) == 0 {
+		return "1.16"
+	}
+	return "1.21"
+}
+
+func (gn *graphGen) add(p, v, mod string, files ...fixtures.File) {
+	gn.set.Add(fixtures.NewModule(p, v, []byte(mod), nil, time0, func() []fixtures.File {
+		return append([]fixtures.File{{Name: "go.mod", Data: []byte(mod)}}, files...)
+	}))
+}
+
+func (gn *graphGen) pkg(p string) fixtures.File {
+	return fixtures.File{Name: "p.go", Data: []byte("package " + pkgName(p) + "\n")}
+}
+
+// modules adds nvers versions of nmods modules with random requirements
+// on later ones, random go lines and retractions; with cycle, the last
+// one's last version requires an older version of the main module.
+func (gn *graphGen) modules(cycle bool) {
+	r := gn.r
+	for i := range gn.nmods {
+		for k := range gn.nvers {
+			var b strings.Builder
+			fmt.Fprintf(&b, "module %s\n\ngo %s\n", gn.path(i), gn.goLine())
+			var reqs []string
+			for j := i + 1; j < gn.nmods; j++ {
+				if r.IntN(3) == 0 {
+					reqs = append(reqs, gn.path(j)+" "+gn.ver(r.IntN(gn.nvers)))
+				}
+			}
+			if cycle && i == gn.nmods-1 && k == gn.nvers-1 {
+				reqs = append(reqs, gn.mainPath+" v1.0.0")
+			}
+			if len(reqs) > 0 {
+				fmt.Fprintf(&b, "\nrequire (\n\t%s\n)\n", strings.Join(reqs, "\n\t"))
+			}
+			if k == gn.nvers-1 && gn.nvers > 1 && r.IntN(4) == 0 {
+				fmt.Fprintf(&b, "\nretract %s\n", gn.ver(0))
+			}
+			gn.add(gn.path(i), gn.ver(k), b.String(), gn.pkg(gn.path(i)))
+		}
+	}
+}
+
+// corners adds the fixed corner modules: the main module's older release
+// (with cycle), a prefix-path pair, a +incompatible version and a tool.
+func (gn *graphGen) corners(cycle bool) {
+	pre := gn.pre
+	if cycle {
+		// The main module's own older release, required back by the
+		// last module: its requirement on "old" counts in MVS.
+		gn.add(gn.mainPath, "v1.0.0", fmt.Sprintf("module %s\n\ngo 1.16\n\nrequire %s/old v1.0.0\n", gn.mainPath, pre))
+		gn.add(pre+"/old", "v1.0.0", fmt.Sprintf("module %s/old\n\ngo 1.21\n", pre), gn.pkg(pre+"/old"))
+	}
+	// A prefix-path pair: pre/px and pre/px/sub, both modules.
+	gn.add(pre+"/px", "v1.0.0", fmt.Sprintf("module %s/px\n\ngo 1.21\n", pre), gn.pkg(pre+"/px"))
+	gn.add(pre+"/px/sub", "v1.0.0", fmt.Sprintf("module %s/px/sub\n\ngo 1.21\n", pre), gn.pkg(pre+"/px/sub"))
+	// +incompatible: a v2 without go.mod's /v2 path.
+	gn.set.Add(fixtures.NewModule(pre+"/inc", "v2.0.0+incompatible", []byte("module "+pre+"/inc\n"), nil, time0,
+		func() []fixtures.File { return []fixtures.File{gn.pkg(pre + "/inc")} }))
+	// A tool module.
+	gn.add(pre+"/tool", "v1.0.0", fmt.Sprintf("module %s/tool\n\ngo 1.21\n", pre),
+		fixtures.File{Name: "cmd/t/main.go", Data: []byte("package main\n\nfunc main() {}\n")})
+}
+
+// mainMod returns the go.mod and a source file of a main module named
+// name at go goVer, requiring every module from first on at random steps.
+func (gn *graphGen) mainMod(name, goVer string, first int) (string, string) {
+	r, pre := gn.r, gn.pre
+	var b, code strings.Builder
+	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n", name, goVer)
+	fmt.Fprintf(&code, "package %s\n\nimport (\n", pkgName(name))
+	for i := first; i < gn.nmods; i += 1 + r.IntN(2) {
+		fmt.Fprintf(&b, "\t%s %s\n", gn.path(i), gn.ver(r.IntN(gn.nvers)))
+		fmt.Fprintf(&code, "\t_ %q\n", gn.path(i))
+	}
+	fmt.Fprintf(&b, "\t%s/px/sub v1.0.0\n\t%s/inc v2.0.0+incompatible\n", pre, pre)
+	fmt.Fprintf(&code, "\t_ %q\n\t_ %q\n", pre+"/px/sub", pre+"/inc")
+	if goVer == "1.24" {
+		fmt.Fprintf(&b, "\t%s/tool v1.0.0\n", pre)
+	}
+	b.WriteString(")\n")
+	if goVer == "1.24" {
+		fmt.Fprintf(&b, "\ntool %s/tool/cmd/t\n", pre)
+	}
+	if gn.nvers > 1 && r.IntN(3) == 0 {
+		fmt.Fprintf(&b, "\nexclude %s %s\n", gn.path(gn.nmods-1), gn.ver(0))
+	}
+	if gn.nvers > 1 && r.IntN(3) == 0 {
+		j := r.IntN(gn.nmods)
+		fmt.Fprintf(&b, "\nreplace %s => %s %s\n", gn.path(j), gn.path(j), gn.ver(gn.nvers-1))
+	}
+	code.WriteString(")\n")
+	return b.String(), code.String()
+}
+
+// workspace makes g's project a workspace of two modules with mixed go
+// lines.
+func (gn *graphGen) workspace(g *genResult) {
+	r := gn.r
+	g.workspace, g.mains = true, []string{"a", "b"}
+	var work strings.Builder
+	work.WriteString("go 1.24\n\nuse (\n\t./a\n\t./b\n)\n")
+	if gn.nvers > 1 && r.IntN(2) == 0 {
+		j := r.IntN(gn.nmods)
+		fmt.Fprintf(&work, "\nreplace %s => %s %s\n", gn.path(j), gn.path(j), gn.ver(0))
+	}
+	g.project = &txtar.Archive{Files: []txtar.File{{Name: "go.work", Data: []byte(work.String())}}}
+	for i, d := range g.mains {
+		gv := "1.24"
+		if i == 1 && r.IntN(2) == 0 {
+			gv = "1.16"
+		}
+		mod, code := gn.mainMod(gn.pre+"/"+d, gv, i)
+		g.project.Files = append(g.project.Files,
+			txtar.File{Name: d + "/go.mod", Data: []byte(mod)}, txtar.File{Name: d + "/x.go", Data: []byte(code)})
+	}
 }
 
 func pkgName(p string) string {

@@ -137,7 +137,15 @@ func TestSumDBCheck(t *testing.T) {
 		t.Errorf("Check(unknown) = %v, want an error naming it", err)
 	}
 
-	// Lookup answers and tiles are recorded.
+	ftCheckRecorded(t, sdb, good, goodZip)
+	ftCheckSecondClient(t, s, m, SumDBConfig{GOSUMDB: vkey, CacheDir: cacheDir}, name, good, goodZip)
+}
+
+// ftCheckRecorded checks that sdb, which has checked good and a second
+// module, recorded their lookup answers and the tiles proving them.
+func ftCheckRecorded(t *testing.T, sdb *SumDB, good ftModule, goodZip string) {
+	t.Helper()
+	ctx := context.Background()
 	raw, err := sdb.Lookup(ctx, good.path, good.version)
 	if err != nil || !bytes.Contains(raw, []byte(good.path+" "+good.version+" "+goodZip)) {
 		t.Errorf("Lookup = %q, %v", raw, err)
@@ -157,10 +165,15 @@ func TestSumDBCheck(t *testing.T) {
 	if latest, err := sdb.Latest(); err != nil || !bytes.HasPrefix(latest, []byte("go.sum database tree")) {
 		t.Errorf("Latest() = %q, %v", latest, err)
 	}
+}
 
-	// A second client on the same state reads its cache, and records it too.
+// ftCheckSecondClient checks that a second client on the same state (cfg)
+// reads good's lookup from its cache, and records it too.
+func ftCheckSecondClient(t *testing.T, s *ftServer, m *Mirrors, cfg SumDBConfig, name string, good ftModule, goodZip string) {
+	t.Helper()
+	ctx := context.Background()
 	before := s.count("sumdb/" + name + "/lookup/example.com/good@v1.0.0")
-	sdb2, err := NewSumDB(SumDBConfig{GOSUMDB: vkey, CacheDir: cacheDir}, m)
+	sdb2, err := NewSumDB(cfg, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,33 @@ func TestCreateInterruptAnyMoment(t *testing.T) {
 	up.MountSumDB(db.Name(), db.Handler())
 
 	work := t.TempDir()
+	proj := writeHeavyProject(t, work, set)
+	environ := append(testkit.SafeGoEnv(work, gocache), "PATH="+os.Getenv("PATH"), "HOME="+work,
+		"GOPROXY="+up.URL, "GOSUMDB="+db.VerifierKey(), "GOROOT="+os.Getenv("GOROOT"))
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	// The last phase starts after the last "adding" line: the frames not
+	// compressed while downloading are compressed and the file written.
+	phases := []string{"", "resolving: ", "downloading zips: ", "adding: ", "adding: 12/12 "}
+	interrupted := 0
+	for i := range 20 {
+		r := interruptRun{i: i, bin: bin, env: environ, work: work, proj: proj, phase: phases[i%len(phases)],
+			delay: time.Duration(rng.Int64N(int64(300 * time.Millisecond)))}
+		if r.run(t) {
+			interrupted++
+		}
+	}
+	if interrupted < 15 {
+		t.Errorf("only %d of 20 creates were interrupted before they finished", interrupted)
+	}
+}
+
+// writeHeavyProject writes, under work, a project requiring every module of
+// set, with its go.sum, and returns its directory.
+func writeHeavyProject(t *testing.T, work string, set *fixtures.Set) string {
+	t.Helper()
 	proj := filepath.Join(work, "proj")
 	gomod := "module example.com/heavyuser\n\ngo 1.21\n\nrequire (\n"
 	for _, m := range set.Modules() {
@@ -98,89 +125,99 @@ func TestCreateInterruptAnyMoment(t *testing.T) {
 	if err := set.WriteGoSum(proj); err != nil {
 		t.Fatal(err)
 	}
-	environ := append(testkit.SafeGoEnv(work, gocache), "PATH="+os.Getenv("PATH"), "HOME="+work,
-		"GOPROXY="+up.URL, "GOSUMDB="+db.VerifierKey(), "GOROOT="+os.Getenv("GOROOT"))
+	return proj
+}
 
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	// The last phase starts after the last "adding" line: the frames not
-	// compressed while downloading are compressed and the file written.
-	phases := []string{"", "resolving: ", "downloading zips: ", "adding: ", "adding: 12/12 "}
-	interrupted := 0
-	for i := range 20 {
-		phase := phases[i%len(phases)]
-		out, spool := filepath.Join(work, fmt.Sprintf("out%d", i)), filepath.Join(work, fmt.Sprintf("tmp%d", i))
-		for _, d := range []string{out, spool} {
-			if err := os.MkdirAll(d, 0o777); err != nil {
-				t.Fatal(err)
-			}
-		}
-		output := filepath.Join(out, "h.gobundle")
-		cmd := exec.Command(bin, "create", "-o", output,
-			"--cache", filepath.Join(work, fmt.Sprintf("cache%d", i)), "--level", "better", proj)
-		cmd.Env = append(environ, "GOBUNDLE_TMPDIR="+spool)
-		stderr := new(phaseWatcher)
-		stderr.want, stderr.seen = phase, make(chan struct{})
-		if phase == "" {
-			// Not before main has set up its signal handler: until then
-			// SIGINT kills the process, before it has written anything.
-			time.AfterFunc(20*time.Millisecond, func() { close(stderr.seen) })
-		}
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
+// interruptRun is one create of TestCreateInterruptAnyMoment: SIGINT goes
+// delay after the first line of standard error starting with phase.
+type interruptRun struct {
+	i             int
+	bin, work     string
+	proj, phase   string
+	env           []string
+	delay         time.Duration
+	output, spool string
+	out           string
+	stderr        *phaseWatcher
+}
+
+// run runs the create and checks how it ended; it reports whether the
+// signal interrupted it.
+func (r *interruptRun) run(t *testing.T) bool {
+	i, delay, phase := r.i, r.delay, r.phase
+	r.out, r.spool = filepath.Join(r.work, fmt.Sprintf("out%d", i)), filepath.Join(r.work, fmt.Sprintf("tmp%d", i))
+	for _, d := range []string{r.out, r.spool} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+	}
+	r.output = filepath.Join(r.out, "h.gobundle")
+	err := r.signal(t)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		// Done before the signal: the bundle must be whole.
+		if _, err := os.Stat(r.output); err != nil {
+			t.Errorf("run %d: exit 0 but %v", i, err)
+		}
+		return false
+	case !errors.As(err, &ee) || ee.ExitCode() != 1:
+		t.Errorf("run %d: SIGINT %v into %q: %v, want exit 1; stderr:\n%s", i, delay, phase, err, r.stderr.String())
+	case !strings.Contains(r.stderr.String(), "gobundle: create: interrupted; "+r.output+" not written"):
+		t.Errorf("run %d: SIGINT %v into %q: stderr lacks the interrupted message:\n%s", i, delay, phase, r.stderr.String())
+	}
+	for _, d := range []string{r.out, r.spool} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			t.Errorf("run %d: SIGINT %v into %q left %s", i, delay, phase, filepath.Join(d, e.Name()))
+		}
+	}
+	return true
+}
 
-		delay := time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
-		var err error
+// signal starts the create, sends SIGINT into its phase and returns how it
+// ended (nil if it finished first).
+func (r *interruptRun) signal(t *testing.T) error {
+	i, delay, phase := r.i, r.delay, r.phase
+	cmd := exec.Command(r.bin, "create", "-o", r.output,
+		"--cache", filepath.Join(r.work, fmt.Sprintf("cache%d", i)), "--level", "better", r.proj)
+	cmd.Env = append(r.env, "GOBUNDLE_TMPDIR="+r.spool)
+	r.stderr = new(phaseWatcher)
+	r.stderr.want, r.stderr.seen = phase, make(chan struct{})
+	if phase == "" {
+		// Not before main has set up its signal handler: until then
+		// SIGINT kills the process, before it has written anything.
+		time.AfterFunc(20*time.Millisecond, func() { close(r.stderr.seen) })
+	}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+		t.Logf("run %d: finished before %q", i, phase)
+	case <-r.stderr.seen:
+		time.Sleep(delay)
+		sent := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Fatal(err)
+		}
 		select {
 		case err = <-done:
-			t.Logf("run %d: finished before %q", i, phase)
-		case <-stderr.seen:
-			time.Sleep(delay)
-			sent := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-				t.Fatal(err)
-			}
-			select {
-			case err = <-done:
-			case <-time.After(2 * time.Second):
-				cmd.Process.Signal(syscall.SIGQUIT)
-				<-done
-				t.Fatalf("run %d: SIGINT %v into %q: still running 2 s later; stderr:\n%s", i, delay, phase, stderr.String())
-			}
-			t.Logf("run %d: SIGINT %v into %q, during %q: %v in %v", i, delay, phase, phaseOf(stderr.String()), err, time.Since(sent))
+		case <-time.After(2 * time.Second):
+			cmd.Process.Signal(syscall.SIGQUIT)
+			<-done
+			t.Fatalf("run %d: SIGINT %v into %q: still running 2 s later; stderr:\n%s", i, delay, phase, r.stderr.String())
 		}
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			// Done before the signal: the bundle must be whole.
-			if _, err := os.Stat(output); err != nil {
-				t.Errorf("run %d: exit 0 but %v", i, err)
-			}
-			continue
-		case !errors.As(err, &ee) || ee.ExitCode() != 1:
-			t.Errorf("run %d: SIGINT %v into %q: %v, want exit 1; stderr:\n%s", i, delay, phase, err, stderr.String())
-		case !strings.Contains(stderr.String(), "gobundle: create: interrupted; "+output+" not written"):
-			t.Errorf("run %d: SIGINT %v into %q: stderr lacks the interrupted message:\n%s", i, delay, phase, stderr.String())
-		}
-		interrupted++
-		for _, d := range []string{out, spool} {
-			ents, err := os.ReadDir(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range ents {
-				t.Errorf("run %d: SIGINT %v into %q left %s", i, delay, phase, filepath.Join(d, e.Name()))
-			}
-		}
+		t.Logf("run %d: SIGINT %v into %q, during %q: %v in %v", i, delay, phase, phaseOf(r.stderr.String()), err, time.Since(sent))
 	}
-	if interrupted < 15 {
-		t.Errorf("only %d of 20 creates were interrupted before they finished", interrupted)
-	}
+	return err
 }
 
 // phaseWatcher collects a create's standard error and closes seen at the
