@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/gotoolchain"
 )
 
 const (
@@ -284,6 +285,10 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 			s.plain(w, http.StatusBadRequest, "bad request: %v", err)
 			return req.kind, false
 		}
+		if gotoolchain.IsModule(path) {
+			s.notFound(w, "%s", v.toolchainMiss(toolchainVersion(req)))
+			return req.kind, false
+		}
 		s.notFound(w, "not found: module %s is not in the loaded bundles (%s)", path, v.names)
 		return req.kind, false
 	}
@@ -311,6 +316,10 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		ver, err := module.UnescapeVersion(req.escVer)
 		if err != nil {
 			s.plain(w, http.StatusBadRequest, "bad request: %s: %v", me.path, err)
+			return req.kind, false
+		}
+		if gotoolchain.IsModule(me.path) {
+			s.notFound(w, "%s", v.toolchainMiss(ver))
 			return req.kind, false
 		}
 		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)

@@ -140,6 +140,8 @@ type inspectOutput struct {
 	SumDB         *sumdbstore.Summary `json:"sumdb,omitempty"`
 	// Bases are the bundle digests an incremental bundle needs.
 	Bases []string `json:"bases,omitempty"`
+	// Toolchains are the Go toolchains among Modules.
+	Toolchains []inspectToolchain `json:"toolchains"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
@@ -162,6 +164,7 @@ func (c *InspectCmd) Run(e *env) error {
 		for _, d := range r.Bases() {
 			out.Bases = append(out.Bases, "sha256:"+d.String())
 		}
+		out.Toolchains, _ = bundledToolchains(out.Modules)
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -182,7 +185,12 @@ func (c *InspectCmd) Run(e *env) error {
 	for _, p := range m.Properties {
 		fmt.Fprintf(tw, "%s\t%s\n", p.Key, p.Value)
 	}
-	fmt.Fprintf(tw, "module versions\t%d (%d with zips)\n", st.Modules, st.Zips)
+	tcs, others := bundledToolchains(r.Modules())
+	fmt.Fprintf(tw, "module versions\t%d (%d with zips)", st.Modules, st.Zips)
+	if len(tcs) > 0 {
+		fmt.Fprintf(tw, ": %d modules, %d toolchains", others, len(tcs))
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "extras\t%d\n", st.Extras)
 	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(st.FileSize))
 	fmt.Fprintf(tw, "content\t%s before dedup, %s unique (%s), %s compressed (%s of unique)\n",
@@ -198,6 +206,8 @@ func (c *InspectCmd) Run(e *env) error {
 		fmt.Fprintf(tw, "incremental\tholds only what its bases lack; needs base bundles %s\n", strings.Join(ds, ", "))
 		fmt.Fprintf(tw, "from the bases\t%d blobs (%s) referred to, not stored\n", st.BaseBlobs, humanBytes(st.BaseBlobBytes))
 	}
+	tw.Flush()
+	printToolchains(e.stdout, tcs)
 	if sd := inspectSumDB(e.ctx, r); sd != nil {
 		if sd.Error != "" {
 			fmt.Fprintf(tw, "checksum database\t%s: %s\n", sd.Name, sd.Error)

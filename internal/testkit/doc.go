@@ -103,6 +103,11 @@
 //	    Add the module versions laid out as DIR/<path>@<version>/ (their
 //	    zip's files, plus optional .mod and .info; see fixtures.LoadTree)
 //	    to the fixtures served by upstreams and the sumdb started after it.
+//	toolchain NAME [OS/ARCH]...
+//	    Add a fake Go toolchain NAME (e.g. go1.99.1) for each platform
+//	    (default: this machine's) in the real golang.org/toolchain layout
+//	    (fixtures.Toolchain: its bin/go prints "go version NAME OS/ARCH") to
+//	    the fixtures, like modules.
 //	gosum [DIR]
 //	    Write go.sum (go.work.sum for a workspace) for DIR from the kit's
 //	    modules: a /go.mod line for every node of the full graph and a zip

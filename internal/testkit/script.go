@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,15 +206,16 @@ func (st *state) known() (*fixtures.Set, error) {
 // Commands returns the kit's script commands (see the package doc).
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"upstream": cmdUpstream,
-		"sumdb":    cmdSumdb,
-		"fixture":  cmdFixture,
-		"modules":  cmdModules,
-		"gosum":    cmdGosum,
-		"serve":    cmdServe,
-		"airgap":   cmdAirgap,
-		"fetch":    cmdFetch,
-		"githost":  cmdGithost,
+		"upstream":  cmdUpstream,
+		"sumdb":     cmdSumdb,
+		"fixture":   cmdFixture,
+		"modules":   cmdModules,
+		"toolchain": cmdToolchain,
+		"gosum":     cmdGosum,
+		"serve":     cmdServe,
+		"airgap":    cmdAirgap,
+		"fetch":     cmdFetch,
+		"githost":   cmdGithost,
 	}
 }
 
@@ -573,6 +575,33 @@ func cmdModules(ts *testscript.TestScript, neg bool, args []string) {
 	all.Merge(add)
 	st.mu.Unlock()
 	ts.Logf("modules: %d module versions added from %s", add.Len(), args[0])
+}
+
+// cmdToolchain adds fake Go toolchains (fixtures.Toolchain) NAME for each
+// OS/ARCH given (default: this machine's) to the script's fixtures, for the
+// upstreams and the checksum database started after it.
+func cmdToolchain(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: toolchain NAME [OS/ARCH]...")
+	}
+	platforms := args[1:]
+	if len(platforms) == 0 {
+		platforms = []string{runtime.GOOS + "/" + runtime.GOARCH}
+	}
+	add := fixtures.NewSet()
+	for _, p := range platforms {
+		goos, goarch, ok := strings.Cut(p, "/")
+		if !ok {
+			ts.Fatalf("toolchain: platform %q: want OS/ARCH", p)
+		}
+		add.Add(fixtures.Toolchain(args[0], goos, goarch))
+	}
+	st := getState(ts)
+	all, err := st.allFixtures()
+	ts.Check(err)
+	st.mu.Lock()
+	all.Merge(add)
+	st.mu.Unlock()
 }
 
 func cmdGosum(ts *testscript.TestScript, neg bool, args []string) {
