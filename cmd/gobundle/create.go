@@ -43,6 +43,7 @@ type CreateCmd struct {
 	compressWorkersFlag
 	RawZips bool `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
 	Strict  bool `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
+	toolchainFlags
 	JSON    bool `name:"json" help:"Print the summary as JSON on standard output."`
 	Verbose bool `short:"v" help:"Log what the resolver does on standard error."`
 	// CPUProfile writes a CPU profile of the whole create (for make bench
@@ -94,6 +95,8 @@ type createSummary struct {
 	Reproduce *reproduceJSON `json:"reproduce,omitempty"`
 	// CacheTrim is what --cache-max removed from the cache.
 	CacheTrim *resolver.TrimStats `json:"cache_trim,omitempty"`
+	// Toolchains are the Go toolchains bundled (--toolchain).
+	Toolchains []pipeline.Toolchain `json:"toolchains,omitempty"`
 }
 
 func (c *CreateCmd) Run(e *env) error {
@@ -181,6 +184,10 @@ func (c *CreateCmd) options(e *env) (pipeline.Options, error) {
 	if err := c.compressWorkersFlag.check("create"); err != nil {
 		return o, err
 	}
+	platforms, err := c.toolchainFlags.check()
+	if err != nil {
+		return o, err
+	}
 	if c.Output != "" {
 		if err := checkOutputDir(c.Output); err != nil {
 			return o, usageError{fmt.Errorf("create: -o %s: %w", c.Output, err)}
@@ -213,6 +220,7 @@ func (c *CreateCmd) options(e *env) (pipeline.Options, error) {
 			Concurrency: c.CompressWorkers, TempDir: e.getenv("GOBUNDLE_TMPDIR"),
 		},
 		SumDBTree: c.SumDBTree, Reproduce: c.Reproduce, Base: c.Base, SumDBSince: c.SumDBSince, CacheMax: -1,
+		Toolchains: c.Toolchain, Platforms: platforms,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if c.CacheMax != nil {
@@ -241,8 +249,13 @@ func (c *CreateCmd) settings(e *env) func(context.Context) (pipeline.Settings, e
 		if err != nil {
 			return pipeline.Settings{}, err
 		}
+		goVersion, err := c.toolchainFlags.farmGo(ctx, e)
+		if err != nil {
+			return pipeline.Settings{}, err
+		}
 		return pipeline.Settings{
-			Proxy: proxy, NoProxy: goenv["GONOPROXY"], Private: goenv["GOPRIVATE"], Insecure: goenv["GOINSECURE"],
+			GoVersion: goVersion,
+			Proxy:     proxy, NoProxy: goenv["GONOPROXY"], Private: goenv["GOPRIVATE"], Insecure: goenv["GOINSECURE"],
 			SumDB: gosumdb, NoSumDB: goenv["GONOSUMDB"], Auth: goenv["GOAUTH"], GOROOT: goenv["GOROOT"],
 			Netrc: e.netrcFile(), DirectEnv: e.directEnv(goenv, gosumdb), CacheDir: cache,
 		}, nil
@@ -261,6 +274,7 @@ func (c *CreateCmd) summary(res *pipeline.Result) createSummary {
 		GoSumChecks: r.Stats.GoSumChecks, SumDBChecks: r.Stats.SumDBChecks,
 		BundleSize: res.Bundle.FileSize, Seconds: res.Elapsed.Seconds(), LeftOut: r.Gaps,
 		CacheTrim: res.CacheTrim, Bases: res.Bundle.Bases, BundleModules: res.Bundle.Modules,
+		Toolchains: res.Toolchains,
 	}
 	if sum.LeftOut == nil {
 		sum.LeftOut = []resolver.Gap{}
@@ -300,6 +314,7 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 	if sum.Bases > 0 {
 		fmt.Fprintf(e.stdout, "  incremental on %s: holds the %d module versions they lack\n", plural(sum.Bases, "base bundle", "base bundles"), sum.BundleModules)
 	}
+	printSummaryToolchains(e.stdout, sum.Toolchains)
 	if t := sum.CacheTrim; t != nil {
 		fmt.Fprintf(e.stdout, "  cache %s (at most %s): removed %d downloads, %s\n",
 			humanBytes(t.After), humanBytes(int64(*c.CacheMax)), t.Removed, humanBytes(t.RemovedBytes))

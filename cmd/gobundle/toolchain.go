@@ -10,12 +10,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"golang.org/x/mod/module"
-	"golang.org/x/mod/semver"
-
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/gotoolchain"
-	"github.com/gobundle/gobundle/resolver"
+	"github.com/gobundle/gobundle/internal/pipeline"
 )
 
 // inspectToolchain is one bundled Go toolchain as inspect shows it.
@@ -70,11 +67,6 @@ type toolchainFlags struct {
 	FarmGo    string   `name:"farm-go" placeholder:"VERSION" help:"The go version of the machines inside, for --toolchain auto (default: go env GOVERSION of this machine). Example: --farm-go go1.25.3."`
 }
 
-// toolchainSet is what the toolchain stage fetched.
-type toolchainSet struct {
-	res *resolver.ToolchainResult
-}
-
 // platforms parses --platform, defaulting to this machine's.
 func (f toolchainFlags) platforms() ([]gotoolchain.Platform, error) {
 	args := f.Platform
@@ -94,32 +86,40 @@ func (f toolchainFlags) platforms() ([]gotoolchain.Platform, error) {
 	return out, nil
 }
 
-// check validates the flags before any work.
-func (f toolchainFlags) check() error {
-	if _, err := f.platforms(); err != nil {
-		return err
+// check validates the flags before any work and returns the platforms.
+func (f toolchainFlags) check() ([]gotoolchain.Platform, error) {
+	ps, err := f.platforms()
+	if err != nil {
+		return nil, err
 	}
 	if len(f.Platform) > 0 && len(f.Toolchain) == 0 {
-		return usageError{errors.New("create: --platform picks builds of --toolchain: add --toolchain")}
+		return nil, usageError{errors.New("create: --platform picks builds of --toolchain: add --toolchain")}
 	}
 	for _, t := range f.Toolchain {
 		if t == "auto" {
 			continue
 		}
 		if _, err := gotoolchain.Canonical(t); err != nil {
-			return usageError{fmt.Errorf("create: --toolchain: %w", err)}
+			return nil, usageError{fmt.Errorf("create: --toolchain: %w", err)}
 		}
 	}
 	if f.FarmGo != "" {
 		if _, err := gotoolchain.Canonical(f.FarmGo); err != nil {
-			return usageError{fmt.Errorf("create: --farm-go: %w", err)}
+			return nil, usageError{fmt.Errorf("create: --farm-go: %w", err)}
 		}
 	}
-	return nil
+	if len(f.Toolchain) == 0 {
+		return nil, nil
+	}
+	return ps, nil
 }
 
-// farmGo returns the go version --toolchain auto compares with.
+// farmGo returns the go version --toolchain auto compares with: --farm-go,
+// else this machine's (go env GOVERSION), asked only when needed.
 func (f toolchainFlags) farmGo(ctx context.Context, e *env) (string, error) {
+	if len(f.Toolchain) == 0 {
+		return "", nil
+	}
 	if f.FarmGo != "" {
 		return gotoolchain.Canonical(f.FarmGo)
 	}
@@ -130,105 +130,8 @@ func (f toolchainFlags) farmGo(ctx context.Context, e *env) (string, error) {
 	return env["GOVERSION"], nil
 }
 
-// fetch runs the toolchain stage: it resolves --toolchain, fetches and
-// verifies every build and hands each to the bundle writer w (nil on a
-// dry run) before the resolver's graph, so the writer expects their zips.
-func (f toolchainFlags) fetch(ctx context.Context, e *env, mirrors *resolver.Mirrors, sumdb *resolver.SumDB, inputs []resolver.Input, w *bundle.Writer) (*toolchainSet, error) {
-	if len(f.Toolchain) == 0 {
-		return &toolchainSet{}, nil
-	}
-	ps, err := f.platforms()
-	if err != nil {
-		return nil, err
-	}
-	local, err := f.farmGo(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	cfg := resolver.ToolchainConfig{Specs: f.Toolchain, Platforms: ps, Local: local, Inputs: inputs}
-	if sumdb != nil {
-		cfg.SumDB = sumdb
-	}
-	if w != nil {
-		cfg.HashZip = func(ctx context.Context, m module.Version, fz resolver.Fetched) (string, error) {
-			return w.PrepareZip(ctx, m.Path, m.Version, fz.File, fz.SHA256)
-		}
-	}
-	res, err := resolver.Toolchains(ctx, mirrors, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create: %w", err)
-	}
-	if w != nil {
-		for _, m := range res.Modules {
-			if err := w.AddModule(ctx, moduleSource(m)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return &toolchainSet{res: res}, nil
-}
-
-// zips returns the toolchain module versions, whose zips the writer has.
-func (s *toolchainSet) zips() []module.Version {
-	if s.res == nil {
-		return nil
-	}
-	var out []module.Version
-	for _, m := range s.res.Modules {
-		out = append(out, module.Version{Path: m.Path, Version: m.Version})
-	}
-	return out
-}
-
-// addTo adds the toolchains to the resolver's result, so that the
-// checksum database stage stores their records and proofs and the summary
-// counts them.
-func (s *toolchainSet) addTo(res *resolver.Result) {
-	if s.res == nil || len(s.res.Modules) == 0 {
-		return
-	}
-	for _, m := range s.res.Modules {
-		res.Modules = append(res.Modules, m)
-		res.Stats.Modules++
-		res.Stats.Zips++
-		res.Stats.SumDBChecks += 2 // its go.mod and zip hashes
-		res.Stats.Files += 3
-		res.Stats.Bytes += int64(len(m.Info)+len(m.Mod)) + m.Zip.Size
-	}
-	slices.SortFunc(res.Modules, func(a, b resolver.Module) int {
-		if c := strings.Compare(a.Path, b.Path); c != 0 {
-			return c
-		}
-		return semver.Compare(a.Version, b.Version)
-	})
-}
-
-// summaryToolchain is one toolchain in create's summary.
-type summaryToolchain struct {
-	Name      string   `json:"name"`
-	Platforms []string `json:"platforms"`
-	Why       string   `json:"why"`
-}
-
-// summary lists the toolchains by name.
-func (s *toolchainSet) summary() []summaryToolchain {
-	if s.res == nil {
-		return nil
-	}
-	var out []summaryToolchain
-	for _, m := range s.res.Modules {
-		t, _ := gotoolchain.Parse(m.Version)
-		if n := len(out); n > 0 && out[n-1].Name == t.Name {
-			out[n-1].Platforms = append(out[n-1].Platforms, t.Platform.String())
-			continue
-		}
-		out = append(out, summaryToolchain{Name: t.Name, Platforms: []string{t.Platform.String()}, Why: s.res.Why[t.Name]})
-	}
-	return out
-}
-
 // printSummaryToolchains adds create's toolchain line to its summary.
-func printSummaryToolchains(w io.Writer, tcs []summaryToolchain) {
+func printSummaryToolchains(w io.Writer, tcs []pipeline.Toolchain) {
 	if len(tcs) == 0 {
 		return
 	}

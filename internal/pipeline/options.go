@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/gotoolchain"
 	"github.com/gobundle/gobundle/internal/repro"
 	"github.com/gobundle/gobundle/resolver"
 )
@@ -61,6 +62,13 @@ type Options struct {
 	// to once the bundle is written.
 	CacheMax int64
 
+	// Toolchains are the --toolchain values (see [resolver.ToolchainConfig]):
+	// Go toolchains to bundle for Platforms (at least one when Toolchains
+	// is set), "auto" meaning those the inputs' go and toolchain lines make
+	// a go of version Settings.GoVersion switch to.
+	Toolchains []string
+	Platforms  []gotoolchain.Platform
+
 	// Logger gets what the resolver does; nil discards it.
 	Logger *slog.Logger
 	// Events gets the progress; nil discards it. Calls never overlap.
@@ -85,6 +93,9 @@ type Settings struct {
 	DirectEnv []string
 	// CacheDir is the download cache (made if missing).
 	CacheDir string
+	// GoVersion is the go version of the machines that will build (create
+	// --farm-go, else go env GOVERSION), for Options.Toolchains "auto".
+	GoVersion string
 }
 
 // Event is progress flowing out of [Run]; only cmd/gobundle draws it.
@@ -117,6 +128,8 @@ type Result struct {
 	CacheTrim *resolver.TrimStats
 	// Reproduce compares the rebuild with Options.Reproduce (nil without).
 	Reproduce *repro.Report
+	// Toolchains are the Go toolchains bundled (Options.Toolchains).
+	Toolchains []Toolchain
 	// Elapsed is the time from the start of Run until the bundle was
 	// written (or, on a dry run, verified), before the trim and the
 	// comparison.

@@ -40,6 +40,7 @@ func (j *job) stages() []stage {
 		{"sources", j.openSources},
 		{"bases", j.openBases},
 		{"writer", j.openWriter},
+		{"toolchains", j.fetchToolchains},
 		{"resolve", j.resolve},
 		{"sumdb", j.collectSumDB},
 		{"write", j.write},
@@ -65,14 +66,16 @@ type job struct {
 	sumdb    *resolver.SumDB // sources; nil when off
 	bases    *bases          // bases
 	w        *bundle.Writer  // writer; nil on a dry run
-	res      *resolver.Result
-	elapsed  time.Duration    // resolve, write
-	sd       *sumdbstore.Data // sumdb
-	props    []bundle.Property
-	extras   []extra
-	stats    bundle.Stats        // write
-	trim     *resolver.TrimStats // trim
-	report   *repro.Report       // compare
+	// toolchains are the Go toolchains fetched (toolchains); nil without.
+	toolchains *resolver.ToolchainResult
+	res        *resolver.Result
+	elapsed    time.Duration    // resolve, write
+	sd         *sumdbstore.Data // sumdb
+	props      []bundle.Property
+	extras     []extra
+	stats      bundle.Stats        // write
+	trim       *resolver.TrimStats // trim
+	report     *repro.Report       // compare
 }
 
 // extra is something the write stage adds to the bundle after the module
@@ -108,7 +111,8 @@ func (j *job) close() {
 }
 
 func (j *job) result() *Result {
-	r := &Result{Resolved: j.res, SumDB: "off", Bundle: j.stats, CacheTrim: j.trim, Reproduce: j.report, Elapsed: j.elapsed}
+	r := &Result{Resolved: j.res, SumDB: "off", Bundle: j.stats, CacheTrim: j.trim, Reproduce: j.report, Elapsed: j.elapsed,
+		Toolchains: toolchainSummary(j.toolchains)}
 	if !j.opts.DryRun {
 		r.Output = j.opts.Output
 	}
@@ -172,10 +176,11 @@ func (j *job) resolve(ctx context.Context) (err error) {
 		Logger:   j.log,
 		Progress: j.resolverEvent,
 	}
-	j.res, err = resolveGraph(ctx, cfg, j.w)
+	j.res, err = resolveGraph(ctx, cfg, j.w, toolchainZips(j.toolchains))
 	if err != nil {
 		return err
 	}
+	addToolchains(j.res, j.toolchains)
 	j.emit(Event{Stage: "resolve", End: true})
 	j.emit(Event{Stage: "verify", End: true})
 	j.elapsed = time.Since(j.start)

@@ -22,8 +22,9 @@ func newWriter(o bundle.WriterOptions) (*bundle.Writer, error) {
 // resolveGraph resolves cfg. With a writer w, the bundle is written while
 // the resolver works: each zip is read into it as it is hashed for
 // verification (once), and content frames are compressed as soon as the
-// graph is known and their zips are in.
-func resolveGraph(ctx context.Context, cfg resolver.Config, w *bundle.Writer) (*resolver.Result, error) {
+// graph is known and their zips are in. have are module versions whose
+// zips w holds already (toolchains), announced with the graph's.
+func resolveGraph(ctx context.Context, cfg resolver.Config, w *bundle.Writer, have []module.Version) (*resolver.Result, error) {
 	if w != nil {
 		cfg.HashZip = func(ctx context.Context, m module.Version, f resolver.Fetched) (string, error) {
 			return w.PrepareZip(ctx, m.Path, m.Version, f.File, f.SHA256)
@@ -34,7 +35,7 @@ func resolveGraph(ctx context.Context, cfg resolver.Config, w *bundle.Writer) (*
 					return err
 				}
 			}
-			return w.Expect(zips)
+			return w.Expect(append(zips, have...))
 		}
 		cfg.Zip = func(ctx context.Context, m resolver.Module) error {
 			return w.AddModule(ctx, moduleSource(m))
