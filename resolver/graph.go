@@ -91,7 +91,7 @@ func loadProject(ctx context.Context, in Input) (*project, error) {
 		if err != nil {
 			return nil, err
 		}
-		wf, err := modfile.ParseWork(in.File, data, nil)
+		wf, err := modfile.ParseWork(in.File, data, strictVersion)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func readMainModFile(ctx context.Context, file string) (*modfile.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	mf, err := modfile.Parse(file, data, nil)
+	mf, err := modfile.Parse(file, data, strictVersion)
 	if err != nil {
 		return nil, err
 	}
