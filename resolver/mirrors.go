@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 )
 
 // MirrorConfig is everything the fetch layer needs; cmd/gobundle fills it
@@ -451,7 +450,7 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
 	if kind == "zip" {
-		if _, err := modzip.CheckZip(module.Version{Path: path, Version: version}, tmp.Name()); err != nil {
+		if err := checkZipFile(ctx, module.Version{Path: path, Version: version}, tmp.Name()); err != nil {
 			return Fetched{}, fmt.Errorf("invalid module zip from %s: %w", redact(target), err)
 		}
 	}

@@ -1,11 +1,49 @@
 package resolver
 
 import (
+	"archive/zip"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
 )
+
+// checkZipFile checks a downloaded module zip before it is stored, as the
+// go command does before a zip enters its module cache (modfetch checks
+// it, then hashes it, then renames it in): golang.org/x/mod/zip's rules on
+// names and declared sizes, then every entry inflated to the end, which
+// archive/zip stops at the size its header declares and checks against
+// the CRC-32. A zip bomb whose headers lie about sizes passes the first
+// check and fails the second, having cost at most the declared (bounded)
+// size.
+func checkZipFile(ctx context.Context, m module.Version, name string) error {
+	if _, err := modzip.CheckZip(m, name); err != nil {
+		return err
+	}
+	zr, err := zip.OpenReader(name)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
 
 // strictVersion is the modfile.VersionFixer for the go.mod and go.work
 // files of the inputs. Without a fixer, modfile turns a non-canonical
