@@ -372,7 +372,7 @@ func contentDigest(e *env, r *bundle.Reader) string {
 // UnpackCmd writes a GOPROXY file tree.
 type UnpackCmd struct {
 	File string `arg:"" help:"Bundle file." type:"path"`
-	Dir  string `arg:"" help:"Directory to write the GOPROXY tree into (created if missing)."`
+	Dir  string `arg:"" help:"Directory to write the GOPROXY tree into. A new one appears whole or not at all (written beside it, then renamed); into an existing one, each file is written to a temporary name and renamed."`
 	baseFlag
 }
 
@@ -382,16 +382,18 @@ func (c *UnpackCmd) Run(e *env) error {
 		return err
 	}
 	defer ch.Close()
-	if err := os.MkdirAll(c.Dir, 0o777); err != nil {
+	var db string
+	var unusable error
+	err = staged(c.Dir, func(dir string) error {
+		p := e.newProgress("unpacking", false)
+		err := bundle.UnpackAll(e.ctx, ch.all(), dir, bundleProgress(p))
+		p.Finish()
+		if err != nil {
+			return err
+		}
+		db, unusable, err = unpackSumDB(e.ctx, ch.all(), dir)
 		return err
-	}
-	p := e.newProgress("unpacking", false)
-	err = bundle.UnpackAll(e.ctx, ch.all(), c.Dir, bundleProgress(p))
-	p.Finish()
-	if err != nil {
-		return err
-	}
-	db, unusable, err := unpackSumDB(e.ctx, ch.all(), c.Dir)
+	})
 	if err != nil {
 		return err
 	}
