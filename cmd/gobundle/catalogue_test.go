@@ -32,7 +32,9 @@ example.com/a v1.1.0/go.mod h1:pSxuLnTCvmsKlzX9wbRg4nHxiECcc7CggQX78YL7MM0=
 
 func badInputs() []badInput {
 	mod := func(m string) map[string]string { return map[string]string{"go.mod": m} }
-	req := func(line string) map[string]string { return mod("module example.com/x\n\ngo 1.22\n\nrequire " + line + "\n") }
+	req := func(line string) map[string]string {
+		return mod("module example.com/x\n\ngo 1.22\n\nrequire " + line + "\n")
+	}
 	return []badInput{
 		{name: "gomod-syntax", files: mod("module example.com/x\n\nrequire (\n\texample.com/a v1.1.0\n"),
 			want: "$WORK/p/go.mod:5: syntax error (unterminated block started at $WORK/p/go.mod:3:1)"},
