@@ -35,6 +35,7 @@ differential:
 fuzz:
 	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz "^FuzzOpen$$" -fuzztime 200000x -fuzzminimizetime 100x ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 100000x -fuzzminimizetime 100x ./bundle
+	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndexIncremental$$" -fuzztime 50000x -fuzzminimizetime 100x ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzRawBundle$$" -fuzztime 300x -fuzzminimizetime 20x ./bundle
 
 # tidy fails when go.mod or go.sum is not what go mod tidy writes: a tool

@@ -95,6 +95,10 @@ func (ix *index) decodeBases(d *decoder) {
 		case base >= uint64(n):
 			d.fail(fmt.Errorf("reference %d: base %d out of range", i, base))
 			return
+		case b.size > maxFrameRaw:
+			// Stored content lies in one frame of its base.
+			d.fail(fmt.Errorf("reference %d: %d bytes, more than a frame holds", i, b.size))
+			return
 		case i > 0 && bytes.Compare(ix.blobs[len(ix.blobs)-1].sum[:], b.sum[:]) >= 0:
 			d.fail(fmt.Errorf("reference %d: not sorted by sha256 or duplicated", i))
 			return

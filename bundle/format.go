@@ -597,6 +597,11 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 // format and the bounds.
 func (ix *index) check(fileSize int64) error {
 	var zipBytes int64
+	// An incremental bundle's zips read content its bases store: the bound
+	// counts that content (each referenced blob once) with its own size.
+	for _, b := range ix.blobs[ix.local:] {
+		fileSize += b.size
+	}
 	for i := range ix.mods {
 		m := &ix.mods[i]
 		if i > 0 && !modLess(&ix.mods[i-1], m) {

@@ -83,3 +83,42 @@ func FuzzIndex(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexIncremental is FuzzIndex for the index of an incremental bundle
+// (bases and references to their blobs), from a delta of a week's update.
+func FuzzIndexIncremental(f *testing.F) {
+	dir := f.TempDir()
+	weeks := chainTrees()
+	var rs []*Reader
+	for i, name := range []string{"w1", "d2"} {
+		src := filepath.Join(dir, name+".tree")
+		writeTree(f, src, weeks[i])
+		out := filepath.Join(dir, name+".gobundle")
+		packTree(f, src, out, WriterOptions{FrameSize: 4 << 10, Bases: rs})
+		r, err := Open(context.Background(), out)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer r.Close()
+		rs = append(rs, r)
+	}
+	d := rs[1]
+	dataEnd, fileSize := d.tr.indexOff, d.size
+	f.Add(d.ix.encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix, err := decodeIndex(data, FlagIncremental, dataEnd, fileSize)
+		if err != nil {
+			return
+		}
+		if again := ix.encode(); !bytes.Equal(again, data) {
+			t.Fatalf("index re-encodes differently")
+		}
+		for i := range ix.mods {
+			if ix.mods[i].zipKind == zipRebuilt {
+				l := newZipLayout(&ix.mods[i], ix.blobs)
+				l.centralDirectory()
+			}
+			ix.usesBase(&ix.mods[i])
+		}
+	})
+}

@@ -22,6 +22,7 @@ type createSummary struct {
 	CacheHits      int64   `json:"cache_hits"`
 	SumDBChecks    int     `json:"sumdb_checks"`
 	BundleSize     int64   `json:"bundle_size"`
+	BundleModules  int     `json:"bundle_module_versions"`
 	Seconds        float64 `json:"seconds"`
 	SumDB          string  `json:"sumdb"`
 }

@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb,incremental] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -38,6 +38,10 @@
 //     download all with a cold client, wrk on a .mod; startup and RSS on
 //     10,000 module versions (issue 5).
 //   - sumdb: lookups, tiles and their bytes beside the bundle size (issue 6).
+//   - incremental: the project, then five of its direct dependencies bumped
+//     to newer versions, bundled as create --base on the first and as a
+//     fresh full bundle: size (target ≤ 0.10×) and both creates' times
+//     (issue 16).
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
@@ -103,6 +107,7 @@ func allStages() []stage {
 		{"create10k", "gobundle create of 10,000 generated module versions from the fake upstream: peak RSS, time", (*bench).stageCreate10k, true},
 		{"serve", "gobundle serve vs nginx on the unpacked tree: go mod download all, wrk; startup and RSS on 10,000 versions", (*bench).stageServe, true},
 		{"sumdb", "checksum database lookups, tiles and bytes in the project's created bundle", (*bench).stageSumDB, true},
+		{"incremental", "the project, then five of its dependencies bumped: create --base vs a fresh full bundle, size and time", (*bench).stageIncremental, true},
 	}
 }
 
