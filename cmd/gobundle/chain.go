@@ -76,8 +76,9 @@ func missingBaseHint(err error) error {
 	return err
 }
 
-// openBases opens the --base bundles of a writer (create, pack), linked
-// among themselves: an incremental base needs its own bases given too.
+// openBases opens the bundles names, linked among themselves (an
+// incremental one needs its own bases among them): pack's --base, merge's
+// and diff's bundles.
 func openBases(e *env, names []string) ([]*bundle.Reader, error) {
 	var rs []*bundle.Reader
 	for _, name := range names {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/bundlediff"
 )
 
@@ -19,22 +18,11 @@ type DiffCmd struct {
 }
 
 func (c *DiffCmd) Run(e *env) error {
-	var rs []*bundle.Reader
-	defer func() {
-		for _, r := range rs {
-			r.Close()
-		}
-	}()
-	for _, name := range append([]string{c.Old, c.New}, c.Base...) {
-		r, err := openBundle(e.ctx, name)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
-	}
-	if err := linkAll(rs, true); err != nil {
+	rs, err := openBases(e, append([]string{c.Old, c.New}, c.Base...))
+	if err != nil {
 		return err
 	}
+	defer closeAll(rs)
 	res := bundlediff.Compare(rs[0].Chain(), rs[1].Chain())
 	if c.JSON {
 		enc := json.NewEncoder(e.stdout)

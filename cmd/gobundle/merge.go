@@ -29,22 +29,11 @@ func (c *MergeCmd) Run(e *env) error {
 	if err := checkOutputDir(c.Output); err != nil {
 		return usageError{fmt.Errorf("merge: -o %s: %w", c.Output, err)}
 	}
-	var rs []*bundle.Reader
-	defer func() {
-		for _, r := range rs {
-			r.Close()
-		}
-	}()
-	for _, name := range c.Bundles {
-		r, err := openBundle(e.ctx, name)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
-	}
-	if err := linkAll(rs, true); err != nil {
+	rs, err := openBases(e, c.Bundles)
+	if err != nil {
 		return err
 	}
+	defer closeAll(rs)
 	created, err := e.created()
 	if err != nil {
 		return err
