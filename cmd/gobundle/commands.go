@@ -362,6 +362,9 @@ func (c *VerifyCmd) printJSON(e *env, r *bundle.Reader, problems []bundle.Proble
 // contentDigest returns "sha256:<hex>", the bundle's content digest, or
 // why it can't be computed.
 func contentDigest(e *env, r *bundle.Reader) string {
+	if !r.Linked() {
+		return "unavailable: an incremental bundle's served files read its bases: pass --base"
+	}
 	d, err := repro.ContentDigest(e.ctx, r)
 	if err != nil {
 		return "unavailable: " + err.Error()

@@ -138,6 +138,14 @@ func loadVerifySumDB(ctx context.Context, r *bundle.Reader, trusted map[string]s
 // inspectSumDB describes the bundle's checksum database data; nil when it
 // has none.
 func inspectSumDB(ctx context.Context, r *bundle.Reader) *sumdbstore.Summary {
+	if !r.Linked() {
+		for _, x := range r.Extras() {
+			if x.Kind == sumdbstore.Kind {
+				return &sumdbstore.Summary{Name: sumdbstore.Property(r.Meta(), sumdbstore.PropName), Error: "read with its bases only: pass --base"}
+			}
+		}
+		return nil
+	}
 	s, err := sumdbstore.Load(ctx, r, nil)
 	if s == nil && err == nil {
 		return nil
