@@ -451,6 +451,32 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 		return nil, fmt.Errorf("index: format version %d not supported: %w", v, ErrCorrupt)
 	}
 	ix := &index{flags: flags}
+	ix.decodeMeta(d)
+	ix.decodeFrames(d, dataEnd)
+	ix.decodeBlobs(d)
+	ix.local = len(ix.blobs)
+	if flags&FlagIncremental != 0 {
+		ix.decodeBases(d)
+	}
+	ix.decodeMods(d)
+	ix.extras = make([]extraEntry, d.count(minExtraBytes))
+	for i := range ix.extras {
+		ix.extras[i] = extraEntry{kind: d.str(), name: d.str(), blob: ix.blobRef(d), origin: ix.originRef(d)}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Errorf("%d bytes after the index", len(d.b)))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("index: %v: %w", d.err, ErrCorrupt)
+	}
+	if err := ix.check(fileSize); err != nil {
+		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
+	}
+	return ix, nil
+}
+
+// decodeMeta reads the metadata and the origins table.
+func (ix *index) decodeMeta(d *decoder) {
 	ix.meta.Tool = d.str()
 	ix.meta.Created = time.Unix(d.varint(), 0).UTC()
 	ix.meta.Inputs = make([]string, d.count(minStrBytes))
@@ -469,14 +495,11 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 	for i := range ix.origins {
 		ix.origins[i] = d.str()
 	}
-	origin := func() uint32 {
-		v := d.uvarint()
-		if v > uint64(len(ix.origins)) {
-			d.fail(fmt.Errorf("origin reference %d out of range", v))
-			return 0
-		}
-		return uint32(v)
-	}
+}
+
+// decodeFrames reads the frames table: frames follow each other from the
+// header to dataEnd, each within the bounds.
+func (ix *index) decodeFrames(d *decoder, dataEnd int64) {
 	ix.frames = make([]frameEntry, d.count(minFrameBytes))
 	off := int64(headerSize)
 	for i := range ix.frames {
@@ -496,6 +519,10 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 	if d.err == nil && off != dataEnd {
 		d.fail(fmt.Errorf("frames end at %d, index starts at %d", off, dataEnd))
 	}
+}
+
+// decodeBlobs reads the blobs table: each blob lies inside its frame.
+func (ix *index) decodeBlobs(d *decoder) {
 	ix.blobs = make([]blobEntry, d.count(minBlobBytes))
 	for i := range ix.blobs {
 		bl := &ix.blobs[i]
@@ -505,50 +532,31 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 		bl.sum = d.sum()
 		bl.crc = d.u32()
 		if d.err != nil {
-			break
+			return
 		}
 		if fr >= uint64(len(ix.frames)) || bl.off > ix.frames[fr].ulen || bl.size > ix.frames[fr].ulen-bl.off {
 			d.fail(fmt.Errorf("blob %d out of range", i))
-			break
+			return
 		}
 		bl.frame = uint32(fr)
 	}
-	ix.local = len(ix.blobs)
-	if flags&FlagIncremental != 0 {
-		ix.decodeBases(d)
-	}
-	blob := func() uint32 {
-		v := d.uvarint()
-		if v >= uint64(len(ix.blobs)) {
-			d.fail(fmt.Errorf("blob reference %d out of range", v))
-			return noBlob
-		}
-		return uint32(v)
-	}
-	optBlob := func() uint32 {
-		v := d.uvarint()
-		if v == 0 {
-			return noBlob
-		}
-		if v > uint64(len(ix.blobs)) {
-			d.fail(fmt.Errorf("blob reference %d out of range", v))
-			return noBlob
-		}
-		return uint32(v - 1)
-	}
+}
+
+// decodeMods reads the module versions table, with their zips.
+func (ix *index) decodeMods(d *decoder) {
 	ix.mods = make([]modEntry, d.count(minModBytes))
 	for i := range ix.mods {
 		m := &ix.mods[i]
 		m.path = d.str()
 		m.version = d.str()
-		m.info = optBlob()
-		m.infoOrigin = origin()
-		m.mod = optBlob()
-		m.modOrigin = origin()
+		m.info = ix.optBlobRef(d)
+		m.infoOrigin = ix.originRef(d)
+		m.mod = ix.optBlobRef(d)
+		m.modOrigin = ix.originRef(d)
 		m.modHash = d.str()
 		kind := d.bytes(1)
 		if d.err != nil {
-			break
+			return
 		}
 		m.zipKind = kind[0]
 		switch m.zipKind {
@@ -559,36 +567,61 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 			d.fail(fmt.Errorf("module %d: unknown zip kind %d", i, m.zipKind))
 			continue
 		}
-		m.zipHash = d.str()
-		m.zipOrigin = origin()
-		m.zipSize = d.size()
-		m.zipSum = d.sum()
-		if m.zipKind == zipRaw {
-			m.zipBlob = blob()
-			if d.err == nil && ix.blobs[m.zipBlob].size != m.zipSize {
-				d.fail(fmt.Errorf("module %d: raw zip size mismatch", i))
-			}
-			continue
+		ix.decodeZip(d, i, m)
+	}
+}
+
+// decodeZip reads the zip of module version i, m: a raw zip's blob, or a
+// rebuilt zip's files.
+func (ix *index) decodeZip(d *decoder, i int, m *modEntry) {
+	m.zipHash = d.str()
+	m.zipOrigin = ix.originRef(d)
+	m.zipSize = d.size()
+	m.zipSum = d.sum()
+	if m.zipKind == zipRaw {
+		m.zipBlob = ix.blobRef(d)
+		if d.err == nil && ix.blobs[m.zipBlob].size != m.zipSize {
+			d.fail(fmt.Errorf("module %d: raw zip size mismatch", i))
 		}
-		m.files = make([]zipFile, d.count(minFileBytes))
-		for j := range m.files {
-			m.files[j] = zipFile{name: d.str(), blob: blob()}
-		}
+		return
 	}
-	ix.extras = make([]extraEntry, d.count(minExtraBytes))
-	for i := range ix.extras {
-		ix.extras[i] = extraEntry{kind: d.str(), name: d.str(), blob: blob(), origin: origin()}
+	m.files = make([]zipFile, d.count(minFileBytes))
+	for j := range m.files {
+		m.files[j] = zipFile{name: d.str(), blob: ix.blobRef(d)}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(fmt.Errorf("%d bytes after the index", len(d.b)))
+}
+
+// originRef reads a reference into the origins table.
+func (ix *index) originRef(d *decoder) uint32 {
+	v := d.uvarint()
+	if v > uint64(len(ix.origins)) {
+		d.fail(fmt.Errorf("origin reference %d out of range", v))
+		return 0
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("index: %v: %w", d.err, ErrCorrupt)
+	return uint32(v)
+}
+
+// blobRef reads a reference into the blobs table.
+func (ix *index) blobRef(d *decoder) uint32 {
+	v := d.uvarint()
+	if v >= uint64(len(ix.blobs)) {
+		d.fail(fmt.Errorf("blob reference %d out of range", v))
+		return noBlob
 	}
-	if err := ix.check(fileSize); err != nil {
-		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
+	return uint32(v)
+}
+
+// optBlobRef reads an optional reference into the blobs table (0: none).
+func (ix *index) optBlobRef(d *decoder) uint32 {
+	v := d.uvarint()
+	if v == 0 {
+		return noBlob
 	}
-	return ix, nil
+	if v > uint64(len(ix.blobs)) {
+		d.fail(fmt.Errorf("blob reference %d out of range", v))
+		return noBlob
+	}
+	return uint32(v - 1)
 }
 
 // check enforces what the writer guarantees: sorted, unique, well-formed

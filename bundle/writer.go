@@ -936,72 +936,15 @@ func (w *Writer) fillIndex(ix *index, omit map[any]bool) {
 // writeFrames compresses the planned frames in parallel and writes them in
 // order.
 func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]frameEntry, error) {
-	type result struct {
-		comp []byte
-		ulen int64
-		err  error
-		// token says the frame holds a slot of sem, which the loop
-		// below gives back once it has written the frame.
-		token bool
-	}
-	n := w.opts.Concurrency
 	defer w.closeEncoders()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make([]chan result, len(p.frames))
+	results := make([]chan frameResult, len(p.frames))
 	for i := range results {
-		results[i] = make(chan result, 1)
+		results[i] = make(chan frameResult, 1)
 	}
-	sem := make(chan struct{}, n)
-	go func() {
-		for i, fr := range p.frames {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				// The frame holds no slot: the loop must not give one
-				// back, or it would wait for a slot nobody holds.
-				results[i] <- result{err: ctx.Err()}
-				return
-			}
-			blobs := p.blobs[fr[0]:fr[1]]
-			src := sourcesOf(blobs)
-			key := w.frameKey(blobs)
-			go func(i int) {
-				var size int64
-				for _, b := range src {
-					size += b.size
-				}
-				res := result{ulen: size, token: true}
-				defer func() { results[i] <- res }()
-				if res.comp = w.streamedFrame(key); res.comp != nil {
-					return
-				}
-				if res.comp = w.cachedFrame(key); res.comp != nil {
-					return
-				}
-				// Each step checks ctx first: after a cancellation no
-				// worker starts reading or compressing another frame.
-				if res.err = ctx.Err(); res.err != nil {
-					return
-				}
-				raw, err := w.frameContent(src, size, w.frameBuffer(size))
-				if err != nil {
-					res.err = err
-					return
-				}
-				w.framesCompressed.Add(1)
-				enc, err := w.encoder(ctx)
-				if err != nil {
-					res.err = err
-					return
-				}
-				if res.comp, res.err = w.encode(ctx, enc, raw); res.err != nil {
-					return
-				}
-				w.storeFrame(key, res.comp)
-			}(i)
-		}
-	}()
+	sem := make(chan struct{}, w.opts.Concurrency)
+	go w.startFrames(ctx, p, sem, results)
 	var total, done int64
 	for _, b := range p.blobs {
 		total += b.size
@@ -1013,7 +956,7 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 	frames := make([]frameEntry, len(p.frames))
 	off := int64(headerSize)
 	for i := range p.frames {
-		var r result
+		var r frameResult
 		select {
 		case r = <-results[i]:
 		case <-ctx.Done():
@@ -1043,6 +986,74 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		}
 	}
 	return frames, nil
+}
+
+// frameResult is one compressed frame of writeFrames.
+type frameResult struct {
+	comp []byte
+	ulen int64
+	err  error
+	// token says the frame holds a slot of sem, which writeFrames gives
+	// back once it has written the frame.
+	token bool
+}
+
+// startFrames starts the compression of each planned frame, in order, as
+// a slot of sem frees, each sending its result on results[i].
+func (w *Writer) startFrames(ctx context.Context, p plan, sem chan struct{}, results []chan frameResult) {
+	for i, fr := range p.frames {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// The frame holds no slot: the loop must not give one
+			// back, or it would wait for a slot nobody holds.
+			results[i] <- frameResult{err: ctx.Err()}
+			return
+		}
+		blobs := p.blobs[fr[0]:fr[1]]
+		src := sourcesOf(blobs)
+		key := w.frameKey(blobs)
+		go func(i int) {
+			results[i] <- w.compressFrame(ctx, src, key)
+		}(i)
+	}
+}
+
+// compressFrame returns the frame of the blobs src, whose cache key is
+// key: streamed already, from the frame cache, or compressed now.
+func (w *Writer) compressFrame(ctx context.Context, src []blobSource, key string) frameResult {
+	var size int64
+	for _, b := range src {
+		size += b.size
+	}
+	res := frameResult{ulen: size, token: true}
+	if res.comp = w.streamedFrame(key); res.comp != nil {
+		return res
+	}
+	if res.comp = w.cachedFrame(key); res.comp != nil {
+		return res
+	}
+	// Each step checks ctx first: after a cancellation no worker starts
+	// reading or compressing another frame.
+	if res.err = ctx.Err(); res.err != nil {
+		return res
+	}
+	raw, err := w.frameContent(src, size, w.frameBuffer(size))
+	if err != nil {
+		res.err = err
+		return res
+	}
+	w.framesCompressed.Add(1)
+	enc, err := w.encoder(ctx)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	if res.comp, res.err = w.encode(ctx, enc, raw); res.err != nil {
+		return res
+	}
+	w.storeFrame(key, res.comp)
+	return res
 }
 
 // cutter splits a sorted run of blobs into frames, one group (the blobs of
