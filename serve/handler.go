@@ -236,38 +236,10 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 	}
 	switch req.kind {
 	case kindHealth:
-		v := s.acquire()
-		defer v.release(s.log)
-		w.Header()["Cache-Control"] = s.hdr.noCache
-		if len(v.bad) == 0 {
-			s.plain(w, http.StatusOK, "ok: %s, %s", plural(len(v.bundles), "bundle", "bundles"), plural(v.versions, "module version", "module versions"))
-			return req.kind, false
-		}
-		// Still serving the good ones (200), but the operator must hear
-		// of the bad ones.
-		var b strings.Builder
-		fmt.Fprintf(&b, "degraded: %s, %s; skipped %s:", plural(len(v.bundles), "bundle", "bundles"),
-			plural(v.versions, "module version", "module versions"), plural(len(v.bad), "bad bundle", "bad bundles"))
-		for _, bad := range v.bad {
-			fmt.Fprintf(&b, "\n%s: %v", filepath.Base(bad.name), bad.err)
-		}
-		s.plain(w, http.StatusOK, "%s", b.String())
+		s.serveHealth(w)
 		return req.kind, false
 	case kindMetrics:
-		v := s.acquire()
-		nb, nv, nm := len(v.bundles), v.versions, v.missingBase()
-		var bad []string
-		for _, b := range v.bad {
-			bad = append(bad, filepath.Base(b.name))
-		}
-		v.release(s.log)
-		h := w.Header()
-		h["Content-Type"] = s.hdr.prom
-		h["Cache-Control"] = s.hdr.noCache
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			s.metrics.write(w, nb, nv, bad, nm)
-		}
+		s.serveMetrics(w, r)
 		return req.kind, false
 	case kindSumdb:
 		v := s.acquire()
@@ -275,62 +247,105 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		s.serveSumdb(w, r, v, p)
 		return req.kind, false
 	}
-
 	v := s.acquire()
 	defer v.release(s.log)
+	return req.kind, s.serveModule(w, r, v, req)
+}
+
+// serveHealth answers /healthz: ok, or degraded (still 200) naming the
+// bundles skipped as bad.
+func (s *Server) serveHealth(w *statusWriter) {
+	v := s.acquire()
+	defer v.release(s.log)
+	w.Header()["Cache-Control"] = s.hdr.noCache
+	if len(v.bad) == 0 {
+		s.plain(w, http.StatusOK, "ok: %s, %s", plural(len(v.bundles), "bundle", "bundles"), plural(v.versions, "module version", "module versions"))
+		return
+	}
+	// Still serving the good ones (200), but the operator must hear
+	// of the bad ones.
+	var b strings.Builder
+	fmt.Fprintf(&b, "degraded: %s, %s; skipped %s:", plural(len(v.bundles), "bundle", "bundles"),
+		plural(v.versions, "module version", "module versions"), plural(len(v.bad), "bad bundle", "bad bundles"))
+	for _, bad := range v.bad {
+		fmt.Fprintf(&b, "\n%s: %v", filepath.Base(bad.name), bad.err)
+	}
+	s.plain(w, http.StatusOK, "%s", b.String())
+}
+
+// serveMetrics answers /metrics.
+func (s *Server) serveMetrics(w *statusWriter, r *http.Request) {
+	v := s.acquire()
+	nb, nv, nm := len(v.bundles), v.versions, v.missingBase()
+	var bad []string
+	for _, b := range v.bad {
+		bad = append(bad, filepath.Base(b.name))
+	}
+	v.release(s.log)
+	h := w.Header()
+	h["Content-Type"] = s.hdr.prom
+	h["Cache-Control"] = s.hdr.noCache
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		s.metrics.write(w, nb, nv, bad, nm)
+	}
+}
+
+// serveModule answers a module's list, @latest or file request from the
+// view v; abort reports that the response must be broken off.
+func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req request) (abort bool) {
 	me := v.mods[req.escMod]
 	if me == nil {
 		path, err := module.UnescapePath(req.escMod)
 		if err != nil {
 			s.plain(w, http.StatusBadRequest, "bad request: %v", err)
-			return req.kind, false
+			return false
 		}
 		if gotoolchain.IsModule(path) {
 			s.notFound(w, "%s", v.toolchainMiss(toolchainVersion(req)))
 			return req.kind, false
 		}
 		s.notFound(w, "not found: module %s is not in the loaded bundles (%s)", path, v.names)
-		return req.kind, false
+		return false
 	}
 	switch req.kind {
 	case kindList:
 		body, tag := me.listBody()
 		s.sendBytes(w, r, body, tag, s.hdr.text, s.listAgeHdr)
-		return req.kind, false
+		return false
 	case kindLatest:
 		body, tag, ok, err := me.latestBody(r.Context())
 		if err != nil {
 			s.readError(w, me.path+"@latest", err)
-			return req.kind, false
+			return false
 		}
 		if !ok {
 			s.notFound(w, "not found: module %s has no version with an .info file in the loaded bundles (%s)", me.path, v.names)
-			return req.kind, false
+			return false
 		}
 		s.sendBytes(w, r, body, tag, s.hdr.json, s.listAgeHdr)
-		return req.kind, false
+		return false
 	}
-
 	mv := me.versions[req.escVer]
 	if mv == nil {
 		ver, err := module.UnescapeVersion(req.escVer)
 		if err != nil {
 			s.plain(w, http.StatusBadRequest, "bad request: %s: %v", me.path, err)
-			return req.kind, false
+			return false
 		}
 		if gotoolchain.IsModule(me.path) {
 			s.notFound(w, "%s", v.toolchainMiss(ver))
 			return req.kind, false
 		}
 		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)
-		return req.kind, false
+		return false
 	}
 	loc := mv.loc(req.file)
 	if !loc.ok() {
 		s.notFound(w, "not found: %s@%s.%s is not in the loaded bundles (%s), which hold only some files of this version", me.path, mv.version, req.file, v.names)
-		return req.kind, false
+		return false
 	}
-	return req.kind, s.sendFile(w, r, v, me.path, mv, req.file, loc)
+	return s.sendFile(w, r, v, me.path, mv, req.file, loc)
 }
 
 // sendFile sends one module file, checked against the bundle's checksums
