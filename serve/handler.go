@@ -303,7 +303,7 @@ func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req requ
 		}
 		if gotoolchain.IsModule(path) {
 			s.notFound(w, "%s", v.toolchainMiss(toolchainVersion(req)))
-			return req.kind, false
+			return false
 		}
 		s.notFound(w, "not found: module %s is not in the loaded bundles (%s)", path, v.names)
 		return false
@@ -335,7 +335,7 @@ func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req requ
 		}
 		if gotoolchain.IsModule(me.path) {
 			s.notFound(w, "%s", v.toolchainMiss(ver))
-			return req.kind, false
+			return false
 		}
 		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)
 		return false
