@@ -81,18 +81,22 @@ func (b *bench) stageIncremental(ctx context.Context) error {
 		return err
 	}
 
-	createCmd := fmt.Sprintf("GOENV=off GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPROXY=%s GOSUMDB=%s %s create %s",
-		shellQuote([]string{proxy}), shellQuote([]string{sumdb}), b.binRel(), b.rel(v2))
+	createCmd := fmt.Sprintf("GOENV=off GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPROXY=%s GOSUMDB=%s %s create",
+		shellQuote([]string{proxy}), shellQuote([]string{sumdb}), b.binRel())
+	deltaCmd := fmt.Sprintf("%s %s -o v2-delta.gobundle --base v1.gobundle --cache CACHE  # CACHE: a copy of the first create's", createCmd, b.rel(v2))
+	fullCmd := fmt.Sprintf("%s %s -o v2-full.gobundle --cache CACHE  # CACHE: a copy of the first create's", createCmd, b.rel(v2))
+	firstCmd := fmt.Sprintf("%s %s -o v1.gobundle --cache CACHE  # the project before the bump, CACHE empty", createCmd, b.rel(v1))
 	note := fmt.Sprintf("%s with %d direct dependencies bumped (%s); %d module versions in the delta, %d in the full bundle",
 		t.Project, len(bumped), strings.Join(bumped, ", "), sd.BundleModules, sf.ModuleVersions)
 	b.rep.add(figure{Tree: "project", Measure: "incremental bundle (create --base) vs fresh full bundle of the bumped project (size)", Unit: unitBytes,
 		Value: float64(sd.BundleSize), Stock: float64(sf.BundleSize), HasStock: true, TargetMax: 0.10, TargetRatio: true, Target: "≤ 0.10×", Runs: 1,
-		Note: note, Command: createCmd + " -o v2-delta.gobundle --base v1.gobundle", StockCommand: createCmd + " -o v2-full.gobundle"})
-	b.rep.add(figure{Tree: "project", Measure: "create --base vs create of the full bundle, bumped project (wall; cache of the first create)", Unit: unitSeconds,
-		Value: md.Wall.Seconds(), Stock: mf.Wall.Seconds(), HasStock: true, Runs: 1,
-		Command: createCmd + " -o v2-delta.gobundle --base v1.gobundle", StockCommand: createCmd + " -o v2-full.gobundle"})
-	b.rep.add(figure{Tree: "project", Measure: "first bundle of the project (create cold: size; stock column: wall s)", Unit: unitBytes,
-		Value: float64(s1.BundleSize), Stock: m1.Wall.Seconds(), Runs: 1, Command: createCmd + " -o v1.gobundle  # the project before the bump"})
+		Note: note, Command: deltaCmd, StockCommand: fullCmd})
+	b.rep.add(figure{Tree: "project", Measure: "create --base vs create of the full bundle, bumped project (wall; each from a copy of the first create's cache)", Unit: unitSeconds,
+		Value: md.Wall.Seconds(), Stock: mf.Wall.Seconds(), HasStock: true, Runs: 1, Command: deltaCmd, StockCommand: fullCmd})
+	b.rep.add(figure{Tree: "project", Measure: "first bundle of the project, before the bump (size)", Unit: unitBytes,
+		Value: float64(s1.BundleSize), Runs: 1, Command: firstCmd})
+	b.rep.add(figure{Tree: "project", Measure: "create of the first bundle, cold (wall)", Unit: unitSeconds,
+		Value: m1.Wall.Seconds(), Runs: 1, Command: firstCmd})
 	return emptyTrash(work)
 }
 
