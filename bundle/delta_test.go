@@ -110,33 +110,8 @@ func TestIncrementalChain(t *testing.T) {
 	if p := d3.Verify(ctx, nil); len(p) != 0 || len(d3.NeedBases()) != 0 {
 		t.Fatalf("linked delta: %v, needs %v", p, d3.NeedBases())
 	}
-	for _, m := range full3.Modules() {
-		for _, k := range []FileKind{KindInfo, KindMod, KindZip} {
-			want, werr := full3.ReadFile(ctx, m.Path, m.Version, k)
-			var got []byte
-			var gerr error = os.ErrNotExist
-			for _, r := range []*Reader{d3, d2, w1} {
-				if got, gerr = r.ReadFile(ctx, m.Path, m.Version, k); gerr == nil {
-					break
-				}
-			}
-			if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
-				t.Fatalf("%s@%s %s: chain gives %d bytes (%v), full bundle %d (%v)", m.Path, m.Version, k, len(got), gerr, len(want), werr)
-			}
-		}
-	}
-
-	// Unpacked, the chain is the full bundle's tree.
-	chainDir, fullDir := filepath.Join(dir, "chain"), filepath.Join(dir, "full")
-	if err := UnpackAll(ctx, []*Reader{d3, d2, w1}, chainDir, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := full3.Unpack(ctx, fullDir, nil); err != nil {
-		t.Fatal(err)
-	}
-	if a, b := treeFiles(t, chainDir), treeFiles(t, fullDir); !maps2Equal(a, b) {
-		t.Fatalf("chain unpacks to %d files, full bundle to %d, or contents differ", len(a), len(b))
-	}
+	checkChainServes(t, full3, d3, d2, w1)
+	checkChainUnpacks(t, dir, full3, d3, d2, w1)
 
 	// Merged, in any order, it is one self-contained bundle serving the
 	// same files, with one digest.
@@ -152,6 +127,42 @@ func TestIncrementalChain(t *testing.T) {
 	}
 	if p := m1.Verify(ctx, nil); len(p) != 0 {
 		t.Fatal(p)
+	}
+}
+
+// checkChainServes checks that every file of full reads the same from the
+// first of chain that holds it.
+func checkChainServes(t *testing.T, full *Reader, chain ...*Reader) {
+	ctx := context.Background()
+	for _, m := range full.Modules() {
+		for _, k := range []FileKind{KindInfo, KindMod, KindZip} {
+			want, werr := full.ReadFile(ctx, m.Path, m.Version, k)
+			var got []byte
+			var gerr error = os.ErrNotExist
+			for _, r := range chain {
+				if got, gerr = r.ReadFile(ctx, m.Path, m.Version, k); gerr == nil {
+					break
+				}
+			}
+			if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("%s@%s %s: chain gives %d bytes (%v), full bundle %d (%v)", m.Path, m.Version, k, len(got), gerr, len(want), werr)
+			}
+		}
+	}
+}
+
+// checkChainUnpacks checks that the chain unpacks to full's tree.
+func checkChainUnpacks(t *testing.T, dir string, full *Reader, chain ...*Reader) {
+	ctx := context.Background()
+	chainDir, fullDir := filepath.Join(dir, "chain"), filepath.Join(dir, "full")
+	if err := UnpackAll(ctx, chain, chainDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := full.Unpack(ctx, fullDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := treeFiles(t, chainDir), treeFiles(t, fullDir); !maps2Equal(a, b) {
+		t.Fatalf("chain unpacks to %d files, full bundle to %d, or contents differ", len(a), len(b))
 	}
 }
 
