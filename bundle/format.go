@@ -21,7 +21,7 @@ import (
 //	header   16 bytes: Magic, uint32 format version, uint32 flags (0)
 //	frames   zstd frames, contiguous, described by the index
 //	index    one zstd frame holding the encoded index
-//	sigs     optional signature block (reserved; v1 writes none)
+//	sigs     optional signature block (sign.go)
 //	trailer  88 bytes, see trailer
 const (
 	headerSize  = 16
@@ -150,6 +150,8 @@ func decodeTrailer(b, header []byte, fileSize int64) (trailer, error) {
 		return t, fmt.Errorf("index size %d out of range: %w", t.indexRawLen, ErrCorrupt)
 	case !expansionOK(t.indexLen, t.indexRawLen, indexRatioLimit):
 		return t, fmt.Errorf("index of %d bytes claims to expand to %d, more than %d times: %w", t.indexLen, t.indexRawLen, indexRatioLimit, ErrCorrupt)
+	case t.sigLen < 0 || t.sigLen > maxSigBlock:
+		return t, fmt.Errorf("signature block of %d bytes out of range (at most %d): %w", t.sigLen, maxSigBlock, ErrCorrupt)
 	case t.sigLen == 0 && t.sigOff != 0, t.sigLen != 0 && (t.sigOff != t.indexOff+t.indexLen || t.sigLen != end-t.sigOff):
 		return t, fmt.Errorf("signature block location out of range: %w", ErrCorrupt)
 	case t.sigLen == 0 && t.indexOff+t.indexLen != end:

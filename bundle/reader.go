@@ -32,6 +32,7 @@ type Reader struct {
 	size   int64
 	tr     trailer
 	ix     *index
+	sigs   []Signature // unverified, from the signature block
 	cache  *frameCache
 	// decoding bounds concurrent frame decompressions.
 	decoding chan struct{}
@@ -119,6 +120,16 @@ func (r *Reader) load(ctx context.Context) error {
 		return err
 	}
 	r.ix = ix
+	if tr.sigLen > 0 {
+		// decodeTrailer bounded sigLen.
+		block := make([]byte, tr.sigLen)
+		if _, err := r.ra.ReadAt(block, tr.sigOff); err != nil {
+			return err
+		}
+		if r.sigs, err = decodeSigBlock(block); err != nil {
+			return err
+		}
+	}
 	r.cache = newFrameCache(DefaultCacheBytes)
 	r.decoding = make(chan struct{}, runtime.GOMAXPROCS(0))
 	r.byPath = make(map[string][2]int)

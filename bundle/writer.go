@@ -23,6 +23,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
+	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
 )
 
@@ -66,6 +67,10 @@ type WriterOptions struct {
 	// base's bundle digest instead of stored. The bases' readers must
 	// stay open until the bundle is written.
 	Bases []*Reader
+	// Signers sign the bundle as it is written (see SignFile): each adds
+	// one signature to the signature block, leaving the digest as it
+	// would be unsigned.
+	Signers []note.Signer
 }
 
 // ModuleSource is one module version handed to a Writer.
@@ -837,6 +842,17 @@ func (w *Writer) WriteTo(ctx context.Context, f io.Writer) error {
 		return err
 	}
 	t := trailer{indexOff: dataEnd, indexLen: int64(len(comp)), indexRawLen: int64(len(raw)), indexSum: sha256.Sum256(comp), version: FormatVersion}
+	if len(w.opts.Signers) > 0 {
+		sigs, err := sign(SignedText(t.indexSum, ix.meta), nil, w.opts.Signers)
+		if err != nil {
+			return err
+		}
+		block := encodeSigBlock(sigs)
+		t.sigOff, t.sigLen = dataEnd+t.indexLen, int64(len(block))
+		if _, err := f.Write(block); err != nil {
+			return err
+		}
+	}
 	_, err = f.Write(encodeTrailer(t, header))
 	return err
 }
