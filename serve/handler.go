@@ -278,8 +278,12 @@ func (s *Server) serveMetrics(w *statusWriter, r *http.Request) {
 	v := s.acquire()
 	nb, nv, nm := len(v.bundles), v.versions, v.missingBase()
 	var bad []string
+	untrusted := 0
 	for _, b := range v.bad {
 		bad = append(bad, filepath.Base(b.name))
+		if b.untrusted {
+			untrusted++
+		}
 	}
 	v.release(s.log)
 	h := w.Header()
@@ -287,7 +291,7 @@ func (s *Server) serveMetrics(w *statusWriter, r *http.Request) {
 	h["Cache-Control"] = s.hdr.noCache
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		s.metrics.write(w, nb, nv, bad, nm)
+		s.metrics.write(w, nb, nv, bad, nm, untrusted)
 	}
 }
 

@@ -122,8 +122,9 @@ func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 
 // write renders the metrics. bundles and versions describe the current view.
 // bad names the bundle files skipped.
-// missingBase of them are incremental bundles whose bases are not loaded.
-func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missingBase int) error {
+// missingBase of them are incremental bundles whose bases are not loaded;
+// untrusted, those not signed by a trusted key.
+func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missingBase, untrusted int) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
@@ -187,6 +188,9 @@ func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missin
 	p("# HELP gobundle_serve_bundles_missing_base Incremental bundles skipped because their base bundles are not loaded.\n")
 	p("# TYPE gobundle_serve_bundles_missing_base gauge\n")
 	p("gobundle_serve_bundles_missing_base %d\n", missingBase)
+	p("# HELP gobundle_serve_bundles_untrusted Bundle files skipped because they are not signed by a trusted key (serve --key), among the bad ones.\n")
+	p("# TYPE gobundle_serve_bundles_untrusted gauge\n")
+	p("gobundle_serve_bundles_untrusted %d\n", untrusted)
 	if len(bad) > 0 {
 		p("# HELP gobundle_serve_bundle_bad A bundle file skipped, by base name.\n")
 		p("# TYPE gobundle_serve_bundle_bad gauge\n")

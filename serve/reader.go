@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/gobundle/gobundle/bundle"
 )
 
@@ -18,11 +20,19 @@ func (r readerSource) OpenFile(ctx context.Context, path, version string, kind b
 }
 
 // openReader opens a bundle file with the bundle package; cacheBytes, if
-// not 0, bounds its frame cache.
-func openReader(ctx context.Context, name string, cacheBytes int64) (source, error) {
+// not 0, bounds its frame cache. With trusted keys, a bundle that is not
+// signed as they require is closed again and refused with a
+// *bundle.SignatureError.
+func openReader(ctx context.Context, name string, cacheBytes int64, keys []note.Verifier, requireAll bool) (source, error) {
 	r, err := bundle.Open(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if len(keys) > 0 {
+		if _, err := r.CheckSignatures(keys, requireAll); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	if cacheBytes > 0 {
 		r.SetCacheBytes(cacheBytes)

@@ -75,7 +75,7 @@ type trackingOpener struct {
 }
 
 func (o *trackingOpener) open(ctx context.Context, name string) (source, error) {
-	src, err := openReader(ctx, name, 0)
+	src, err := openReader(ctx, name, 0, nil, false)
 	if err != nil {
 		return nil, err
 	}

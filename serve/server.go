@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Options configure a Server.
@@ -48,6 +50,18 @@ type Options struct {
 	// its tree heads verify with the trusted key of its database; the key
 	// a bundle carries itself is never trusted.
 	SumDBKeys map[string]string
+
+	// SignerKeys, if any, are the bundle signers' verifier keys the server
+	// trusts (gobundle keygen's NAME.pub): only bundles with a good
+	// signature by one of them (by all, with RequireAllSigners) are
+	// served. A bundle file named in Bundles that fails stops New (and
+	// fails a reload, which keeps the previous view); one found in a
+	// directory is skipped, logged as an error and counted in /metrics
+	// (gobundle_serve_bundles_untrusted) and /healthz. A signature covers
+	// the index, which holds the sha256 of every frame, and every byte
+	// served is checked against those.
+	SignerKeys        []note.Verifier
+	RequireAllSigners bool
 
 	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
 	TLSCertFile, TLSKeyFile string
@@ -100,7 +114,7 @@ type Server struct {
 // content for the same module version (a *ConflictError naming both).
 func New(ctx context.Context, opts Options) (*Server, error) {
 	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
-		return openReader(ctx, name, opts.FrameCacheBytes)
+		return openReader(ctx, name, opts.FrameCacheBytes, opts.SignerKeys, opts.RequireAllSigners)
 	})
 }
 

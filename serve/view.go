@@ -152,8 +152,9 @@ func (v *view) release(log *slog.Logger) {
 
 // badBundle is a bundle file skipped because it could not be opened.
 type badBundle struct {
-	name string
-	err  error
+	name      string
+	err       error
+	untrusted bool // not signed as Options.SignerKeys require
 }
 
 // bundleFile is a bundle file found by expanding the configured paths.
@@ -249,10 +250,20 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, s
 				if ctx.Err() != nil {
 					return nil, err
 				}
+				var se *bundle.SignatureError
+				untrusted := errors.As(err, &se)
+				if untrusted && !f.fromDir {
+					// A file the operator named must be served as named.
+					return nil, err
+				}
 				// One bad file must not keep the good ones from being
 				// served: skip it, and say so.
-				log.Warn("skipping bad bundle", "bundle", f.name, "err", err)
-				v.bad = append(v.bad, badBundle{name: f.name, err: err})
+				if untrusted {
+					log.Error("skipping bundle not signed by a trusted key", "bundle", f.name, "err", err)
+				} else {
+					log.Warn("skipping bad bundle", "bundle", f.name, "err", err)
+				}
+				v.bad = append(v.bad, badBundle{name: f.name, err: err, untrusted: untrusted})
 				continue
 			}
 			b = &openBundle{src: src, name: f.name, stat: f.stat, fromDir: f.fromDir}
