@@ -32,6 +32,7 @@ type PackCmd struct {
 	OldCache *string  `name:"cache" hidden:""`
 	SumDB    string   `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the tree's sumdb/NAME/latest signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 	Base     []string `name:"base" placeholder:"FILE" type:"existingfile" help:"Write an incremental bundle holding only what the bundle FILE lacks (repeatable; an incremental base needs its own bases given too): serve it beside FILE. Example: --base week1.gobundle."`
+	signFlag
 	// FrameSize trades compression ratio for random-read cost; hidden, for
 	// measurements.
 	FrameSize int `hidden:"" help:"Content frame size in bytes." default:"0"`
@@ -48,6 +49,10 @@ func (c *PackCmd) Run(e *env) error {
 		return err
 	}
 	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	signers, err := c.signers(e)
 	if err != nil {
 		return err
 	}
@@ -75,6 +80,7 @@ func (c *PackCmd) Run(e *env) error {
 		FrameSize:   c.FrameSize,
 		CacheDir:    c.CompressCache,
 		Progress:    bundleProgress(e.newProgress("compressing", true)),
+		Signers:     signers,
 	})
 	if err != nil {
 		return err
@@ -116,6 +122,7 @@ type InspectCmd struct {
 	File  string `arg:"" help:"Bundle file." type:"path"`
 	JSON  bool   `help:"Print machine-readable JSON."`
 	Files bool   `help:"List every module version with its files (default when --json)."`
+	SBOM  bool   `name:"sbom" help:"Print a CycloneDX JSON SBOM of the bundle: every module version and toolchain with its purl and hashes, the inputs' main modules, the dependency edges the bundled go.mod files state, and the bundle (digest, signers) as the subject."`
 	baseFlag
 }
 
@@ -142,9 +149,14 @@ type inspectOutput struct {
 	Bases []string `json:"bases,omitempty"`
 	// Toolchains are the Go toolchains among Modules.
 	Toolchains []inspectToolchain `json:"toolchains"`
+	// Signatures are listed unverified: verify --key checks them.
+	Signatures []bundle.Signature `json:"signatures"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
+	if c.SBOM && (c.JSON || c.Files) {
+		return usageError{errors.New("inspect: --sbom prints the SBOM alone: drop --json and --files")}
+	}
 	// An incremental bundle's own entries show without its bases; its
 	// checksum database data and content digest read them.
 	ch, err := openChain(e.ctx, c.File, c.Base, len(c.Base) > 0)
@@ -157,10 +169,16 @@ func (c *InspectCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	if c.SBOM {
+		return printSBOM(e, r, fileSum)
+	}
 	st := r.Stats()
 	if c.JSON {
 		out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
-			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r)}
+			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r), Signatures: r.Signatures()}
+		if out.Signatures == nil {
+			out.Signatures = []bundle.Signature{}
+		}
 		for _, d := range r.Bases() {
 			out.Bases = append(out.Bases, "sha256:"+d.String())
 		}
@@ -191,6 +209,8 @@ func (c *InspectCmd) Run(e *env) error {
 		fmt.Fprintf(tw, ": %d modules, %d toolchains", others, len(tcs))
 	}
 	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "signatures\t%s\n", signatureLine(r.Signatures()))
+	fmt.Fprintf(tw, "module versions\t%d (%d with zips)\n", st.Modules, st.Zips)
 	fmt.Fprintf(tw, "extras\t%d\n", st.Extras)
 	fmt.Fprintf(tw, "file size\t%s\n", humanBytes(st.FileSize))
 	fmt.Fprintf(tw, "content\t%s before dedup, %s unique (%s), %s compressed (%s of unique)\n",
@@ -261,11 +281,16 @@ type VerifyCmd struct {
 	JSON  bool   `name:"json" help:"Print the result as JSON on standard output, bad entries included (the exit code still says whether all hold)."`
 	SumDB string `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundle's signed tree head with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 	baseFlag
+	trustFlags
 }
 
 func (c *VerifyCmd) Run(e *env) error {
 	// Flags first: a bad key is known before the bundle is read.
 	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	trusted, err := c.verifiers("verify")
 	if err != nil {
 		return err
 	}
@@ -275,6 +300,13 @@ func (c *VerifyCmd) Run(e *env) error {
 	}
 	defer ch.Close()
 	r := ch.top
+	// Signatures first: an untrusted bundle is refused before its content
+	// is read. They cover the index, which holds the sha256 of every frame
+	// (and an incremental bundle's bases' digests).
+	signed, err := checkTrusted(r, trusted, c.RequireAll)
+	if err != nil {
+		return err
+	}
 	p := e.newProgress("verifying", false)
 	problems := r.Verify(e.ctx, bundleProgress(p))
 	for _, b := range ch.bases {
@@ -290,7 +322,7 @@ func (c *VerifyCmd) Run(e *env) error {
 	}
 	problems = append(problems, sdProblems...)
 	if c.JSON {
-		return c.printJSON(e, r, problems, sdSummary)
+		return c.printJSON(e, r, problems, sdSummary, signed)
 	}
 	for _, p := range problems {
 		fmt.Fprintf(e.stderr, "%s: %s\n", c.File, p.Error())
@@ -303,6 +335,9 @@ func (c *VerifyCmd) Run(e *env) error {
 	printNeeds(e, c.File, ch)
 	if sdSummary != "" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", c.File, sdSummary)
+	}
+	if len(signed) > 0 {
+		fmt.Fprintf(e.stdout, "%s: signed by trusted %s\n", c.File, signerList(signed))
 	}
 	return nil
 }
@@ -338,13 +373,15 @@ type verifyOutput struct {
 	IndexDigest    string   `json:"index_digest"`
 	ContentDigest  string   `json:"content_digest"`
 	SumDB          string   `json:"sumdb,omitempty"`
+	// TrustedSigners are the signatures by --key keys that verified.
+	TrustedSigners []bundle.Signature `json:"trusted_signers,omitempty"`
 }
 
-func (c *VerifyCmd) printJSON(e *env, r *bundle.Reader, problems []bundle.Problem, sumdb string) error {
+func (c *VerifyCmd) printJSON(e *env, r *bundle.Reader, problems []bundle.Problem, sumdb string, signed []bundle.Signature) error {
 	st := r.Stats()
 	out := verifyOutput{File: c.File, OK: len(problems) == 0, Problems: []string{},
 		ModuleVersions: st.Modules, Blobs: st.Blobs, IndexDigest: "sha256:" + r.Digest().String(),
-		ContentDigest: contentDigest(e, r), SumDB: sumdb}
+		ContentDigest: contentDigest(e, r), SumDB: sumdb, TrustedSigners: signed}
 	for _, p := range problems {
 		out.Problems = append(out.Problems, p.Error())
 	}

@@ -35,6 +35,8 @@ type CLI struct {
 	Serve   ServeCmd   `cmd:"" help:"Serve bundles (files, or directories of *.gobundle files) as one read-only GOPROXY.\n\nExample: gobundle serve --listen :8080 /srv/bundles  # then on clients: GOPROXY=http://HOST:8080"`
 	Merge   MergeCmd   `cmd:"" help:"Write one self-contained bundle of the union of bundles (full ones, and incremental ones with their bases): to rebase a chain of incremental bundles, or to combine bundles of several teams. A module version two of them hold with different content is an error naming both. The same inputs give the same bundle digest.\n\nExample: gobundle merge week1.gobundle week2.gobundle week3.gobundle -o all.gobundle"`
 	Diff    DiffCmd    `cmd:"" help:"Show what NEW adds to, removes from and changes in OLD: module versions, toolchains and checksum database tree sizes, with bytes (an incremental NEW is taken with its bases). Exit 0 whatever differs.\n\nExample: gobundle diff deps-1.gobundle deps-2.gobundle --json"`
+	Keygen  KeygenCmd  `cmd:"" help:"Make a signing key pair: NAME.key (signer, mode 0600, never overwritten) and NAME.pub (verifier), in the key format of Go's checksum database.\n\nExample: gobundle keygen ci.example.com"`
+	Sign    SignCmd    `cmd:"" help:"Add a signature to a bundle (several are allowed: the builder's, the security officer's); the index digest stays the same.\n\nExample: gobundle sign deps.gobundle --key officer.key"`
 	Cache   CacheCmd   `cmd:"" help:"Show (du) or delete (clean) create's download and frame cache.\n\nExample: gobundle cache du"`
 	Versio  VersionCmd `cmd:"" name:"version" help:"Print gobundle's version (module version and VCS revision of the build), as bundles record it.\n\nExample: gobundle version"`
 }

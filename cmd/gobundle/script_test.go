@@ -29,5 +29,8 @@ func TestScript(t *testing.T) {
 	for name, cmd := range reproCommands() {
 		p.Cmds[name] = cmd
 	}
+	for name, cmd := range signCommands() {
+		p.Cmds[name] = cmd
+	}
 	testscript.Run(t, p)
 }

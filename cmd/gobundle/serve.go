@@ -27,7 +27,8 @@ type ServeCmd struct {
 	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
 	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
 	Poll         time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
-	Bundles      []string      `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
+	trustFlags
+	Bundles []string `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP.
@@ -41,16 +42,7 @@ func (c *ServeCmd) Run(e *env) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
 	}
-	level := slog.LevelInfo
-	if e.quiet {
-		level = slog.LevelWarn
-	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(e.stderr, hopts)
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(e.stderr, hopts)
-	}
-	log := slog.New(h)
+	log := serveLogger(e, c.LogFormat)
 
 	// A proxy allocates a little per request over a small live heap: with
 	// the default GOGC it collects thousands of times a second under load.
@@ -65,22 +57,28 @@ func (c *ServeCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	signerKeys, err := c.verifiers("serve")
+	if err != nil {
+		return err
+	}
 	// Listen before loading bundles: a port in use is known at once.
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	s, err := serve.New(ctx, serve.Options{
-		SumDBKeys:       keys,
-		Bundles:         c.Bundles,
-		Logger:          log,
-		AccessLog:       !e.quiet,
-		PollInterval:    c.Poll,
-		WriteTimeout:    c.WriteTimeout,
-		MaxConns:        c.MaxConns,
-		FrameCacheBytes: c.FrameCache << 20,
-		TLSCertFile:     c.TLSCert,
-		TLSKeyFile:      c.TLSKey,
+		SumDBKeys:         keys,
+		SignerKeys:        signerKeys,
+		RequireAllSigners: c.RequireAll,
+		Bundles:           c.Bundles,
+		Logger:            log,
+		AccessLog:         !e.quiet,
+		PollInterval:      c.Poll,
+		WriteTimeout:      c.WriteTimeout,
+		MaxConns:          c.MaxConns,
+		FrameCacheBytes:   c.FrameCache << 20,
+		TLSCertFile:       c.TLSCert,
+		TLSKeyFile:        c.TLSKey,
 	})
 	if err != nil {
 		ln.Close()
@@ -125,6 +123,21 @@ func (c *ServeCmd) Run(e *env) error {
 	err = s.Run(ctx, ln)
 	log.Info("stopped")
 	return err
+}
+
+// serveLogger returns serve's log on standard error, in format (text or
+// json); --quiet leaves warnings and errors.
+func serveLogger(e *env, format string) *slog.Logger {
+	level := slog.LevelInfo
+	if e.quiet {
+		level = slog.LevelWarn
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(e.stderr, hopts)
+	if format == "json" {
+		h = slog.NewJSONHandler(e.stderr, hopts)
+	}
+	return slog.New(h)
 }
 
 // clientAddr is the address clients use for a listener: its own, or this

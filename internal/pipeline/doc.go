@@ -54,7 +54,10 @@
 // the resolve stage; bundle metadata goes into job.props and extra blobs
 // (a vulnerability database, say) into job.extras before the write stage,
 // which adds them after the module versions; work on the written file
-// (signing) is a stage after write that reads Options.Output. Progress
+// is a stage after write that reads Options.Output. Signing (create
+// --sign) needs no stage: the writer signs as it writes
+// (Options.Bundle.Signers), so the file is never in place unsigned and is
+// written once. Progress
 // goes out through job.emit as [Event] values with a new Stage name, which
 // cmd/gobundle draws; warnings are events of Stage "warning".
 package pipeline
