@@ -16,6 +16,7 @@ type MergeCmd struct {
 	Output  string   `short:"o" required:"" help:"Bundle file to write." placeholder:"FILE"`
 	SumDB   string   `name:"sumdb" placeholder:"NAME+KEY" help:"Checksum database key to check the bundles' signed tree heads with, GOSUMDB form (default: the go toolchain's built-in keys)."`
 	compressWorkersFlag
+	signFlag
 }
 
 func (c *MergeCmd) Run(e *env) error {
@@ -23,6 +24,10 @@ func (c *MergeCmd) Run(e *env) error {
 		return err
 	}
 	keys, err := trustedSumDBKeys(e.ctx, e, c.SumDB)
+	if err != nil {
+		return err
+	}
+	signers, err := c.signers(e)
 	if err != nil {
 		return err
 	}
@@ -42,6 +47,7 @@ func (c *MergeCmd) Run(e *env) error {
 		Tool: "gobundle " + toolVersion(), Created: created,
 		TempDir: e.getenv("GOBUNDLE_TMPDIR"), Concurrency: c.CompressWorkers,
 		Progress: bundleProgress(e.newProgress("compressing", true)),
+		Signers:  signers,
 	})
 	if err != nil {
 		return err
