@@ -42,6 +42,8 @@
 //     to newer versions, bundled as create --base on the first and as a
 //     fresh full bundle: size (target ≤ 0.10×) and both creates' times
 //     (issue 16).
+//   - sign: bytes per signature, and verify --key beside verify on the
+//     bundle over 1 GB (issue 17).
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
@@ -108,6 +110,7 @@ func allStages() []stage {
 		{"serve", "gobundle serve vs nginx on the unpacked tree: go mod download all, wrk; startup and RSS on 10,000 versions", (*bench).stageServe, true},
 		{"sumdb", "checksum database lookups, tiles and bytes in the project's created bundle", (*bench).stageSumDB, true},
 		{"incremental", "the project, then five of its dependencies bumped: create --base vs a fresh full bundle, size and time", (*bench).stageIncremental, true},
+		{"sign", "bytes per signature, gobundle sign, verify --key vs verify on the bundle over 1 GB", (*bench).stageSign, true},
 	}
 }
 
