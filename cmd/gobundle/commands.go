@@ -172,21 +172,10 @@ func (c *InspectCmd) Run(e *env) error {
 	if c.SBOM {
 		return printSBOM(e, r, fileSum)
 	}
-	st := r.Stats()
 	if c.JSON {
-		out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
-			Meta: r.Meta(), Stats: st, Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r), Signatures: r.Signatures()}
-		if out.Signatures == nil {
-			out.Signatures = []bundle.Signature{}
-		}
-		for _, d := range r.Bases() {
-			out.Bases = append(out.Bases, "sha256:"+d.String())
-		}
-		out.Toolchains, _ = bundledToolchains(out.Modules)
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return c.printJSON(e, r, fileSum)
 	}
+	st := r.Stats()
 	m := r.Meta()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "bundle\t%s\n", c.File)
@@ -254,6 +243,22 @@ func (c *InspectCmd) Run(e *env) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// printJSON prints inspect --json of r, whose file has sha256 fileSum.
+func (c *InspectCmd) printJSON(e *env, r *bundle.Reader, fileSum string) error {
+	out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
+		Meta: r.Meta(), Stats: r.Stats(), Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r), Signatures: r.Signatures()}
+	if out.Signatures == nil {
+		out.Signatures = []bundle.Signature{}
+	}
+	for _, d := range r.Bases() {
+		out.Bases = append(out.Bases, "sha256:"+d.String())
+	}
+	out.Toolchains, _ = bundledToolchains(out.Modules)
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func fileSize(f *bundle.FileInfo) string {
