@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb,incremental] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb,incremental,toolchain] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -44,6 +44,9 @@
 //     (issue 16).
 //   - sign: bytes per signature, and verify --key beside verify on the
 //     bundle over 1 GB (issue 17).
+//   - toolchain: real Go toolchains from the mirror, one release for one
+//     and three platforms and two patch releases, beside the mirror's zip
+//     sizes; serve's peak RSS while 8 clients download one zip (issue 18).
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
@@ -111,6 +114,7 @@ func allStages() []stage {
 		{"sumdb", "checksum database lookups, tiles and bytes in the project's created bundle", (*bench).stageSumDB, true},
 		{"incremental", "the project, then five of its dependencies bumped: create --base vs a fresh full bundle, size and time", (*bench).stageIncremental, true},
 		{"sign", "bytes per signature, gobundle sign, verify --key vs verify on the bundle over 1 GB", (*bench).stageSign, true},
+		{"toolchain", "real Go toolchains: bundle size for 1 and 3 platforms and 2 patch releases vs the mirror's zips; serve RSS with 8 clients of one zip", (*bench).stageToolchain, true},
 	}
 }
 
