@@ -1,0 +1,197 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/repro"
+	"github.com/gobundle/gobundle/internal/testkit"
+	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
+	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
+	"github.com/gobundle/gobundle/internal/testkit/fixtures"
+	"github.com/gobundle/gobundle/internal/testkit/tally"
+)
+
+// faultKit is an upstream with a checksum database over a set of heavy
+// module versions, and a project requiring them all.
+type faultKit struct {
+	set  *fixtures.Set
+	db   *fakesumdb.DB
+	work string
+	proj string
+}
+
+func newFaultKit(t *testing.T, n, size int) *faultKit {
+	t.Helper()
+	set := heavySet(n, size)
+	db, err := fakesumdb.Start(set, fakesumdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	work := t.TempDir()
+	return &faultKit{set: set, db: db, work: work, proj: writeHeavyProject(t, work, set)}
+}
+
+// upstream starts a fake upstream with seed, serving k's checksum database.
+func (k *faultKit) upstream(t *testing.T, seed uint64) *fakeproxy.Server {
+	up := fakeproxy.Start(k.set, seed)
+	t.Cleanup(up.Close)
+	up.MountSumDB(k.db.Name(), k.db.Handler())
+	return up
+}
+
+// create runs gobundle create of k's project through up in-process.
+func (k *faultKit) create(t *testing.T, up *fakeproxy.Server, out, cache string, extra ...string) (int, string) {
+	t.Helper()
+	env := kitGetenv(k.work, up.URL)
+	getenv := func(v string) string {
+		if v == "GOSUMDB" {
+			return k.db.VerifierKey()
+		}
+		return env(v)
+	}
+	args := append([]string{"create", "-q", "-o", out, "--cache", cache, "--jobs", "4"}, extra...)
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), append(args, k.proj), &stdout, &stderr, getenv)
+	return code, stderr.String()
+}
+
+// servedDigest is the content digest of the bundle name: what a bundle serves, whatever mirror it came from.
+func servedDigest(t *testing.T, name string) string {
+	t.Helper()
+	r, err := bundle.Open(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := repro.ContentDigest(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// TestCreateUnderRandomUpstreamFaults: with seeded random faults on every
+// kind of request (5xx, resets, truncations, wrong bytes, stalls) and 5xx
+// storms, each create either writes a bundle serving exactly what a
+// create without faults serves, or fails with one clear line and writes no
+// file; after a failure, a create without faults from the same download
+// cache gives the right bundle (the cache kept nothing wrong).
+func TestCreateUnderRandomUpstreamFaults(t *testing.T) {
+	k := newFaultKit(t, 6, 64<<10)
+	ref := filepath.Join(k.work, "ref.gobundle")
+	if code, stderr := k.create(t, k.upstream(t, 1), ref, filepath.Join(k.work, "refcache")); code != 0 {
+		t.Fatalf("reference create: exit %d: %s", code, stderr)
+	}
+	want := servedDigest(t, ref)
+	type run struct {
+		name   string
+		seed   uint64
+		faults []fakeproxy.Fault
+	}
+	// Wrong bytes only where a checksum covers them: an .info file has
+	// none anywhere (not in go.sum, not in the checksum database), so a
+	// flipped digit of its Time is as invisible to create as to the go
+	// command; the test would see it as a different bundle.
+	transport := []fakeproxy.Kind{fakeproxy.ServerError, fakeproxy.Reset, fakeproxy.Truncate, fakeproxy.Latency}
+	random := []fakeproxy.Fault{
+		{Kind: fakeproxy.Random, Prob: 0.25, Delay: 300 * time.Millisecond, Kinds: transport},
+		{Kind: fakeproxy.Corrupt, Prob: 0.1, Pattern: "*.mod"},
+		{Kind: fakeproxy.Corrupt, Prob: 0.1, Pattern: "*.zip"},
+		{Kind: fakeproxy.Corrupt, Prob: 0.1, Pattern: "/sumdb/*"},
+	}
+	var runs []run
+	for seed := uint64(1); seed <= 8; seed++ {
+		runs = append(runs, run{fmt.Sprintf("random-seed-%d", seed), seed, random})
+	}
+	runs = append(runs,
+		run{"5xx-storm-passes", 1, []fakeproxy.Fault{{Kind: fakeproxy.ServerError, First: 2}}},
+		run{"5xx-storm-outlasts-retries", 1, []fakeproxy.Fault{{Kind: fakeproxy.ServerError, Pattern: "*.zip"}}},
+		run{"resets-and-truncations", 3, []fakeproxy.Fault{{Kind: fakeproxy.Random, First: 1, Kinds: []fakeproxy.Kind{fakeproxy.Reset, fakeproxy.Truncate}}}},
+	)
+	var ok, failed int
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			up := k.upstream(t, r.seed)
+			for _, f := range r.faults {
+				if err := up.AddFault(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dir := filepath.Join(k.work, r.name)
+			out, cache := filepath.Join(dir, "out", "x.gobundle"), filepath.Join(dir, "cache")
+			os.MkdirAll(filepath.Dir(out), 0o777)
+			code, stderr := k.create(t, up, out, cache, "--retries", "4")
+			faults := 0
+			for _, req := range up.Requests() {
+				if req.Fault != "" {
+					faults++
+				}
+			}
+			tally.Add(t, tally.Faults, int64(faults))
+			t.Logf("%d faults in %d requests: exit %d %s", faults, len(up.Requests()), code, strings.TrimSpace(stderr))
+			switch code {
+			case 0:
+				ok++
+				if got := servedDigest(t, out); got != want {
+					t.Errorf("bundle under faults serves %s, want %s", got, want)
+					tally.Add(t, tally.Wrong, 1)
+				}
+			case 1:
+				failed++
+				tally.Add(t, tally.Errors, 1)
+				// The last line is the error; the failures of other module
+				// versions met meanwhile are logged before it, one a line.
+				lines := strings.Split(strings.TrimSpace(stderr), "\n")
+				if !strings.HasPrefix(lines[len(lines)-1], "gobundle: ") {
+					t.Errorf("want an error line last, got:\n%s", stderr)
+				}
+				if left := dirNames(t, filepath.Dir(out)); len(left) > 0 {
+					t.Errorf("a failed create left %v", left)
+					tally.Add(t, tally.Lost, 1)
+				}
+				// The cache kept nothing wrong: without faults it completes.
+				up.ClearFaults()
+				if code, stderr := k.create(t, up, out, cache); code != 0 {
+					t.Fatalf("create after the faults, same cache: exit %d: %s", code, stderr)
+				}
+				if got := servedDigest(t, out); got != want {
+					t.Errorf("bundle from the cache the faults left serves %s, want %s", got, want)
+					tally.Add(t, tally.Wrong, 1)
+				}
+			default:
+				t.Errorf("exit %d: %s", code, stderr)
+			}
+		})
+	}
+	t.Logf("%d creates succeeded under faults, %d failed cleanly", ok, failed)
+	if ok == 0 || failed == 0 {
+		t.Errorf("%d succeeded, %d failed: the faults test neither outcome", ok, failed)
+	}
+}
+
+// sameFile reports whether two files hold the same bytes.
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	da, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(da, db)
+}
+
+var _ = testkit.SafeGoEnv
