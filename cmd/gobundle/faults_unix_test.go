@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,3 +196,119 @@ func sameFile(t *testing.T, a, b string) bool {
 }
 
 var _ = testkit.SafeGoEnv
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory for the test,
+// or skips the test saying why when this machine does not allow it.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("disk-full tests need to mount a small tmpfs (root on Linux): mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// growTmpfs gives the tmpfs at dir size bytes.
+func growTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Fatalf("remount %s: %v", dir, err)
+	}
+}
+
+// TestDiskFull: a disk that fills up during create (the bundle, or the
+// download cache), pack and unpack gives a clear error naming no space,
+// leaves nothing half-written where the output would be, and the download
+// cache stays valid: the next create from it, with room, writes the right
+// bundle.
+func TestDiskFull(t *testing.T) {
+	k := newFaultKit(t, 6, 256<<10)
+	up := k.upstream(t, 1)
+	ref := filepath.Join(k.work, "ref.gobundle")
+	cache := filepath.Join(k.work, "cache")
+	if code, stderr := k.create(t, up, ref, filepath.Join(k.work, "refcache")); code != 0 {
+		t.Fatalf("reference create: exit %d: %s", code, stderr)
+	}
+	st, _ := os.Stat(ref)
+	small := st.Size() / 3
+	want := servedDigest(t, ref)
+	noSpace := func(t *testing.T, what string, code int, stderr, dir string) {
+		t.Helper()
+		tally.Add(t, tally.Faults, 1)
+		if code != 1 || !strings.Contains(stderr, "no space left on device") {
+			t.Errorf("%s on a full disk: exit %d, stderr:\n%s", what, code, stderr)
+		} else {
+			tally.Add(t, tally.Errors, 1)
+		}
+		var left []string
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && p != dir {
+				left = append(left, p)
+			}
+			return nil
+		})
+		if len(left) > 0 {
+			t.Errorf("%s on a full disk left %v", what, left)
+			tally.Add(t, tally.Lost, 1)
+		}
+	}
+
+	t.Run("create-output", func(t *testing.T) {
+		full := mountTmpfs(t, small)
+		code, stderr := k.create(t, up, filepath.Join(full, "x.gobundle"), cache)
+		noSpace(t, "create", code, stderr, full)
+		out := filepath.Join(k.work, "after-full.gobundle")
+		if code, stderr := k.create(t, up, out, cache); code != 0 {
+			t.Fatalf("create from the cache after the full disk: exit %d: %s", code, stderr)
+		}
+		if got := servedDigest(t, out); got != want {
+			t.Errorf("create after a full disk serves %s, want %s", got, want)
+			tally.Add(t, tally.Wrong, 1)
+		}
+	})
+	t.Run("create-cache", func(t *testing.T) {
+		full := mountTmpfs(t, 256<<10)
+		outDir := filepath.Join(k.work, "cache-full-out")
+		os.Mkdir(outDir, 0o777)
+		code, stderr := k.create(t, up, filepath.Join(outDir, "x.gobundle"), filepath.Join(full, "cache"))
+		tally.Add(t, tally.Faults, 1)
+		if code != 1 || !strings.Contains(stderr, "no space left on device") {
+			t.Fatalf("create with a full cache disk: exit %d, stderr:\n%s", code, stderr)
+		}
+		tally.Add(t, tally.Errors, 1)
+		if left := dirNames(t, outDir); len(left) > 0 {
+			t.Errorf("create with a full cache disk left %v", left)
+		}
+		// What the cache kept is right: with room, it completes from it.
+		growTmpfs(t, full, 64<<20)
+		out := filepath.Join(outDir, "x.gobundle")
+		if code, stderr := k.create(t, up, out, filepath.Join(full, "cache")); code != 0 {
+			t.Fatalf("create after the cache disk got room: exit %d: %s", code, stderr)
+		}
+		if got := servedDigest(t, out); got != want {
+			t.Errorf("create from a cache that filled up serves %s, want %s", got, want)
+			tally.Add(t, tally.Wrong, 1)
+		}
+	})
+	tree := filepath.Join(k.work, "tree")
+	t.Run("unpack", func(t *testing.T) {
+		full := mountTmpfs(t, small)
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"unpack", ref, filepath.Join(full, "tree")}, &stdout, &stderr, func(string) string { return "" })
+		noSpace(t, "unpack", code, stderr.String(), full)
+		if code := run(context.Background(), []string{"unpack", "-q", ref, tree}, &stdout, &stderr, func(string) string { return "" }); code != 0 {
+			t.Fatalf("unpack with room: %s", stderr.String())
+		}
+	})
+	t.Run("pack", func(t *testing.T) {
+		full := mountTmpfs(t, small)
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"pack", "-q", "--sumdb", k.db.VerifierKey(), tree, "-o", filepath.Join(full, "p.gobundle")}, &stdout, &stderr, func(string) string { return "" })
+		noSpace(t, "pack", code, stderr.String(), full)
+	})
+}
