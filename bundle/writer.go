@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gobundle/gobundle/internal/fsutil"
 	"hash/crc32"
 	"io"
 	"os"
@@ -695,10 +696,13 @@ func (w *Writer) WriteFile(ctx context.Context, name string) (Stats, error) {
 	if dir == "" {
 		dir = "."
 	}
+	// A writer killed before it could clean up left its temporary file.
+	fsutil.RemoveStaleTemps(dir, "."+base+".tmp")
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
 		return Stats{}, fmt.Errorf("writing %s: %w", name, err)
 	}
+	fsutil.LockTemp(tmp)
 	ok := false
 	defer func() {
 		if !ok {

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -311,4 +313,68 @@ func TestDiskFull(t *testing.T) {
 		code := run(context.Background(), []string{"pack", "-q", "--sumdb", k.db.VerifierKey(), tree, "-o", filepath.Join(full, "p.gobundle")}, &stdout, &stderr, func(string) string { return "" })
 		noSpace(t, "pack", code, stderr.String(), full)
 	})
+}
+
+// TestCreateSIGKILLResumes kills `gobundle create` with SIGKILL at seeded
+// random moments (no chance to clean up): no bundle appears at the output
+// path, and the next create from the same download cache downloads only
+// what the killed one had not stored and writes the identical bundle.
+func TestCreateSIGKILLResumes(t *testing.T) {
+	bin, err := exec.LookPath("gobundle") // testscript's copy of this test binary
+	if err != nil {
+		t.Fatal(err)
+	}
+	gocache, err := testkit.HostGOCACHE(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFaultKit(t, 10, 1<<20)
+	up := k.upstream(t, 1)
+	// Slow zips, so that kills land while downloading as well as after.
+	if err := up.AddFault(fakeproxy.Fault{Kind: fakeproxy.Latency, Pattern: "*.zip", Delay: 150 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(testkit.SafeGoEnv(k.work, gocache), "PATH="+os.Getenv("PATH"), "HOME="+k.work,
+		"GOPROXY="+up.URL, "GOSUMDB="+k.db.VerifierKey())
+	create := func(out, cache string) *exec.Cmd {
+		cmd := exec.Command(bin, "create", "-q", "-o", out, "--cache", cache, "--jobs", "2", k.proj)
+		cmd.Env = env
+		return cmd
+	}
+	ref := filepath.Join(k.work, "ref.gobundle")
+	if out, err := create(ref, filepath.Join(k.work, "refcache")).CombinedOutput(); err != nil {
+		t.Fatalf("reference create: %v\n%s", err, out)
+	}
+	rng := rand.New(rand.NewPCG(20, 1))
+	for i := range 4 {
+		dir := filepath.Join(k.work, fmt.Sprintf("run%d", i))
+		out, cache := filepath.Join(dir, "out", "x.gobundle"), filepath.Join(dir, "cache")
+		os.MkdirAll(filepath.Dir(out), 0o777)
+		cmd := create(out, cache)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
+		cmd.Process.Kill()
+		err := cmd.Wait()
+		tally.Add(t, tally.Faults, 1)
+		killed := err != nil
+		if _, serr := os.Stat(out); killed && serr == nil {
+			t.Errorf("run %d: a killed create left a bundle at %s", i, out)
+			tally.Add(t, tally.Wrong, 1)
+		}
+		before := len(up.Requests())
+		if msg, err := create(out, cache).CombinedOutput(); err != nil {
+			t.Fatalf("run %d: create after SIGKILL: %v\n%s", i, err, msg)
+		}
+		if !sameFile(t, ref, out) {
+			t.Errorf("run %d: create after SIGKILL wrote a different bundle", i)
+			tally.Add(t, tally.Wrong, 1)
+		}
+		left := dirNames(t, filepath.Dir(out))
+		if len(left) != 1 {
+			t.Errorf("run %d: beside the bundle: %v", i, left)
+		}
+		t.Logf("run %d: killed=%v, the rerun made %d requests", i, killed, len(up.Requests())-before)
+	}
 }
