@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gobundle/gobundle/internal/fsutil"
 	"hash/crc32"
 	"io"
 	"os"
@@ -26,6 +25,8 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	modzip "golang.org/x/mod/zip"
+
+	"github.com/gobundle/gobundle/internal/fsutil"
 )
 
 // Frame size targets. Content frames are large because versions of the same
