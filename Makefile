@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Tests must not depend on this machine's go.env or user settings.
 TESTENV := GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 
-.PHONY: build test test-deps bench demo install fuzz differential crossbuild tidy clean
+.PHONY: build test test-deps bench demo install fuzz fuzz-long reliability differential crossbuild tidy clean
 
 build:
 	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gobundle
@@ -37,6 +37,19 @@ fuzz:
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndex$$" -fuzztime 100000x -fuzzminimizetime 100x ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzIndexIncremental$$" -fuzztime 50000x -fuzzminimizetime 100x ./bundle
 	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzRawBundle$$" -fuzztime 300x -fuzzminimizetime 20x ./bundle
+	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzPath$$" -fuzztime 20000x -fuzzminimizetime 100x ./serve
+	$(TESTENV) $(GO) test -count=1 -run "^$$" -fuzz "^FuzzInputFiles$$" -fuzztime 1000x -fuzzminimizetime 50x ./resolver
+
+# fuzz-long runs each fuzz target for FUZZTIME (default 10m) on one worker,
+# so as not to starve the machine; crashers land in testdata/fuzz and are
+# replayed by make test from then on.
+FUZZTIME ?= 10m
+fuzz-long:
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzPath$$' -fuzztime $(FUZZTIME) -parallel 1 ./serve
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzInputFiles$$' -fuzztime $(FUZZTIME) -parallel 1 ./resolver
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -parallel 1 ./bundle
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzIndex$$' -fuzztime $(FUZZTIME) -parallel 1 ./bundle
+	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzRawBundle$$' -fuzztime $(FUZZTIME) -parallel 1 ./bundle
 
 # tidy fails when go.mod or go.sum is not what go mod tidy writes: a tool
 # whose business is go.mod and go.sum keeps its own exact.
