@@ -65,6 +65,7 @@ test-deps:
 	@command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq util-linux; }
 	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iproute2; }
 	@command -v git >/dev/null 2>&1 && test -x "$$(git --exec-path)/git-http-backend" || { apt-get update -qq && apt-get install -y -qq git; }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -qq && apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; } || echo "nginx could not be installed: the replica-kill test will skip"
 
 # bench measures size and speed against the stock alternatives in one run;
 # it fetches real projects from the upstream proxy. Never part of test.
