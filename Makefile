@@ -51,6 +51,16 @@ fuzz-long:
 	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzIndex$$' -fuzztime $(FUZZTIME) -parallel 1 ./bundle
 	$(TESTENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzRawBundle$$' -fuzztime $(FUZZTIME) -parallel 1 ./bundle
 
+# reliability runs the bad-input catalogue and the fault tests of issue 20
+# with their counts recorded, prints the table and keeps it in
+# docs/RELIABILITY.md; it fails on any unexpected error, lost or wrong byte.
+RELIABILITY_TESTS := ^(TestCatalogue|TestCreateUnderRandomUpstreamFaults|TestDiskFull|TestCreateSIGKILLResumes|TestServeSIGHUPStorm|TestReplicasBehindNginx|TestCommandsRefuseHostileBundles)
+reliability: test-deps
+	rm -f .reliability.jsonl
+	$(TESTENV) GOBUNDLE_RELIABILITY_OUT=$(CURDIR)/.reliability.jsonl $(GO) test -count=1 -run '$(RELIABILITY_TESTS)' ./cmd/gobundle ./serve
+	$(GO) run ./internal/reliability -in .reliability.jsonl -md docs/RELIABILITY.md
+	rm -f .reliability.jsonl
+
 # tidy fails when go.mod or go.sum is not what go mod tidy writes: a tool
 # whose business is go.mod and go.sum keeps its own exact.
 tidy:

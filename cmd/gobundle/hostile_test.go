@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gobundle/gobundle/internal/testkit/hostile"
+	"github.com/gobundle/gobundle/internal/testkit/tally"
 )
 
 // Acceptance 1 of issue 11 at the command line: inspect, verify and
@@ -37,6 +38,10 @@ func TestCommandsRefuseHostileBundles(t *testing.T) {
 			for _, args := range [][]string{{"inspect", name}, {"verify", name}, {"unpack", name, out}} {
 				var stdout, stderr bytes.Buffer
 				code := run(context.Background(), args, &stdout, &stderr, getenv)
+				tally.Add(t, tally.Inputs, 1)
+				if code != 0 {
+					tally.Add(t, tally.Errors, 1)
+				}
 				switch {
 				case c.Want != "":
 					if code != 1 || !strings.Contains(stderr.String(), c.Want) {
