@@ -123,33 +123,7 @@ func TestReplicasBehindNginx(t *testing.T) {
 	rep1, addr1 := startReplica(t, bin, b, env, "--sumdb", k.db.VerifierKey())
 	_, addr2 := startReplica(t, bin, b, env, "--sumdb", k.db.VerifierKey())
 
-	ndir := t.TempDir()
-	os.Mkdir(filepath.Join(ndir, "tmp"), 0o777)
-	os.Chmod(filepath.Join(ndir, "tmp"), 0o777)
-	listen := freeAddr(t)
-	conf := strings.NewReplacer("DIR", ndir, "REPLICA1", addr1, "REPLICA2", addr2, "LISTEN", listen).Replace(nginxConf)
-	if err := os.WriteFile(filepath.Join(ndir, "nginx.conf"), []byte(conf), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	ng := exec.Command(nginx, "-p", ndir, "-c", filepath.Join(ndir, "nginx.conf"))
-	ng.Stderr = os.Stderr
-	if err := ng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ng.Process.Kill(); ng.Wait() })
-	proxy := "http://" + listen
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(proxy + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			errlog, _ := os.ReadFile(filepath.Join(ndir, "error.log"))
-			t.Fatalf("nginx did not answer on %s:\n%s", listen, errlog)
-		}
-	}
+	proxy, ndir := startNginx(t, nginx, addr1, addr2)
 
 	dl := exec.Command("go", "mod", "download", "all")
 	dl.Dir = k.proj
@@ -199,4 +173,40 @@ func TestReplicasBehindNginx(t *testing.T) {
 	if out, err := verify.CombinedOutput(); err != nil || !strings.Contains(string(out), "all modules verified") {
 		t.Errorf("go mod verify: %v\n%s", err, out)
 	}
+}
+
+// startNginx runs nginx as the load balancer of the replicas at addr1 and
+// addr2 on a free loopback port, its files in a new directory; it returns
+// the balancer's URL once it answers /healthz, and that directory.
+func startNginx(t *testing.T, nginx, addr1, addr2 string) (string, string) {
+	t.Helper()
+	ndir := t.TempDir()
+	os.Mkdir(filepath.Join(ndir, "tmp"), 0o777)
+	os.Chmod(filepath.Join(ndir, "tmp"), 0o777)
+	listen := freeAddr(t)
+	conf := strings.NewReplacer("DIR", ndir, "REPLICA1", addr1, "REPLICA2", addr2, "LISTEN", listen).Replace(nginxConf)
+	if err := os.WriteFile(filepath.Join(ndir, "nginx.conf"), []byte(conf), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ng := exec.Command(nginx, "-p", ndir, "-c", filepath.Join(ndir, "nginx.conf"))
+	ng.Stderr = os.Stderr
+	if err := ng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ng.Process.Kill(); ng.Wait() })
+	proxy := "http://" + listen
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(proxy + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			errlog, _ := os.ReadFile(filepath.Join(ndir, "error.log"))
+			t.Fatalf("nginx did not answer on %s:\n%s", listen, errlog)
+		}
+	}
+	return proxy, ndir
+
 }
