@@ -20,7 +20,8 @@ import (
 )
 
 // kit is a generated project with its go.sum, served by the test kit's fake
-// upstream with a fake checksum database mounted on it.
+// upstream with a fake checksum database mounted on it, which serve the
+// extra module versions too.
 type kit struct {
 	dir   string
 	set   *fixtures.Set
@@ -30,9 +31,12 @@ type kit struct {
 
 var genOptions = fixtures.GenOptions{Modules: 6, Versions: 2, Seed: 15}
 
-func newKit(t *testing.T) *kit {
+func newKit(t *testing.T, extra ...*fixtures.Module) *kit {
 	t.Helper()
 	set := fixtures.Generate(genOptions)
+	for _, m := range extra {
+		set.Add(m)
+	}
 	up := fakeproxy.Start(set, 1)
 	t.Cleanup(up.Close)
 	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sum.pipeline.example"})

@@ -9,8 +9,6 @@ import (
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/gotoolchain"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
-	"github.com/gobundle/gobundle/internal/testkit/fakeproxy"
-	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
 )
 
@@ -18,23 +16,7 @@ import (
 // platform, bundled beside the project's modules with their checksum
 // database records, and listed in the result.
 func TestToolchainsStage(t *testing.T) {
-	set := fixtures.Generate(genOptions)
-	set.Add(fixtures.Toolchain("go1.99.1", "linux", "amd64"))
-	set.Add(fixtures.Toolchain("go1.99.1", "darwin", "arm64"))
-	up := fakeproxy.Start(set, 1)
-	t.Cleanup(up.Close)
-	db, err := fakesumdb.New(set, fakesumdb.Options{Name: "sum.pipeline.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	up.MountSumDB(db.Name(), db.Handler())
-	k := &kit{dir: t.TempDir(), set: set, up: up, sumdb: db.VerifierKey()}
-	if err := fixtures.WriteArchive(fixtures.GenProject(genOptions), k.dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := set.WriteGoSum(k.dir); err != nil {
-		t.Fatal(err)
-	}
+	k := newKit(t, fixtures.Toolchain("go1.99.1", "linux", "amd64"), fixtures.Toolchain("go1.99.1", "darwin", "arm64"))
 	out := filepath.Join(t.TempDir(), "tc.gobundle")
 	opts := k.options(t, out, nil)
 	opts.Toolchains = []string{"1.99", "auto"}
