@@ -57,14 +57,7 @@ const inspectTarget = 0.5
 // stageInspect times inspect on a bundle over 1 GB and measures the peak
 // RSS of opening it and reading one entry.
 func (b *bench) stageInspect(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "big")
-	if err != nil {
-		return err
-	}
-	big, err := b.bigBundle(ctx, t)
+	t, big, err := b.bigTreeBundle(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,6 +159,20 @@ func (b *bench) repeatRun(ctx context.Context, args []string) (wall, rss float64
 		rs = append(rs, float64(m.MaxRSS))
 	}
 	return median(ws), median(rs), nil
+}
+
+// bigTreeBundle returns the synthetic tree and its bundle over 1 GB,
+// making either on first use.
+func (b *bench) bigTreeBundle(ctx context.Context) (*tree, string, error) {
+	if err := b.needBin(); err != nil {
+		return nil, "", err
+	}
+	t, err := b.tree(ctx, "big")
+	if err != nil {
+		return nil, "", err
+	}
+	big, err := b.bigBundle(ctx, t)
+	return t, big, err
 }
 
 // bigBundle packs the synthetic tree once per gobundle binary and keeps

@@ -16,14 +16,7 @@ const signTarget = 1.05
 // sign (a copy of the file plus a rename), and verify --key beside verify
 // without it, interleaved, medians of -repeat runs (at least 3).
 func (b *bench) stageSign(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "big")
-	if err != nil {
-		return err
-	}
-	big, err := b.bigBundle(ctx, t)
+	_, big, err := b.bigTreeBundle(ctx)
 	if err != nil {
 		return err
 	}
