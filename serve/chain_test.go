@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,4 +89,67 @@ func zipHashOf(t *testing.T, m testMod) string {
 		t.Fatal(err)
 	}
 	return zipHash(t, data)
+}
+
+// TestIncrementalCorruptNeverServed: a delta whose stored content is
+// damaged is answered with errors, never with wrong bytes, for files it
+// stores and for files it reads from its base.
+func TestIncrementalCorruptNeverServed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	big := randomText(64 << 10)
+	v1 := testMod{path: "example.com/m", version: "v1.0.0", files: map[string]string{"go.mod": "module example.com/m\n", "m.go": "package m // v1\n", "big.bin": big}}
+	v2 := testMod{path: "example.com/m", version: "v1.1.0", files: map[string]string{"go.mod": "module example.com/m\n", "m.go": "package m // v2 " + randomText(4<<10) + "\n", "big.bin": big}}
+	baseName, delta := filepath.Join(dir, "base.gobundle"), filepath.Join(dir, "delta.gobundle")
+	writeBundle(t, baseName, 0, v1)
+	base, err := bundle.Open(ctx, baseName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBundleOn(t, delta, 0, []*bundle.Reader{base}, v2)
+	d, err := bundle.Open(ctx, delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.Stats()
+	d.Close()
+	base.Close()
+	data, err := os.ReadFile(delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := zipHashOf(t, v2)
+	refused := 0
+	// Every 97th byte of the frames, one at a time.
+	for off := int64(16); off < 16+st.CompressedBytes; off += 97 {
+		bad := append([]byte(nil), data...)
+		bad[off] ^= 0x40
+		if err := os.WriteFile(delta, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(ctx, Options{Bundles: []string{baseName, delta}})
+		if err != nil {
+			continue // refused at open: also never served
+		}
+		ts := httptest.NewServer(s.Handler())
+		for _, f := range []string{"info", "mod", "zip"} {
+			resp, body, err := get(t, "GET", ts.URL+"/example.com/m/@v/v1.1.0."+f)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				refused++
+				continue
+			}
+			ok := map[string]bool{"info": string(body) == string(v2.infoData()), "mod": string(body) == string(v2.modData())}[f]
+			if f == "zip" {
+				ok = zipHash(t, body) == want
+			}
+			if !ok {
+				t.Fatalf("byte %d flipped: wrong %s served with 200", off, f)
+			}
+		}
+		ts.Close()
+		s.Close()
+	}
+	if refused == 0 {
+		t.Fatal("no damaged file was refused: the flips missed the content")
+	}
 }
