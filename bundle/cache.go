@@ -35,7 +35,7 @@ import (
 
 const (
 	analysisMagic = "GBZA2"
-	frameKeyTag   = "gobundle frame 1"
+	frameKeyTag   = "gobundle frame 2"
 )
 
 func cachePath(dir, kind, key string) string {
@@ -214,46 +214,53 @@ func (w *Writer) storeFrame(key string, comp []byte) {
 	fsutil.WriteFileAtomic(path, append(sum[:], comp...))
 }
 
-// frameContent assembles the uncompressed content of a frame from the
-// spool and, for content known only from a cached analysis, from the zips,
-// into buf if it is large enough.
-func (w *Writer) frameContent(blobs []blobSource, size int64, buf []byte) ([]byte, error) {
-	var raw []byte
-	if int64(cap(buf)) >= size {
-		raw = buf[:size]
-	} else {
-		raw = make([]byte, size)
-	}
+// frameChunk is how much of a frame's content is read at a time while it
+// is compressed: a frame is streamed through its encoder, never held whole.
+const frameChunk = 1 << 20
+
+// copyFrameContent writes the uncompressed content of a frame to dst, from
+// the spool and, for content known only from a cached analysis, from the
+// zips (each checked against its sha256), frameChunk bytes at a time. It
+// stops between chunks once ctx is done.
+func (w *Writer) copyFrameContent(ctx context.Context, dst io.Writer, blobs []blobSource) error {
+	buf := make([]byte, frameChunk)
 	zips := map[string]*zip.ReadCloser{}
 	defer func() {
 		for _, z := range zips {
 			z.Close()
 		}
 	}()
-	var off int64
 	for i := 0; i < len(blobs); {
 		b := blobs[i]
-		if b.spoolOff >= 0 {
-			// Blobs spooled one after the other are read at once.
-			j, n := i+1, b.size
-			for j < len(blobs) && blobs[j].spoolOff == b.spoolOff+n {
-				n += blobs[j].size
-				j++
+		if b.spoolOff < 0 {
+			if err := copyLazy(ctx, zips, b, dst, buf); err != nil {
+				return err
 			}
-			if err := w.spool.ReadAt(raw[off:off+n], b.spoolOff); err != nil {
-				return nil, err
-			}
-			off += n
-			i = j
+			i++
 			continue
 		}
-		if err := readLazy(zips, b, raw[off:off+b.size]); err != nil {
-			return nil, err
+		// Blobs spooled one after the other are read as one run.
+		j, n := i+1, b.size
+		for j < len(blobs) && blobs[j].spoolOff == b.spoolOff+n {
+			n += blobs[j].size
+			j++
 		}
-		off += b.size
-		i++
+		for off := int64(0); off < n; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			c := min(n-off, frameChunk)
+			if err := w.spool.ReadAt(buf[:c], b.spoolOff+off); err != nil {
+				return err
+			}
+			if _, err := dst.Write(buf[:c]); err != nil {
+				return err
+			}
+			off += c
+		}
+		i = j
 	}
-	return raw, nil
+	return nil
 }
 
 // blobSource is where a blob's content is, copied from the blob while the
@@ -274,19 +281,19 @@ func sourcesOf(blobs []*wblob) []blobSource {
 	return out
 }
 
-// readLazy reads blob b from its zip into dst and checks its sha256: the
+// copyLazy copies blob b from its zip to dst and checks its sha256: the
 // zip must not have changed since it was analysed.
-func readLazy(zips map[string]*zip.ReadCloser, b blobSource, dst []byte) error {
+func copyLazy(ctx context.Context, zips map[string]*zip.ReadCloser, b blobSource, dst io.Writer, buf []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var rc io.ReadCloser
 	if b.zipIndex < 0 {
 		f, err := os.Open(b.zipPath)
 		if err != nil {
 			return err
 		}
-		_, err = io.ReadFull(f, dst)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", b.zipPath, err)
-		}
+		rc = f
 	} else {
 		z := zips[b.zipPath]
 		if z == nil {
@@ -299,17 +306,18 @@ func readLazy(zips map[string]*zip.ReadCloser, b blobSource, dst []byte) error {
 		if b.zipIndex >= len(z.File) {
 			return fmt.Errorf("%s: changed since it was read (file %d missing)", b.zipPath, b.zipIndex)
 		}
-		rc, err := z.File[b.zipIndex].Open()
-		if err != nil {
-			return fmt.Errorf("%s: %w", b.zipPath, err)
-		}
-		_, err = io.ReadFull(rc, dst)
-		rc.Close()
-		if err != nil {
+		var err error
+		if rc, err = z.File[b.zipIndex].Open(); err != nil {
 			return fmt.Errorf("%s: %w", b.zipPath, err)
 		}
 	}
-	if Sum(sha256.Sum256(dst)) != b.sum {
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(dst, h), io.LimitReader(rc, b.size), buf)
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.zipPath, err)
+	}
+	if n != b.size || Sum(h.Sum(nil)) != b.sum {
 		return fmt.Errorf("%s: changed since it was read (content sha256 differs)", b.zipPath)
 	}
 	return nil

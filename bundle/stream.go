@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -274,18 +275,9 @@ func (w *Writer) submitLocked(blobs []*wblob) {
 		if w.hasCachedFrame(key) {
 			return // WriteTo reads it from the cache
 		}
-		buf := w.frameBuffer(size)
-		raw, err := w.frameContent(src, size, buf)
+		comp, err := w.encodeFrame(s.ctx, src, size)
 		if err != nil {
 			return // WriteTo compresses the frame again and reports the error
-		}
-		enc, err := w.encoder(s.ctx)
-		if err != nil {
-			return
-		}
-		comp, err := w.encode(s.ctx, enc, raw)
-		if err != nil {
-			return // stopped: Close does not wait for the compression
 		}
 		w.framesCompressed.Add(1)
 		w.storeFrame(key, comp)
@@ -385,30 +377,33 @@ func (w *Writer) encoder(ctx context.Context) (*zstd.Encoder, error) {
 	}
 }
 
-// encode compresses raw, a buffer of frameBuffer, with enc, which it
-// gives back to the pool with raw once done. A zstd encoder cannot be
-// stopped halfway: if ctx is done first, encode returns ctx's error at
-// once and the compression ends in the background, its result dropped,
-// so that a cancelled create or Close never waits for a whole frame to be
-// compressed (seconds at level best).
-func (w *Writer) encode(ctx context.Context, enc *zstd.Encoder, raw []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		w.releaseEncoder(enc)
+// encodeFrame compresses the content of a frame, size bytes from src,
+// with one of the writer's encoders. The content streams through the
+// encoder from the spool and the zips, so a worker holds the encoder's
+// window and the compressed frame, never the frame's raw content too
+// (which made the peak memory of a create grow by a frame per worker).
+// It stops between chunks once ctx is done.
+func (w *Writer) encodeFrame(ctx context.Context, src []blobSource, size int64) ([]byte, error) {
+	enc, err := w.encoder(ctx)
+	if err != nil {
 		return nil, err
 	}
-	done := make(chan []byte, 1)
-	go func() {
-		comp := enc.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
-		w.releaseEncoder(enc)
-		w.releaseFrameBuffer(raw)
-		done <- comp
-	}()
-	select {
-	case comp := <-done:
-		return comp, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	defer w.releaseEncoder(enc)
+	if size == 0 {
+		return enc.EncodeAll(nil, nil), nil
 	}
+	var out bytes.Buffer
+	out.Grow(int(min(size/4, 16<<20)) + 64)
+	// The header states the raw size, as readers require (decodeExact).
+	enc.ResetContentSize(&out, size)
+	if err := w.copyFrameContent(ctx, enc, src); err != nil {
+		enc.Reset(nil)
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func (w *Writer) releaseEncoder(enc *zstd.Encoder) {
@@ -427,25 +422,5 @@ func (w *Writer) closeEncoders() {
 		default:
 			return // in use: the garbage collector takes it
 		}
-	}
-}
-
-// frameBuffer returns a buffer for a frame's content: assembling a 64 MiB
-// frame in fresh memory each time cost more than reading it.
-func (w *Writer) frameBuffer(size int64) []byte {
-	select {
-	case b := <-w.bufs:
-		if int64(cap(b)) >= size {
-			return b
-		}
-	default:
-	}
-	return nil
-}
-
-func (w *Writer) releaseFrameBuffer(b []byte) {
-	select {
-	case w.bufs <- b[:0]:
-	default:
 	}
 }

@@ -118,7 +118,6 @@ type Writer struct {
 	encMu      sync.Mutex
 	encoders   chan *zstd.Encoder
 	encCreated int
-	bufs       chan []byte
 
 	// zipsRead and framesCompressed count work the cache did not save.
 	zipsRead, framesCompressed atomic.Int64
@@ -226,7 +225,6 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		extras:  map[[2]string]*wextra{},
 		spooled: map[Sum]int64{},
 		staged:  map[module.Version]*stagedZip{},
-		bufs:    make(chan []byte, opts.Concurrency),
 	}, nil
 }
 
@@ -1059,18 +1057,8 @@ func (w *Writer) compressFrame(ctx context.Context, src []blobSource, key string
 	if res.err = ctx.Err(); res.err != nil {
 		return res
 	}
-	raw, err := w.frameContent(src, size, w.frameBuffer(size))
-	if err != nil {
-		res.err = err
-		return res
-	}
 	w.framesCompressed.Add(1)
-	enc, err := w.encoder(ctx)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	if res.comp, res.err = w.encode(ctx, enc, raw); res.err != nil {
+	if res.comp, res.err = w.encodeFrame(ctx, src, size); res.err != nil {
 		return res
 	}
 	w.storeFrame(key, res.comp)

@@ -39,6 +39,7 @@ type PackCmd struct {
 }
 
 func (c *PackCmd) Run(e *env) error {
+	limitMemory(e)
 	if c.OldJobs != nil {
 		return usageError{errors.New("pack: --jobs is now --compress-workers (--jobs means mirror requests, in create)")}
 	}
