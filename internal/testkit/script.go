@@ -22,6 +22,7 @@ import (
 	"github.com/gobundle/gobundle/internal/testkit/fakesumdb"
 	"github.com/gobundle/gobundle/internal/testkit/fixtures"
 	"github.com/gobundle/gobundle/internal/testkit/githost"
+	"github.com/gobundle/gobundle/internal/testkit/latencymirror"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -114,6 +115,7 @@ type state struct {
 	sumdb     *fakesumdb.DB
 	githost   *githost.Server
 	serves    []*BackgroundProcess
+	latency   map[string]*latencymirror.Server
 }
 
 // Setup returns the testscript Setup function of the kit: it sets
@@ -144,6 +146,9 @@ func (st *state) close() {
 	}
 	for _, u := range st.upstreams {
 		u.Close()
+	}
+	for _, l := range st.latency {
+		l.Close()
 	}
 	if st.sumdb != nil {
 		st.sumdb.Close()
@@ -216,6 +221,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"airgap":    cmdAirgap,
 		"fetch":     cmdFetch,
 		"githost":   cmdGithost,
+		"latency":   cmdLatency,
 	}
 }
 
@@ -814,4 +820,62 @@ func cmdGithost(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("unknown subcommand %q; usage:\n%s", sub, githostUsage)
 	}
+}
+
+const latencyUsage = `latency [-name NAME] [-delay D] [-dir DIR] UPSTREAM_URL
+latency stats [-name NAME]`
+
+// cmdLatency starts a latency mirror (package latencymirror) in front of
+// a loopback upstream, keeping what it fetched in DIR ($WORK/latency-NAME
+// by default), and sets $NAME (default LATENCY) to its URL; `latency
+// stats` prints its requests and upstream fetches.
+func cmdLatency(ts *testscript.TestScript, neg bool, args []string) {
+	st := getState(ts)
+	name, dir := "LATENCY", ""
+	delay := time.Duration(0)
+	def := func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "LATENCY", "mirror name (its URL goes to $NAME)")
+		fs.DurationVar(&delay, "delay", 0, "delay before every answer")
+		fs.StringVar(&dir, "dir", "", "tree to serve and keep fetched files in")
+	}
+	if neg {
+		ts.Fatalf("unsupported: ! latency")
+	}
+	if len(args) > 0 && args[0] == "stats" {
+		parseFlags(ts, latencyUsage, args[1:], def)
+		st.mu.Lock()
+		l := st.latency[name]
+		st.mu.Unlock()
+		if l == nil {
+			ts.Fatalf("latency %s: not started", name)
+		}
+		fmt.Fprintf(ts.Stdout(), "requests %d\nfetches %d\n", l.Requests.Load(), l.Fetches.Load())
+		return
+	}
+	rest := parseFlags(ts, latencyUsage, args, def)
+	if len(rest) != 1 {
+		ts.Fatalf("usage:\n%s", latencyUsage)
+	}
+	u, err := url.Parse(rest[0])
+	ts.Check(err)
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		ts.Fatalf("latency: %s is not a loopback URL; scripts never leave the machine", rest[0])
+	}
+	if dir == "" {
+		dir = ts.MkAbs("latency-" + name)
+	}
+	l, err := latencymirror.Start(latencymirror.Config{Dir: ts.MkAbs(dir), Upstream: rest[0], Delay: delay})
+	ts.Check(err)
+	st.mu.Lock()
+	if st.latency == nil {
+		st.latency = map[string]*latencymirror.Server{}
+	}
+	if st.latency[name] != nil {
+		st.mu.Unlock()
+		l.Close()
+		ts.Fatalf("latency %s already started", name)
+	}
+	st.latency[name] = l
+	st.mu.Unlock()
+	ts.Setenv(name, l.URL)
 }
