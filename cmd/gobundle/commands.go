@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -139,13 +140,16 @@ type inspectOutput struct {
 	IndexDigest string `json:"index_digest"`
 	FileSHA256  string `json:"file_sha256"`
 	// ContentDigest depends only on what serve answers (docs/FORMAT.md).
-	ContentDigest string              `json:"content_digest"`
-	Format        int                 `json:"format"`
-	Meta          bundle.Meta         `json:"meta"`
-	Stats         bundle.Stats        `json:"stats"`
-	Modules       []bundle.Module     `json:"modules"`
-	Extras        []bundle.Extra      `json:"extras"`
-	SumDB         *sumdbstore.Summary `json:"sumdb,omitempty"`
+	ContentDigest string       `json:"content_digest"`
+	Format        int          `json:"format"`
+	Meta          bundle.Meta  `json:"meta"`
+	Stats         bundle.Stats `json:"stats"`
+	// SizeSplit divides the file size between module files, extras (by
+	// kind: sumdb is the checksum database), the index and the framing.
+	SizeSplit bundle.SizeSplit    `json:"size_split"`
+	Modules   []bundle.Module     `json:"modules"`
+	Extras    []bundle.Extra      `json:"extras"`
+	SumDB     *sumdbstore.Summary `json:"sumdb,omitempty"`
 	// Bases are the bundle digests an incremental bundle needs.
 	Bases []string `json:"bases,omitempty"`
 	// Toolchains are the Go toolchains among Modules.
@@ -208,6 +212,7 @@ func (c *InspectCmd) Run(e *env) error {
 		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
 	fmt.Fprintf(tw, "zips as serve sends them\t%s, stored, not deflated (bundle is %s of that; the mirror's deflated zips are smaller: create prints what it fetched)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
 	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
+	fmt.Fprintf(tw, "size split\t%s\n", sizeSplitLine(r.SizeSplit()))
 	if r.Incremental() {
 		var ds []string
 		for _, d := range r.Bases() {
@@ -249,7 +254,7 @@ func (c *InspectCmd) Run(e *env) error {
 // printJSON prints inspect --json of r, whose file has sha256 fileSum.
 func (c *InspectCmd) printJSON(e *env, r *bundle.Reader, fileSum string) error {
 	out := inspectOutput{File: c.File, Digest: r.Digest().String(), IndexDigest: "sha256:" + r.Digest().String(), FileSHA256: fileSum, ContentDigest: contentDigest(e, r), Format: bundle.FormatVersion,
-		Meta: r.Meta(), Stats: r.Stats(), Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r), Signatures: r.Signatures()}
+		Meta: r.Meta(), Stats: r.Stats(), SizeSplit: r.SizeSplit(), Modules: r.Modules(), Extras: r.Extras(), SumDB: inspectSumDB(e.ctx, r), Signatures: r.Signatures()}
 	if out.Signatures == nil {
 		out.Signatures = []bundle.Signature{}
 	}
@@ -563,4 +568,24 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// sizeSplitLine renders a bundle's size split: module files, each kind of
+// extra, index.
+func sizeSplitLine(s bundle.SizeSplit) string {
+	parts := []string{"module content (.info, .mod, zips) " + humanBytes(s.Modules)}
+	kinds := make([]string, 0, len(s.Extras))
+	for k := range s.Extras {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		name := k
+		if k == sumdbstore.Kind {
+			name = "checksum database"
+		}
+		parts = append(parts, name+" "+humanBytes(s.Extras[k]))
+	}
+	parts = append(parts, "index "+humanBytes(s.Index), "header and trailer "+humanBytes(s.Framing))
+	return strings.Join(parts, ", ")
 }
