@@ -79,8 +79,10 @@ test-deps:
 
 # bench measures size and speed against the stock alternatives in one run;
 # it fetches real projects from the upstream proxy. Never part of test.
+# STAGES=carry,latency runs only those stages (go run ./internal/bench -list).
+STAGES ?=
 bench: build
-	$(GO) run ./internal/bench $(BENCHFLAGS)
+	$(GO) run ./internal/bench $(if $(STAGES),-stages $(STAGES)) $(BENCHFLAGS)
 
 # demo: create a bundle of this project, verify, inspect, serve it, build offline.
 demo: build

@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,create,create10k,serve,sumdb,incremental,toolchain] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,limit,create,create10k,serve,sumdb,incremental,sign,toolchain,carry,latency,memory] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -47,6 +47,14 @@
 //   - toolchain: real Go toolchains from the mirror, one release for one
 //     and three platforms and two patch releases, beside the mirror's zip
 //     sizes; serve's peak RSS while 8 clients download one zip (issue 18).
+//   - carry: create cold at its defaults against the stock carry workflow
+//     (go mod download all, then tar | zstd -19 --long=27 -T0 of the
+//     cache), interleaved: wall, CPU, peak RSS, size, create's size split,
+//     and its module content beside tar | zstd of the same files (issue 15).
+//   - latency: create cold against go mod download all cold through a
+//     latency mirror (internal/testkit/latencymirror) serving the
+//     project's real files, recorded once, at 0 and 50 ms per request.
+//   - memory: peak RSS of a cold create of several large projects at once.
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
@@ -115,6 +123,9 @@ func allStages() []stage {
 		{"incremental", "the project, then five of its dependencies bumped: create --base vs a fresh full bundle, size and time", (*bench).stageIncremental, true},
 		{"sign", "bytes per signature, gobundle sign, verify --key vs verify on the bundle over 1 GB", (*bench).stageSign, true},
 		{"toolchain", "real Go toolchains: bundle size for 1 and 3 platforms and 2 patch releases vs the mirror's zips; serve RSS with 8 clients of one zip", (*bench).stageToolchain, true},
+		{"carry", "create cold at defaults vs the stock carry workflow (go mod download all, tar|zstd -19 --long=27 -T0): wall, CPU, peak RSS, size and its split", (*bench).stageCarry, true},
+		{"latency", "create cold vs go mod download all cold through a loopback mirror of the project's real files, 0 and 50 ms per request", (*bench).stageLatency, true},
+		{"memory", "peak RSS of a cold create of the union of several large projects (over 500 MB of bundle)", (*bench).stageMemory, true},
 	}
 }
 
