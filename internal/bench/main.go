@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,limit,create,create10k,serve,sumdb,incremental,sign,toolchain,carry,latency,memory] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,limit,create,create10k,serve,sumdb,incremental,sign,toolchain,carry,latency,levels,memory] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -54,6 +54,7 @@
 //   - latency: create cold against go mod download all cold through a
 //     latency mirror (internal/testkit/latencymirror) serving the
 //     project's real files, recorded once, at 0 and 50 ms per request.
+//   - levels: create cold at each --level (the README's table).
 //   - memory: peak RSS of a cold create of several large projects at once.
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
@@ -125,6 +126,7 @@ func allStages() []stage {
 		{"toolchain", "real Go toolchains: bundle size for 1 and 3 platforms and 2 patch releases vs the mirror's zips; serve RSS with 8 clients of one zip", (*bench).stageToolchain, true},
 		{"carry", "create cold at defaults vs the stock carry workflow (go mod download all, tar|zstd -19 --long=27 -T0): wall, CPU, peak RSS, size and its split", (*bench).stageCarry, true},
 		{"latency", "create cold vs go mod download all cold through a loopback mirror of the project's real files, 0 and 50 ms per request", (*bench).stageLatency, true},
+		{"levels", "create cold at each --level: wall, CPU, peak RSS, bundle size and module content (README's table)", (*bench).stageLevels, true},
 		{"memory", "peak RSS of a cold create of the union of several large projects (over 500 MB of bundle)", (*bench).stageMemory, true},
 	}
 }
