@@ -31,19 +31,8 @@ const stockCarryCmd = "tar -cf - . | zstd -19 --long=27 -T0 -q -c > carry.tar.zs
 // split, with its module content beside tar | zstd -19 --long=27 of the
 // same files as the mirror served them (the latency stage's recording).
 func (b *bench) stageCarry(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "project")
+	t, work, src, err := b.projectWork(ctx, "carry")
 	if err != nil {
-		return err
-	}
-	work := b.outPath("carry")
-	if err := removeAll(work); err != nil {
-		return err
-	}
-	src := filepath.Join(work, "src")
-	if err := copyTree(t.ProjectDir, src); err != nil {
 		return err
 	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB

@@ -32,24 +32,34 @@ type createSummary struct {
 // stage.
 const createdKey = "create:project"
 
+// projectWork is the start of a stage that runs commands on the project:
+// the gobundle binary must exist, and a fresh work directory named name
+// holds a copy of the project's source in src (a copy, since -mod=mod may
+// touch go.mod and go.sum).
+func (b *bench) projectWork(ctx context.Context, name string) (t *tree, work, src string, err error) {
+	if err := b.needBin(); err != nil {
+		return nil, "", "", err
+	}
+	if t, err = b.tree(ctx, "project"); err != nil {
+		return nil, "", "", err
+	}
+	work = b.outPath(name)
+	if err := removeAll(work); err != nil {
+		return nil, "", "", err
+	}
+	src = filepath.Join(work, "src")
+	if err := copyTree(t.ProjectDir, src); err != nil {
+		return nil, "", "", err
+	}
+	return t, work, src, nil
+}
+
 // stageCreate times `gobundle create` of the project, cold and warm,
 // beside `go mod download all` cold, interleaved, on the same mirror chain
 // and checksum database (those of `go env`).
 func (b *bench) stageCreate(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "project")
+	t, work, src, err := b.projectWork(ctx, "create")
 	if err != nil {
-		return err
-	}
-	work := b.outPath("create")
-	if err := removeAll(work); err != nil {
-		return err
-	}
-	// The project is copied once: -mod=mod may touch go.mod and go.sum.
-	src := filepath.Join(work, "src")
-	if err := copyTree(t.ProjectDir, src); err != nil {
 		return err
 	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB

@@ -66,13 +66,6 @@ func (b *bench) recordedTree(ctx context.Context) (string, error) {
 // interleaved, both through a mirror on loopback that answers the
 // project's recorded files after a fixed delay per request.
 func (b *bench) stageLatency(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "project")
-	if err != nil {
-		return err
-	}
 	rec, err := b.recordedTree(ctx)
 	if err != nil {
 		return err
@@ -81,12 +74,8 @@ func (b *bench) stageLatency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	work := b.outPath("latency")
-	if err := removeAll(work); err != nil {
-		return err
-	}
-	src := filepath.Join(work, "src")
-	if err := copyTree(t.ProjectDir, src); err != nil {
+	_, work, src, err := b.projectWork(ctx, "latency")
+	if err != nil {
 		return err
 	}
 	for _, d := range latencyDelays {

@@ -13,19 +13,8 @@ var createLevels = []string{"fastest", "default", "better", "best"}
 // through the mirror chain of `go env`: wall, CPU, peak RSS, bundle size
 // and module content, the figures of the README's table of levels.
 func (b *bench) stageLevels(ctx context.Context) error {
-	if err := b.needBin(); err != nil {
-		return err
-	}
-	t, err := b.tree(ctx, "project")
+	t, work, src, err := b.projectWork(ctx, "levels")
 	if err != nil {
-		return err
-	}
-	work := b.outPath("levels")
-	if err := removeAll(work); err != nil {
-		return err
-	}
-	src := filepath.Join(work, "src")
-	if err := copyTree(t.ProjectDir, src); err != nil {
 		return err
 	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB
