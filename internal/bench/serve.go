@@ -351,8 +351,13 @@ func (b *bench) startNginx(ctx context.Context, prefix, root string) (*server, e
 // startServe runs `gobundle serve -q --listen 127.0.0.1:0 bundle` and
 // waits for its GOPROXY= line, timing the startup.
 func (b *bench) startServe(ctx context.Context, bundle string) (*server, error) {
-	cmd := exec.Command(b.cfg.bin, "serve", "-q", "--listen", "127.0.0.1:0", bundle)
-	cmd.Env = b.baseEnv()
+	return b.startServeEnv(ctx, b.baseEnv(), bundle)
+}
+
+// startServeEnv is startServe with the environment env and more flags.
+func (b *bench) startServeEnv(ctx context.Context, env []string, bundle string, flags ...string) (*server, error) {
+	cmd := exec.Command(b.cfg.bin, append(append([]string{"serve", "-q", "--listen", "127.0.0.1:0"}, flags...), bundle)...)
+	cmd.Env = env
 	var errTail tailBuffer
 	errTail.max = 2048
 	cmd.Stderr = &errTail
