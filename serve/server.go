@@ -54,12 +54,14 @@ type Options struct {
 	// SignerKeys, if any, are the bundle signers' verifier keys the server
 	// trusts (gobundle keygen's NAME.pub): only bundles with a good
 	// signature by one of them (by all, with RequireAllSigners) are
-	// served. A bundle file named in Bundles that fails stops New (and
+	// served, and only once every byte of them was checked against the
+	// signed index (a full verify when each is opened: it costs the time
+	// of gobundle verify at start and for each new bundle). A bundle file
+	// named in Bundles that fails stops New (and
 	// fails a reload, which keeps the previous view); one found in a
 	// directory is skipped, logged as an error and counted in /metrics
 	// (gobundle_serve_bundles_untrusted) and /healthz. A signature covers
-	// the index, which holds the sha256 of every frame, and every byte
-	// served is checked against those.
+	// the index, which holds the sha256 of every frame.
 	SignerKeys        []note.Verifier
 	RequireAllSigners bool
 

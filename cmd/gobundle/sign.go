@@ -157,7 +157,7 @@ func readSigners(e *env, files []string) ([]note.Signer, error) {
 
 // trustFlags are --key and --require-all of verify and serve.
 type trustFlags struct {
-	Key        []string `placeholder:"NAME.pub" help:"Trust bundles signed by this verifier key: a NAME.pub file from gobundle keygen, or the key itself (repeatable; one good signature by any of them suffices). Example: --key ci.pub"`
+	Key        []string `placeholder:"NAME.pub" help:"Trust bundles signed by this verifier key: a NAME.pub file from gobundle keygen, or the key itself (repeatable; one good signature by any of them suffices). Every byte of the bundle is checked too (serve does it once, when it opens the bundle). Example: --key ci.pub"`
 	RequireAll bool     `name:"require-all" help:"With several --key, require a good signature by every one of them."`
 }
 
