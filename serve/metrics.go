@@ -191,6 +191,11 @@ func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missin
 	p("# HELP gobundle_serve_bundles_untrusted Bundle files skipped because they are not signed by a trusted key (serve --key), among the bad ones.\n")
 	p("# TYPE gobundle_serve_bundles_untrusted gauge\n")
 	p("gobundle_serve_bundles_untrusted %d\n", untrusted)
+	if rss, ok := processRSS(); ok {
+		p("# HELP gobundle_serve_resident_memory_bytes Resident set size of the server process.\n")
+		p("# TYPE gobundle_serve_resident_memory_bytes gauge\n")
+		p("gobundle_serve_resident_memory_bytes %d\n", rss)
+	}
 	if len(bad) > 0 {
 		p("# HELP gobundle_serve_bundle_bad A bundle file skipped, by base name.\n")
 		p("# TYPE gobundle_serve_bundle_bad gauge\n")

@@ -39,6 +39,14 @@ type Options struct {
 	// polling (Reload still works).
 	PollInterval time.Duration
 
+	// MemoryBytes, if positive, bounds the frame caches of all loaded
+	// bundles together, however many there are: each bundle of the view
+	// gets an equal share (at least 16 MiB), divided again at every
+	// reload. It overrides FrameCacheBytes. Frame decompressions, which
+	// hold a frame each while they run, are bounded across all bundles
+	// to one per CPU either way.
+	MemoryBytes int64
+
 	// FrameCacheBytes bounds, per bundle, the decompressed frames kept in
 	// memory for reading zips; 0 leaves the bundle package's default.
 	FrameCacheBytes int64
@@ -115,8 +123,13 @@ type Server struct {
 // none of the bundles found can be opened, or two bundles hold different
 // content for the same module version (a *ConflictError naming both).
 func New(ctx context.Context, opts Options) (*Server, error) {
+	slots := newDecodeSlots()
 	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
-		return openReader(ctx, name, opts.FrameCacheBytes, opts.SignerKeys, opts.RequireAllSigners)
+		src, err := openReader(ctx, name, opts.FrameCacheBytes, opts.SignerKeys, opts.RequireAllSigners)
+		if sd, ok := src.(interface{ ShareDecoding(chan struct{}) }); ok {
+			sd.ShareDecoding(slots)
+		}
+		return src, err
 	})
 }
 
@@ -175,6 +188,7 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 		v.release(log)
 		return nil, fmt.Errorf("bundle %s: %w", v.bad[0].name, v.bad[0].err)
 	}
+	s.shareMemory(v)
 	s.cur.Store(v)
 	if len(v.bundles) == 0 {
 		s.log.Warn("no bundles found yet; every request is answered 404 until some are added", "paths", opts.Bundles)
@@ -243,6 +257,7 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 		return err
 	}
 	s.failSig = ""
+	s.shareMemory(v)
 	s.cur.Store(v)
 	old.release(s.log)
 	s.metrics.reloads.Add(1)

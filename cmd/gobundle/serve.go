@@ -22,7 +22,8 @@ type ServeCmd struct {
 	TLSCert      string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
 	TLSKey       string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
 	LogFormat    string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	FrameCache   int64         `name:"frame-cache" default:"512" placeholder:"MIB" help:"MiB of decompressed bundle data kept in memory per bundle for serving zips (default 512). Below the size of a project's content, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download); memory is held to about this much plus 256 MiB per bundle unless GOMEMLIMIT is set."`
+	Memory       byteSize      `name:"memory" default:"512MiB" placeholder:"SIZE" help:"Decompressed bundle data kept in memory for serving zips (default 512MiB), all loaded bundles together, whatever their number: each gets an equal share (at least 16 MiB), divided again at every reload. Below a project's content size, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download). Memory is held to about this plus 256 MiB unless GOMEMLIMIT is set. Example: --memory 2GiB."`
+	FrameCache   int64         `name:"frame-cache" default:"0" placeholder:"MIB" help:"Instead of --memory: MiB of frame cache for each bundle (memory then grows with the number of bundles: about this plus 256 MiB each)."`
 	SumDB        []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
 	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
 	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
@@ -33,8 +34,11 @@ type ServeCmd struct {
 
 // Run serves until SIGINT or SIGTERM, reloading on SIGHUP.
 func (c *ServeCmd) Run(e *env) error {
-	if c.FrameCache < 1 {
+	if c.FrameCache < 0 {
 		return usageError{errors.New("serve: --frame-cache must be at least 1 (MiB)")}
+	}
+	if c.Memory < 1<<20 {
+		return usageError{errors.New("serve: --memory must be at least 1MiB")}
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return usageError{fmt.Errorf("serve: --listen %q: want host:port, such as 127.0.0.1:8080 (:8080 listens on every interface)", c.Listen)}
@@ -77,6 +81,7 @@ func (c *ServeCmd) Run(e *env) error {
 		WriteTimeout:      c.WriteTimeout,
 		MaxConns:          c.MaxConns,
 		FrameCacheBytes:   c.FrameCache << 20,
+		MemoryBytes:       c.memoryBudget(),
 		TLSCertFile:       c.TLSCert,
 		TLSKeyFile:        c.TLSKey,
 	})
@@ -89,8 +94,7 @@ func (c *ServeCmd) Run(e *env) error {
 	// opened at start, makes the collector work harder near cache plus
 	// headroom instead (hugo: 1.6 GB -> 0.8 GB peak RSS at the same CPU).
 	if e.getenv("GOMEMLIMIT") == "" {
-		n := int64(max(1, len(s.Stats().Bundles)))
-		debug.SetMemoryLimit(n * (c.FrameCache<<20 + 256<<20))
+		debug.SetMemoryLimit(c.softLimit(len(s.Stats().Bundles)))
 	}
 	// Catch SIGHUP before announcing readiness, so a reload asked for
 	// right after the GOPROXY line never kills the process.
@@ -152,4 +156,23 @@ func clientAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// memoryBudget is serve.Options.MemoryBytes: --memory, unless --frame-cache
+// sizes each bundle's cache instead.
+func (c *ServeCmd) memoryBudget() int64 {
+	if c.FrameCache > 0 {
+		return 0
+	}
+	return int64(c.Memory)
+}
+
+// softLimit is the Go runtime's memory limit for n bundles: the frame
+// caches plus 256 MiB of headroom (per bundle with --frame-cache, as the
+// caches are).
+func (c *ServeCmd) softLimit(n int) int64 {
+	if c.FrameCache > 0 {
+		return int64(max(1, n)) * (c.FrameCache<<20 + 256<<20)
+	}
+	return int64(c.Memory) + 256<<20
 }
