@@ -19,7 +19,7 @@ func TestMemoryBudgetShared(t *testing.T) {
 		writeBundle(t, filepath.Join(dir, fmt.Sprintf("b%d.gobundle", i)), 0,
 			testMod{path: fmt.Sprintf("example.com/m%d", i), version: "v1.0.0", files: map[string]string{"a.go": "package a\n"}})
 	}
-	s, base := runServer(t, Options{Bundles: []string{dir}, MemoryBytes: 256 << 20})
+	s, base := runServer(t, Options{Bundles: []string{dir}, MemoryBytes: 1 << 30})
 	check := func(n int, share int64) {
 		t.Helper()
 		v := s.acquire()
@@ -41,11 +41,11 @@ func TestMemoryBudgetShared(t *testing.T) {
 				t.Errorf("%s: decompression slots not shared", b.name)
 			}
 		}
-		if total > 256<<20 {
+		if total > 1<<30 {
 			t.Errorf("frame caches add up to %d, over the budget", total)
 		}
 	}
-	check(4, 64<<20)
+	check(4, 256<<20)
 	for i := 4; i < 8; i++ {
 		writeBundle(t, filepath.Join(dir, fmt.Sprintf("b%d.gobundle", i)), 0,
 			testMod{path: fmt.Sprintf("example.com/m%d", i), version: "v1.0.0", files: map[string]string{"a.go": "package a\n"}})
@@ -53,14 +53,18 @@ func TestMemoryBudgetShared(t *testing.T) {
 	if err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	check(8, 32<<20)
+	check(8, 128<<20)
 	if err := os.Remove(filepath.Join(dir, "b7.gobundle")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	check(7, (256<<20)/7)
+	check(7, (1<<30)/7)
+	// Never below one frame: 7 bundles in 128 MiB get 64 MiB each.
+	s.opts.MemoryBytes = 128 << 20
+	s.shareMemory(s.cur.Load())
+	check(7, 64<<20)
 	_, body := mustGet(t, "GET", base+"/metrics")
 	if runtime.GOOS == "linux" && !strings.Contains(string(body), "\ngobundle_serve_resident_memory_bytes ") {
 		t.Errorf("no RSS in /metrics")

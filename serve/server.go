@@ -41,7 +41,8 @@ type Options struct {
 
 	// MemoryBytes, if positive, bounds the frame caches of all loaded
 	// bundles together, however many there are: each bundle of the view
-	// gets an equal share (at least 16 MiB), divided again at every
+	// gets an equal share (at least 64 MiB, one frame: the budget is
+	// exceeded rather than every zip read decompressing again), divided again at every
 	// reload. It overrides FrameCacheBytes. Frame decompressions, which
 	// hold a frame each while they run, are bounded across all bundles
 	// to one per CPU either way.
