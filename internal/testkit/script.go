@@ -100,7 +100,7 @@ func envKeys() []string {
 	return []string{"PATH", "HOME", "TMPDIR", "WORK", "GOTRACEBACK", "GOCOVERDIR", "GORACE",
 		"GOENV", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY", "GOSUMDB",
 		"GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOVCS", "GOWORK",
-		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS", "SSL_CERT_FILE", "NETRC", "HTTP_PROXY", "http_proxy"}
+		"CGO_ENABLED", "GODEBUG", "GOMAXPROCS", "SSL_CERT_FILE", "NETRC", "HTTP_PROXY", "http_proxy", "XDG_CACHE_HOME"}
 }
 
 // stateKey keys the per-script *state in testscript.Env.Values.
@@ -131,6 +131,12 @@ func Setup(gocache string) func(*testscript.Env) error {
 		if err := os.MkdirAll(filepath.Join(e.WorkDir, "gopath"), 0o777); err != nil {
 			return err
 		}
+		// gobundle's default cache is under the user cache directory; with
+		// testscript's HOME=/no-home every script shared /no-home/.cache,
+		// checksum-database tree heads included, and two scripts' databases
+		// named alike (the same port in two fresh network namespaces) broke
+		// each other: "note has no verifiable signatures".
+		e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))
 		st := &state{generated: map[fixtures.GenOptions]*fixtures.Set{}, upstreams: map[string]*fakeproxy.Server{}}
 		e.Values[stateKey{}] = st
 		e.Defer(st.close)
