@@ -126,6 +126,10 @@ func parsePath(p string) (req request, ok bool) {
 		return request{kind: kindHealth}, true
 	case p == "/metrics":
 		return request{kind: kindMetrics}, true
+	case p == "/-/misses":
+		return request{kind: kindMisses}, true
+	case p == "/vulndb" || strings.HasPrefix(p, "/vulndb/"):
+		return request{kind: kindVulndb}, true
 	case strings.HasPrefix(p, "/sumdb/"):
 		return request{kind: kindSumdb}, true
 	case len(p) < 2 || p[0] != '/':
@@ -246,6 +250,13 @@ func (s *Server) serve(w *statusWriter, r *http.Request) (kind reqKind, abort bo
 		defer v.release(s.log)
 		s.serveSumdb(w, r, v, p)
 		return req.kind, false
+	case kindMisses:
+		s.serveMisses(w, r)
+		return req.kind, false
+	case kindVulndb:
+		v := s.acquire()
+		defer v.release(s.log)
+		return req.kind, s.serveVulndb(w, r, v, strings.TrimPrefix(strings.TrimPrefix(p, "/vulndb"), "/"))
 	}
 	v := s.acquire()
 	defer v.release(s.log)
@@ -291,7 +302,7 @@ func (s *Server) serveMetrics(w *statusWriter, r *http.Request) {
 	h["Cache-Control"] = s.hdr.noCache
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		s.metrics.write(w, nb, nv, bad, nm, untrusted)
+		s.metrics.write(w, nb, nv, bad, nm, untrusted, s.misses)
 	}
 }
 
@@ -305,6 +316,7 @@ func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req requ
 			s.plain(w, http.StatusBadRequest, "bad request: %v", err)
 			return false
 		}
+		s.recordMiss(req, path)
 		if gotoolchain.IsModule(path) {
 			s.notFound(w, "%s", v.toolchainMiss(toolchainVersion(req)))
 			return false
@@ -324,6 +336,7 @@ func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req requ
 			return false
 		}
 		if !ok {
+			s.misses.record(kindLatest, me.path, "")
 			s.notFound(w, "not found: module %s has no version with an .info file in the loaded bundles (%s)", me.path, v.names)
 			return false
 		}
@@ -341,15 +354,29 @@ func (s *Server) serveModule(w *statusWriter, r *http.Request, v *view, req requ
 			s.notFound(w, "%s", v.toolchainMiss(ver))
 			return false
 		}
+		s.misses.record(req.kind, me.path, ver)
 		s.notFound(w, "not found: %s@%s is not in the loaded bundles (%s)", me.path, ver, v.names)
 		return false
 	}
 	loc := mv.loc(req.file)
 	if !loc.ok() {
+		s.misses.record(req.kind, me.path, mv.version)
 		s.notFound(w, "not found: %s@%s.%s is not in the loaded bundles (%s), which hold only some files of this version", me.path, mv.version, req.file, v.names)
 		return false
 	}
 	return s.sendFile(w, r, v, me.path, mv, req.file, loc)
+}
+
+// recordMiss records a miss of a module not in the view.
+func (s *Server) recordMiss(req request, path string) {
+	ver := ""
+	if req.kind != kindList && req.kind != kindLatest {
+		var err error
+		if ver, err = module.UnescapeVersion(req.escVer); err != nil {
+			return
+		}
+	}
+	s.misses.record(req.kind, path, ver)
 }
 
 // sendFile sends one module file, checked against the bundle's checksums

@@ -24,6 +24,8 @@ const (
 	kindSumdb
 	kindHealth
 	kindMetrics
+	kindMisses
+	kindVulndb
 	numKinds
 )
 
@@ -45,6 +47,10 @@ func (k reqKind) String() string {
 		return "healthz"
 	case kindMetrics:
 		return "metrics"
+	case kindMisses:
+		return "misses"
+	case kindVulndb:
+		return "vulndb"
 	}
 	return "other"
 }
@@ -124,7 +130,7 @@ func (m *metrics) observe(k reqKind, code int, n int64, d time.Duration) {
 // bad names the bundle files skipped.
 // missingBase of them are incremental bundles whose bases are not loaded;
 // untrusted, those not signed by a trusted key.
-func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missingBase, untrusted int) error {
+func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missingBase, untrusted int, ml *missLog) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
@@ -203,6 +209,18 @@ func (m *metrics) write(w io.Writer, bundles, versions int, bad []string, missin
 			p("gobundle_serve_bundle_bad{bundle=%q} 1\n", b)
 		}
 	}
+	total, distinct, dropped := ml.missMetrics()
+	p("# HELP gobundle_serve_misses_total Requests answered 404 for a module version, @v/list, @latest or checksum database record that no loaded bundle holds, by kind (GET /-/misses lists them).\n")
+	p("# TYPE gobundle_serve_misses_total counter\n")
+	for _, k := range missKinds {
+		p("gobundle_serve_misses_total{kind=%q} %d\n", k.String(), total[k])
+	}
+	p("# HELP gobundle_serve_misses Distinct module versions and latest queries missed, since the misses file began.\n")
+	p("# TYPE gobundle_serve_misses gauge\n")
+	p("gobundle_serve_misses %d\n", distinct)
+	p("# HELP gobundle_serve_misses_dropped_total Misses not kept because the bound of distinct misses was reached.\n")
+	p("# TYPE gobundle_serve_misses_dropped_total counter\n")
+	p("gobundle_serve_misses_dropped_total %d\n", dropped)
 	return bw.Flush()
 }
 

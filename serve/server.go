@@ -88,6 +88,14 @@ type Options struct {
 	// accepted. 0 means 1024.
 	MaxConns int
 
+	// MissesFile, when set, keeps the misses (requests answered 404 for
+	// module versions, lists, @latest and checksum database records not in
+	// the bundles; GET /-/misses) across restarts: it is read at start and
+	// appended to. Several servers may share it.
+	MissesFile string
+	// MaxMisses bounds the distinct misses kept; 0 means 10,000.
+	MaxMisses int
+
 	// ShutdownTimeout bounds how long Run waits for requests in flight
 	// once its context is done; 0 means ten minutes.
 	ShutdownTimeout time.Duration
@@ -106,6 +114,7 @@ type Server struct {
 	log     *slog.Logger
 	open    openFunc
 	metrics metrics
+	misses  *missLog
 
 	hdr        headerValues
 	maxAgeHdr  []string
@@ -184,9 +193,14 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 	if err != nil {
 		return nil, err
 	}
+	if s.misses, err = newMissLog(log, opts.MissesFile, opts.MaxMisses); err != nil {
+		v.release(log)
+		return nil, err
+	}
 	if len(v.bundles) == 0 && len(v.bad) > 0 {
 		// Nothing good to serve: the first bad bundle is the error.
 		v.release(log)
+		s.misses.close()
 		return nil, fmt.Errorf("bundle %s: %w", v.bad[0].name, v.bad[0].err)
 	}
 	s.shareMemory(v)
@@ -209,12 +223,13 @@ type Stats struct {
 	Modules  int      // module paths
 	Versions int      // module versions
 	SumDBs   []SumDBStats
+	VulnDB   *VulnDBStats // the vulnerability database served, if any
 }
 
 // Stats describes the view being served.
 func (s *Server) Stats() Stats {
 	v := s.cur.Load()
-	st := Stats{Modules: len(v.mods), Versions: v.versions, SumDBs: v.sumdbStats()}
+	st := Stats{Modules: len(v.mods), Versions: v.versions, SumDBs: v.sumdbStats(), VulnDB: v.vulnStats()}
 	for _, b := range v.bundles {
 		st.Bundles = append(st.Bundles, b.name)
 	}
@@ -288,6 +303,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.cur.Load().release(s.log)
+	s.misses.close()
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/mod/module"
+
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
 )
@@ -156,6 +158,9 @@ func (s *Server) serveSumdb(w *statusWriter, r *http.Request, v *view, p string)
 		}
 	}
 	if u == nil {
+		if name, mv, ok := strings.Cut(rest, "/lookup/"); ok && name != "" {
+			s.recordLookupMiss(mv)
+		}
 		s.notFound(w, "not found: %s: the loaded bundles (%s) hold no checksum database data for it", p, v.names)
 		return
 	}
@@ -168,6 +173,7 @@ func (s *Server) serveSumdb(w *statusWriter, r *http.Request, v *view, p string)
 	case strings.HasPrefix(sub, "lookup/"):
 		ans, ok := u.Lookup(strings.TrimPrefix(sub, "lookup/"))
 		if !ok {
+			s.recordLookupMiss(strings.TrimPrefix(sub, "lookup/"))
 			s.notFound(w, "not found: checksum database %s: no record of %s in the loaded bundles (%s)", u.Name, strings.TrimPrefix(sub, "lookup/"), v.names)
 			return
 		}
@@ -181,5 +187,19 @@ func (s *Server) serveSumdb(w *statusWriter, r *http.Request, v *view, p string)
 		s.sendBytes(w, r, data, "", s.hdr.octet, s.maxAgeHdr)
 	default:
 		s.notFound(w, "not found: %s is not a checksum database path (supported, latest, lookup/M@V, tile/H/L/N[.p/W])", p)
+	}
+}
+
+// recordLookupMiss records a miss of the checksum database record of the
+// escaped module@version mv.
+func (s *Server) recordLookupMiss(mv string) {
+	i := strings.LastIndexByte(mv, '@')
+	if i < 0 {
+		return
+	}
+	path, err1 := module.UnescapePath(mv[:i])
+	ver, err2 := module.UnescapeVersion(mv[i+1:])
+	if err1 == nil && err2 == nil {
+		s.misses.record(kindSumdb, path, ver)
 	}
 }

@@ -29,6 +29,7 @@ type ServeCmd struct {
 	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
 	Poll         time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
 	trustFlags
+	Misses  string   `name:"misses" placeholder:"FILE" type:"path" help:"Keep the misses (module versions, lists, @latest and checksum database records asked for that no bundle holds; GET /-/misses) in FILE across restarts: read at start, appended to (several servers may share it). Example: --misses /var/lib/gobundle/misses.log, then on the connected side gobundle create --from misses.txt with what GET /-/misses printed."`
 	Bundles []string `arg:"" name:"bundle" type:"path" help:"Bundle files, or directories whose *.gobundle files are served."`
 }
 
@@ -84,6 +85,7 @@ func (c *ServeCmd) Run(e *env) error {
 		MemoryBytes:       c.memoryBudget(),
 		TLSCertFile:       c.TLSCert,
 		TLSKeyFile:        c.TLSKey,
+		MissesFile:        c.Misses,
 	})
 	if err != nil {
 		ln.Close()
@@ -110,6 +112,11 @@ func (c *ServeCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "gobundle serve: %s, %s at %s\n", plural(len(st.Bundles), "bundle", "bundles"), plural(st.Versions, "module version", "module versions"), url)
 	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
 	printSumDBNote(e, st, given)
+	if st.VulnDB != nil {
+		fmt.Fprintf(e.stdout, "# vulnerability database (%s, %d entries, modified %s): govulncheck -db %s/vulndb ./...\n",
+			st.VulnDB.Module, st.VulnDB.Entries, st.VulnDB.Modified.Format(time.RFC3339), url)
+	}
+	fmt.Fprintf(e.stdout, "# misses: %s/-/misses lists what clients asked for that no bundle holds, in create --from syntax\n", url)
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
