@@ -52,6 +52,8 @@ type openBundle struct {
 	sd       *sumdbstore.Store
 	sdErr    error
 	sdLogged atomic.Bool // the refusal of its data was logged and counted
+
+	vuln vulnState // its vulnerability database, loaded once
 }
 
 func (b *openBundle) retain() { b.refs.Add(1) }
@@ -129,6 +131,8 @@ type view struct {
 	names    string // bundle base names for messages
 	// sumdbs holds the checksum databases of the bundles, by name.
 	sumdbs map[string]*sumdbstore.Union
+	// vuln is the vulnerability database served, nil if none.
+	vuln *vulnPick
 	// bad lists the bundle files that could not be opened (truncated,
 	// half-copied, not a bundle): skipped, and named by /healthz and
 	// /metrics until they change.
@@ -293,6 +297,7 @@ func buildView(ctx context.Context, files []bundleFile, sig string, old *view, s
 	if err := v.loadSumDBs(ctx, s.opts.SumDBKeys, log, &s.metrics.sumdbRefused); err != nil {
 		return nil, err
 	}
+	v.pickVulnDB(ctx, log)
 	return v, nil
 }
 
