@@ -32,12 +32,13 @@ import (
 // goModuleJSON is the part of `go list -m -json` and `go mod download -json`
 // output used here.
 type goModuleJSON struct {
-	Path    string
-	Version string
-	Info    string // go mod download only
-	GoMod   string
-	Zip     string // go mod download only
-	Error   json.RawMessage
+	Path     string
+	Version  string
+	Info     string // go mod download only
+	GoMod    string
+	Zip      string   // go mod download only
+	Versions []string // go list -m -versions only
+	Error    json.RawMessage
 }
 
 // directError is the go command's report of a failed direct fetch.
@@ -95,20 +96,29 @@ func (m *Mirrors) fetchDirect(ctx context.Context, path, version, kind string) (
 
 // runGo runs `go list -m -json M@V` or `go mod download -json M@V`.
 func (m *Mirrors) runGo(ctx context.Context, sub, modcache, path, version string) error {
-	work := filepath.Join(m.cache.dir, "direct", "work")
-	if err := os.MkdirAll(work, 0o777); err != nil {
-		return fmt.Errorf("direct: %w", err)
-	}
-	if err := m.get.acquire(ctx); err != nil {
-		return err
-	}
-	defer m.get.release()
-	m.stats.direct.Add(1)
-
 	args := []string{"list", "-m", "-json", path + "@" + version}
 	if sub == "download" {
 		args = []string{"mod", "download", "-json", path + "@" + version}
 	}
+	_, err := m.goJSON(ctx, modcache, args, nil)
+	return err
+}
+
+// goJSON runs the go command with args (which ask for -json output) in
+// the direct work directory, GOPROXY=DirectProxy and GOMODCACHE=modcache,
+// decodes its output into out (if not nil) and returns the go command's
+// error as a *directError.
+func (m *Mirrors) goJSON(ctx context.Context, modcache string, args []string, out *goModuleJSON) ([]byte, error) {
+	work := filepath.Join(m.cache.dir, "direct", "work")
+	if err := os.MkdirAll(work, 0o777); err != nil {
+		return nil, fmt.Errorf("direct: %w", err)
+	}
+	if err := m.get.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.get.release()
+	m.stats.direct.Add(1)
+
 	cmd := exec.CommandContext(ctx, m.cfg.GoCmd, args...)
 	cmd.Dir = work
 	env := append([]string(nil), m.cfg.GoEnv...)
@@ -130,11 +140,13 @@ func (m *Mirrors) runGo(ctx context.Context, sub, modcache, path, version string
 	m.log.Debug("direct", "cmd", strings.Join(cmd.Args, " "))
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	var out goModuleJSON
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil && runErr == nil {
-		return fmt.Errorf("direct: go %s: parsing output: %w", sub, err)
+	if out == nil {
+		out = new(goModuleJSON)
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil && runErr == nil {
+		return nil, fmt.Errorf("direct: go %s: parsing output: %w", args[0], err)
 	}
 	msg := goErrorText(out.Error)
 	if msg == "" && runErr != nil {
@@ -144,10 +156,10 @@ func (m *Mirrors) runGo(ctx context.Context, sub, modcache, path, version string
 		}
 	}
 	if msg == "" {
-		return nil
+		return stdout.Bytes(), nil
 	}
 	msg = firstLine(strings.NewReader(msg))
-	return &directError{msg: msg, notFound: looksNotFound(msg)}
+	return nil, &directError{msg: msg, notFound: looksNotFound(msg)}
 }
 
 // goErrorText returns the message of the Error field: a string for

@@ -50,12 +50,23 @@ type Input struct {
 	Arg    string         // as the user gave it
 	Kind   InputKind      // what it names
 	File   string         // absolute path of the go.mod or go.work file; "" for InputModule
-	Module module.Version // for InputModule
+	Module module.Version // for InputModule; Version is "" while Query is unresolved
+	// Query is "latest" for module@latest, resolved at create time
+	// ([Mirrors.Latest]) into Module.Version; "" otherwise.
+	Query string
+	// Listed reports that the input came from a --from list, which may be
+	// a serve misses list: a module version no mirror has is then left
+	// out with a warning (a path prefix the go command probed), not an
+	// error.
+	Listed bool
 }
 
 // String returns the input for messages and logs: the file for local
 // inputs, module@version otherwise. Bundles record [Input.Record] instead.
 func (in Input) String() string {
+	if in.Kind == InputModule && in.Module.Version == "" && in.Query != "" {
+		return in.Module.Path + "@" + in.Query
+	}
 	if in.Kind == InputModule {
 		return in.Module.Path + "@" + in.Module.Version
 	}
@@ -125,7 +136,8 @@ func ReadInputList(ctx context.Context, file string) ([]Input, error) {
 //     (none with GOWORK=off), else the first go.mod in the directory or a
 //     parent;
 //   - an existing file: a go.work if named go.work or *.work, else a go.mod;
-//   - otherwise module@version, with a full (canonical) semantic version.
+//   - otherwise module@version, with a full (canonical) semantic version,
+//     or module@latest (Query "latest", resolved later).
 //
 // Relative paths are taken relative to dir (the working directory if "").
 func (ip InputParser) Parse(arg, dir string) (Input, error) {
@@ -162,8 +174,11 @@ func (ip InputParser) Parse(arg, dir string) (Input, error) {
 	if err := module.CheckPath(m.Path); err != nil {
 		return Input{}, &InputError{Arg: arg, Err: err}
 	}
+	if m.Version == "latest" {
+		return Input{Arg: arg, Kind: InputModule, Module: module.Version{Path: m.Path}, Query: "latest"}, nil
+	}
 	if !semver.IsValid(m.Version) || semver.Canonical(m.Version) != m.Version && !strings.HasSuffix(m.Version, "+incompatible") {
-		return Input{}, &InputError{Arg: arg, Err: fmt.Errorf("version %q is not a full semantic version (queries such as latest are not supported)", m.Version)}
+		return Input{}, &InputError{Arg: arg, Err: fmt.Errorf("version %q is not a full semantic version or latest (other queries are not supported)", m.Version)}
 	}
 	if err := module.Check(m.Path, m.Version); err != nil {
 		return Input{}, &InputError{Arg: arg, Err: err}
@@ -196,6 +211,7 @@ func (ip InputParser) ReadList(ctx context.Context, file string) ([]Input, error
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, n, err)
 		}
+		in.Listed = true
 		ins = append(ins, in)
 	}
 	if err := sc.Err(); err != nil {
