@@ -50,8 +50,9 @@ func scanTree(ctx context.Context, dir string) ([]treeModule, error) {
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			// The checksum database cache is not module content.
-			if rel == "sumdb" || (rel != "." && strings.HasPrefix(d.Name(), ".")) {
+			// The checksum database cache and the vulnerability database
+			// are not module content (the command packs them as extras).
+			if rel == "sumdb" || rel == "vulndb" || (rel != "." && strings.HasPrefix(d.Name(), ".")) {
 				return filepath.SkipDir
 			}
 			return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/gobundle/gobundle/internal/fsutil"
 	"github.com/gobundle/gobundle/internal/repro"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/internal/vulndb"
 )
 
 // PackCmd packs a GOPROXY file tree.
@@ -98,6 +99,9 @@ func (c *PackCmd) Run(e *env) error {
 	if err := addTreeSumDB(e.ctx, w, sd); err != nil {
 		return err
 	}
+	if err := addTreeVulnDB(e.ctx, w, c.Dir); err != nil {
+		return err
+	}
 	st, err := w.WriteFile(e.ctx, c.Output)
 	if err != nil {
 		return err
@@ -155,7 +159,9 @@ type inspectOutput struct {
 	// Toolchains are the Go toolchains among Modules.
 	Toolchains []inspectToolchain `json:"toolchains"`
 	// Signatures are listed unverified: verify --key checks them.
-	Signatures []bundle.Signature `json:"signatures"`
+	Signatures  []bundle.Signature `json:"signatures"`
+	VulnDB      *vulndb.Summary    `json:"vulndb,omitempty"`
+	VulnDBError string             `json:"vulndb_error,omitempty"`
 }
 
 func (c *InspectCmd) Run(e *env) error {
@@ -234,6 +240,9 @@ func (c *InspectCmd) Run(e *env) error {
 			}
 		}
 	}
+	if vdb, vdbErr := inspectVulnDB(e.ctx, r); vdb != nil || vdbErr != nil {
+		fmt.Fprintf(tw, "vulnerability database\t%s\n", vulnDBLine(vdb, vdbErr))
+	}
 	tw.Flush()
 	if c.Files {
 		fmt.Fprintln(e.stdout)
@@ -262,6 +271,10 @@ func (c *InspectCmd) printJSON(e *env, r *bundle.Reader, fileSum string) error {
 		out.Bases = append(out.Bases, "sha256:"+d.String())
 	}
 	out.Toolchains, _ = bundledToolchains(out.Modules)
+	var err error
+	if out.VulnDB, err = inspectVulnDB(e.ctx, r); err != nil {
+		out.VulnDBError = err.Error()
+	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -434,7 +447,8 @@ func (c *UnpackCmd) Run(e *env) error {
 	}
 	defer ch.Close()
 	var db string
-	var unusable error
+	var unusable, vdbUnusable error
+	var vdb *vulndb.Stored
 	err = staged(c.Dir, func(dir string) error {
 		p := e.newProgress("unpacking", false)
 		err := bundle.UnpackAll(e.ctx, ch.all(), dir, bundleProgress(p))
@@ -443,6 +457,10 @@ func (c *UnpackCmd) Run(e *env) error {
 			return err
 		}
 		db, unusable, err = unpackSumDB(e.ctx, ch.all(), dir)
+		if err != nil {
+			return err
+		}
+		vdb, vdbUnusable, err = unpackVulnDB(e.ctx, ch.all(), dir)
 		return err
 	})
 	if err != nil {
@@ -453,6 +471,13 @@ func (c *UnpackCmd) Run(e *env) error {
 	}
 	if db != "" && !e.quiet {
 		fmt.Fprintf(e.stderr, "unpacked checksum database %s data into %s\n", db, filepath.Join(c.Dir, "sumdb"))
+	}
+	if vdbUnusable != nil {
+		fmt.Fprintf(e.stderr, "gobundle: warning: vulnerability database not unpacked: %v\n", vdbUnusable)
+	}
+	if vdb != nil && !e.quiet {
+		out := filepath.Join(c.Dir, vulndb.Dir)
+		fmt.Fprintf(e.stderr, "unpacked vulnerability database (%d entries) into %s; use govulncheck -db file://%s\n", vdb.Entries, out, absSlash(out))
 	}
 	if !e.quiet {
 		n := 0

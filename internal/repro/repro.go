@@ -22,15 +22,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/internal/vulndb"
 )
 
 // Files returns every file of the GOPROXY tree the bundle stands for (its
-// module files and lists, and its checksum database files), sorted by path.
+// module files and lists, its checksum database files and its
+// vulnerability database below vulndb/), sorted by path.
 func Files(ctx context.Context, r *bundle.Reader) ([]bundle.ServedFile, error) {
 	files, err := r.ServedFiles()
 	if err != nil {
@@ -48,6 +51,15 @@ func Files(ctx context.Context, r *bundle.Reader) ([]bundle.ServedFile, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if _, err := vulndb.Load(ctx, r); err == nil {
+		for _, x := range r.Extras() {
+			if x.Kind == vulndb.Kind {
+				files = append(files, bundle.ServedFile{Path: vulndb.Dir + "/" + x.Name, Size: x.Size, SHA256: x.SHA256})
+			}
+		}
+	} else if !errors.Is(err, vulndb.ErrNone) {
+		return nil, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for i := 1; i < len(files); i++ {

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,6 +56,9 @@ const (
 	Kind = "vulndb"
 	// ModulePath is the module that publishes the database.
 	ModulePath = "golang.org/x/vulndb"
+	// Dir is the directory of a GOPROXY tree (unpack) that holds the
+	// database, and the path prefix serve answers it under.
+	Dir = "vulndb"
 	// PropModule is the bundle property naming the module version read.
 	PropModule = "vulndb.module"
 
@@ -476,4 +480,48 @@ func (st *Stored) Unpack(ctx context.Context, dir string) error {
 		}
 	}
 	return nil
+}
+
+// ReadDir reads a database written by [Stored.Unpack] (or any directory
+// in the v1 layout) from fsys: its entries ID/<id>.json, with the bounds
+// of a zip's, from which the indexes are built again. It returns ErrNone
+// when fsys has no ID directory.
+func ReadDir(ctx context.Context, fsys fs.FS) (*DB, error) {
+	ents, err := fs.ReadDir(fsys, "ID")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: %w", err)
+	}
+	if len(ents) > MaxEntries {
+		return nil, fmt.Errorf("vulndb: more than %d entries", MaxEntries)
+	}
+	entries := map[string][]byte{}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !ValidID(id) || !e.Type().IsRegular() {
+			return nil, fmt.Errorf("vulndb: ID/%s: not an entry file", e.Name())
+		}
+		f, err := fsys.Open("ID/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("vulndb: %w", err)
+		}
+		data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+		f.Close()
+		if err == nil && len(data) > MaxEntrySize {
+			err = fmt.Errorf("larger than %d bytes", MaxEntrySize)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vulndb: ID/%s: %w", e.Name(), err)
+		}
+		entries[id] = data
+	}
+	if len(entries) == 0 {
+		return nil, ErrNone
+	}
+	return Build(entries)
 }
