@@ -24,10 +24,10 @@ import (
 
 // CreateCmd is `gobundle create`.
 type CreateCmd struct {
-	Inputs     []string  `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version."`
+	Inputs     []string  `arg:"" optional:"" name:"input" help:"Directories (their go.work, else their go.mod; default .), go.mod or go.work files, or module@version (module@latest is resolved now, the choice shown in the summary)."`
 	Output     string    `short:"o" placeholder:"FILE" help:"Bundle file to write (written to a temporary file, then renamed). Required unless --dry-run."`
 	DryRun     bool      `name:"dry-run" help:"Resolve, fetch and verify everything a bundle would hold, then stop: no bundle is written (a check for CI, and a measure of what the resolver alone costs)."`
-	From       []string  `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory)."`
+	From       []string  `placeholder:"FILE" help:"Read more inputs from FILE, one a line (# comments; relative paths from FILE's directory), such as what serve's GET /-/misses printed: module@version and module@latest lines; a listed module version no mirror has (a path prefix the go command probed) is left out with a warning (--strict fails). Example: curl -s http://bundlehost:8080/-/misses > misses.txt; gobundle create --from misses.txt -o next.gobundle."`
 	Proxy      string    `placeholder:"LIST" help:"Mirror chain, GOPROXY syntax (, falls through on 404/410, | on any error; off; direct). Default: $GOPROXY, else go env GOPROXY."`
 	SumDB      string    `name:"sumdb" placeholder:"VALUE" help:"Checksum database, GOSUMDB syntax (name, name+key [url], off). Default: $GOSUMDB, else go env GOSUMDB."`
 	Jobs       int       `default:"128" placeholder:"N" help:"Parallel requests to the mirrors (most files are small: latency, not bandwidth, bounds a create; over HTTP/2 they share one connection). Compression has its own --compress-workers. Example: --jobs 16 for a mirror that limits clients."`
@@ -45,8 +45,9 @@ type CreateCmd struct {
 	RawZips bool `name:"raw-zips" help:"Store each module zip as the mirror served it instead of as its files: the zips need no re-reading, spooling or compressing (on hugo about half the CPU of a create), for a bundle about a third larger whose zips share nothing across versions."`
 	Strict  bool `help:"Fail instead of leaving out, with a warning, what the go command itself never reads: a go.mod only the full unpruned module graph reaches that the mirrors answer 404, 403 or 410 for, and the checksum database record (404/410) of a module version go.sum pins."`
 	toolchainFlags
-	JSON    bool `name:"json" help:"Print the summary as JSON on standard output."`
-	Verbose bool `short:"v" help:"Log what the resolver does on standard error."`
+	VulnDB  vulnDBFlag `name:"vulndb" placeholder:"[VERSION]" help:"Bundle the Go vulnerability database, read from the OSV entries of the module golang.org/x/vulndb at VERSION (default: the newest version the mirror lists), checked like any module zip; serve answers it under /vulndb/ (govulncheck -db http://HOST:PORT/vulndb), unpack writes DIR/vulndb. Add golang.org/x/vuln@VERSION as an input to install govulncheck inside. Example: --vulndb, or --vulndb=v0.0.0-20261105234957-e22db6528018."`
+	JSON    bool       `name:"json" help:"Print the summary as JSON on standard output."`
+	Verbose bool       `short:"v" help:"Log what the resolver does on standard error."`
 	// CPUProfile writes a CPU profile of the whole create (for make bench
 	// and go tool pprof).
 	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a CPU profile to FILE."`
@@ -98,6 +99,10 @@ type createSummary struct {
 	CacheTrim *resolver.TrimStats `json:"cache_trim,omitempty"`
 	// Toolchains are the Go toolchains bundled (--toolchain).
 	Toolchains []pipeline.Toolchain `json:"toolchains,omitempty"`
+	// Latest are the module@latest inputs and what they resolved to.
+	Latest []resolver.Choice `json:"latest,omitempty"`
+	// VulnDB is the vulnerability database bundled (--vulndb).
+	VulnDB *pipeline.VulnDB `json:"vulndb,omitempty"`
 }
 
 func (c *CreateCmd) Run(e *env) error {
@@ -229,7 +234,7 @@ func (c *CreateCmd) options(e *env) (pipeline.Options, error) {
 			Concurrency: c.CompressWorkers, TempDir: e.getenv("GOBUNDLE_TMPDIR"), Signers: signers,
 		},
 		SumDBTree: c.SumDBTree, Reproduce: c.Reproduce, Base: c.Base, SumDBSince: c.SumDBSince, CacheMax: -1,
-		Toolchains: c.Toolchain, Platforms: platforms,
+		Toolchains: c.Toolchain, Platforms: platforms, VulnDB: c.VulnDB.Set, VulnDBVersion: c.VulnDB.Version,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if c.CacheMax != nil {
@@ -283,7 +288,7 @@ func (c *CreateCmd) summary(res *pipeline.Result) createSummary {
 		GoSumChecks: r.Stats.GoSumChecks, SumDBChecks: r.Stats.SumDBChecks,
 		BundleSize: res.Bundle.FileSize, Seconds: res.Elapsed.Seconds(), LeftOut: r.Gaps,
 		CacheTrim: res.CacheTrim, Bases: res.Bundle.Bases, BundleModules: res.Bundle.Modules,
-		Toolchains: res.Toolchains,
+		Toolchains: res.Toolchains, Latest: res.Choices, VulnDB: res.VulnDB,
 	}
 	if sum.LeftOut == nil {
 		sum.LeftOut = []resolver.Gap{}
@@ -324,6 +329,7 @@ func (c *CreateCmd) printSummary(e *env, sum createSummary, start time.Time) err
 		fmt.Fprintf(e.stdout, "  incremental on %s: holds the %d module versions they lack\n", plural(sum.Bases, "base bundle", "base bundles"), sum.BundleModules)
 	}
 	printSummaryToolchains(e.stdout, sum.Toolchains)
+	printSummaryLoop(e.stdout, sum.Latest, sum.VulnDB)
 	if t := sum.CacheTrim; t != nil {
 		fmt.Fprintf(e.stdout, "  cache %s (at most %s): removed %d downloads, %s\n",
 			humanBytes(t.After), humanBytes(int64(*c.CacheMax)), t.Removed, humanBytes(t.RemovedBytes))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/pipeline"
 	"github.com/gobundle/gobundle/internal/vulndb"
+	"github.com/gobundle/gobundle/resolver"
 )
 
 // inspectVulnDB describes the bundle's vulnerability database: nil
@@ -126,3 +129,14 @@ func (f *vulnDBFlag) Decode(ctx *kong.DecodeContext) error {
 
 // IsBool lets --vulndb stand without a value.
 func (f *vulnDBFlag) IsBool() bool { return true }
+
+// printSummaryLoop prints create's module@latest choices and the
+// vulnerability database bundled.
+func printSummaryLoop(w io.Writer, latest []resolver.Choice, vdb *pipeline.VulnDB) {
+	for _, c := range latest {
+		fmt.Fprintf(w, "  %s: %s\n", c.Query, c.Version)
+	}
+	if vdb != nil {
+		fmt.Fprintf(w, "  vulnerability database %s: %d entries, modified %s\n", vdb.Module, vdb.Entries, vdb.Modified)
+	}
+}

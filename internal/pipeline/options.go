@@ -69,6 +69,12 @@ type Options struct {
 	Toolchains []string
 	Platforms  []gotoolchain.Platform
 
+	// VulnDB bundles the Go vulnerability database, read from the module
+	// golang.org/x/vulndb at VulnDBVersion ("" for the newest the mirrors
+	// list).
+	VulnDB        bool
+	VulnDBVersion string
+
 	// Logger gets what the resolver does; nil discards it.
 	Logger *slog.Logger
 	// Events gets the progress; nil discards it. Calls never overlap.
@@ -130,6 +136,10 @@ type Result struct {
 	Reproduce *repro.Report
 	// Toolchains are the Go toolchains bundled (Options.Toolchains).
 	Toolchains []Toolchain
+	// Choices are the module@latest inputs, resolved at create time.
+	Choices []resolver.Choice
+	// VulnDB is the vulnerability database bundled (nil without).
+	VulnDB *VulnDB
 	// Elapsed is the time from the start of Run until the bundle was
 	// written (or, on a dry run, verified), before the trim and the
 	// comparison.

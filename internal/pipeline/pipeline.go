@@ -38,10 +38,12 @@ func (j *job) stages() []stage {
 		{"inputs", j.readInputs},
 		{"settings", j.readSettings},
 		{"sources", j.openSources},
+		{"queries", j.resolveQueries},
 		{"bases", j.openBases},
 		{"writer", j.openWriter},
 		{"toolchains", j.fetchToolchains},
 		{"resolve", j.resolve},
+		{"vulndb", j.fetchVulnDB},
 		{"sumdb", j.collectSumDB},
 		{"write", j.write},
 		{"trim", j.trimCache},
@@ -69,13 +71,18 @@ type job struct {
 	// toolchains are the Go toolchains fetched (toolchains); nil without.
 	toolchains *resolver.ToolchainResult
 	res        *resolver.Result
-	elapsed    time.Duration    // resolve, write
-	sd         *sumdbstore.Data // sumdb
-	props      []bundle.Property
-	extras     []extra
-	stats      bundle.Stats        // write
-	trim       *resolver.TrimStats // trim
-	report     *repro.Report       // compare
+	// choices are the module@latest inputs resolved, inputGaps the --from
+	// inputs left out (queries).
+	choices   []resolver.Choice
+	inputGaps []resolver.Gap
+	vulndb    *VulnDB          // vulndb; nil without
+	elapsed   time.Duration    // resolve, write
+	sd        *sumdbstore.Data // sumdb
+	props     []bundle.Property
+	extras    []extra
+	stats     bundle.Stats        // write
+	trim      *resolver.TrimStats // trim
+	report    *repro.Report       // compare
 }
 
 // extra is something the write stage adds to the bundle after the module
@@ -112,7 +119,7 @@ func (j *job) close() {
 
 func (j *job) result() *Result {
 	r := &Result{Resolved: j.res, SumDB: "off", Bundle: j.stats, CacheTrim: j.trim, Reproduce: j.report, Elapsed: j.elapsed,
-		Toolchains: toolchainSummary(j.toolchains)}
+		Toolchains: toolchainSummary(j.toolchains), Choices: j.choices, VulnDB: j.vulndb}
 	if !j.opts.DryRun {
 		r.Output = j.opts.Output
 	}
@@ -181,6 +188,7 @@ func (j *job) resolve(ctx context.Context) (err error) {
 		return err
 	}
 	addToolchains(j.res, j.toolchains)
+	j.res.Gaps = append(j.inputGaps, j.res.Gaps...)
 	j.emit(Event{Stage: "resolve", End: true})
 	j.emit(Event{Stage: "verify", End: true})
 	j.elapsed = time.Since(j.start)

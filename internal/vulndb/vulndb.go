@@ -15,6 +15,10 @@
 //	index/vulns.json     [{"id", "modified", "aliases"}], by id
 //	ID/<id>.json         the OSV entry, as the vulndb module holds it
 //
+// When no entry has a modification time (those of golang.org/x/vulndb
+// have none: vuln.go.dev takes them from the repository's history),
+// db.json's is the commit time of the module's pseudo-version.
+//
 // "fixed" is the newest fixed version of the entry's semver ranges for the
 // module that no later introduction supersedes, "" when there is none (a
 // client then reads the entry whatever its version); several affected
@@ -186,6 +190,15 @@ func FromZip(ctx context.Context, mv module.Version, zipFile string) (*DB, error
 		return nil, fmt.Errorf("vulndb %s: %w", mv, err)
 	}
 	db.Module = mv
+	// The module's entries carry no modification times (vuln.go.dev takes
+	// them from the repository's history): the database then dates from
+	// its version's commit time.
+	if t, err := module.PseudoVersionTime(mv.Version); err == nil && db.Modified.IsZero() {
+		db.Modified = t.UTC()
+		if db.Files[DBFile], err = json.Marshal(dbMeta{Modified: db.Modified}); err != nil {
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
