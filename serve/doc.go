@@ -84,6 +84,17 @@
 // served; it is tried again when it changes. A reload that fails
 // (conflicting bundles) is logged once and the previous view stays.
 //
+// # Misses and the vulnerability database
+//
+// Requests answered 404 for a module version, a list, @latest or a
+// checksum database record are kept as misses (misses.go; never the
+// client's address): GET /-/misses lists them in `gobundle create --from`
+// syntax (?format=json for counts and times), [Options.MissesFile] keeps
+// them across restarts, gobundle_serve_misses_total{kind} counts them.
+// Bundles made with create --vulndb carry the Go vulnerability database:
+// the newest one loaded is answered under /vulndb/ (vulndb.go), as
+// govulncheck -db http://HOST/vulndb reads it.
+//
 // # Operations
 //
 // /healthz answers 200 once the bundles are open. /metrics gives, in the

@@ -47,7 +47,18 @@ func (c *DiffCmd) Run(e *env) error {
 	for _, t := range res.SumDB {
 		fmt.Fprintf(tw, "checksum database\t%s\ttree %d -> %d\n", t.Name, t.Old, t.New)
 	}
+	for _, l := range []struct {
+		what string
+		ids  []string
+	}{{"vulndb added", res.VulnDB.Added}, {"vulndb removed", res.VulnDB.Removed}, {"vulndb changed", res.VulnDB.Changed}} {
+		for _, id := range l.ids {
+			fmt.Fprintf(tw, "%s\t%s\n", l.what, id)
+		}
+	}
 	tw.Flush()
+	if v := res.VulnDB; len(v.Added)+len(v.Removed)+len(v.Changed) > 0 {
+		fmt.Fprintf(e.stdout, "vulnerability database: %d entries added, %d removed, %d changed\n", len(v.Added), len(v.Removed), len(v.Changed))
+	}
 	fmt.Fprintf(e.stdout, "%d added (%s), %d removed (%s), %d changed (%s); toolchains: %d added, %d removed\n",
 		len(res.Added), humanBytes(res.AddedBytes), len(res.Removed), humanBytes(res.RemovedBytes),
 		len(res.Changed), humanBytes(res.ChangedBytes), len(res.ToolchainsAdded), len(res.ToolchainsRemoved))

@@ -1,6 +1,6 @@
 // Package bundlediff compares what two bundles serve: the module versions
 // added, removed and changed, toolchains, and checksum database tree sizes
-// (gobundle diff). A bundle is taken as the union it serves with its
+// and vulnerability database entries (gobundle diff). A bundle is taken as the union it serves with its
 // bases ([bundle.Reader.Chain]), so an incremental one compares as what
 // crosses plus what is already inside.
 package bundlediff
@@ -15,6 +15,7 @@ import (
 
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/sumdbstore"
+	"github.com/gobundle/gobundle/internal/vulndb"
 )
 
 // ToolchainPath is the module path that carries Go toolchains.
@@ -50,6 +51,9 @@ type Result struct {
 	ToolchainsAdded   []Entry `json:"toolchains_added"`
 	ToolchainsRemoved []Entry `json:"toolchains_removed"`
 	SumDB             []Tree  `json:"sumdb"`
+	// VulnDB lists the vulnerability database entries (ids) new adds,
+	// removes and changes (create --vulndb).
+	VulnDB VulnDiff `json:"vulndb"`
 	// Bytes of the added, removed and changed module versions, toolchains
 	// included.
 	AddedBytes   int64 `json:"added_bytes"`
@@ -157,7 +161,50 @@ func Compare(old, new []*bundle.Reader) Result {
 		})
 	}
 	res.SumDB = trees(old, new)
+	res.VulnDB = vulnDiff(old, new)
 	return res
+}
+
+// VulnDiff is what differs between two vulnerability databases.
+type VulnDiff struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	Changed []string `json:"changed"`
+}
+
+// vulnDiff compares the vulnerability database entries of two chains by
+// their ids and sha256s, reading no content.
+func vulnDiff(old, new []*bundle.Reader) VulnDiff {
+	entries := func(rs []*bundle.Reader) map[string]bundle.Sum {
+		out := map[string]bundle.Sum{}
+		for _, r := range rs {
+			for _, x := range r.Extras() {
+				id, ok := strings.CutPrefix(x.Name, "ID/")
+				if x.Kind == vulndb.Kind && ok {
+					out[strings.TrimSuffix(id, ".json")] = x.SHA256
+				}
+			}
+		}
+		return out
+	}
+	o, n := entries(old), entries(new)
+	d := VulnDiff{Added: []string{}, Removed: []string{}, Changed: []string{}}
+	for id, sum := range n {
+		if osum, ok := o[id]; !ok {
+			d.Added = append(d.Added, id)
+		} else if osum != sum {
+			d.Changed = append(d.Changed, id)
+		}
+	}
+	for id := range o {
+		if _, ok := n[id]; !ok {
+			d.Removed = append(d.Removed, id)
+		}
+	}
+	slices.Sort(d.Added)
+	slices.Sort(d.Removed)
+	slices.Sort(d.Changed)
+	return d
 }
 
 // trees returns the newest tree size of each checksum database on both
