@@ -36,6 +36,7 @@ func TestParseInput(t *testing.T) {
 		{"example.com/m@v1.2.3", InputModule, "", module.Version{Path: "example.com/m", Version: "v1.2.3"}},
 		{"example.com/m/v2@v2.0.0-20200101000000-abcdefabcdef", InputModule, "", module.Version{Path: "example.com/m/v2", Version: "v2.0.0-20200101000000-abcdefabcdef"}},
 		{"example.com/m@v2.0.0+incompatible", InputModule, "", module.Version{Path: "example.com/m", Version: "v2.0.0+incompatible"}},
+		{"example.com/m@latest", InputModule, "", module.Version{Path: "example.com/m"}}, // Query "latest"
 	} {
 		in, err := ParseInput(tc.arg, dir)
 		if err != nil {
@@ -50,7 +51,7 @@ func TestParseInput(t *testing.T) {
 			t.Errorf("ParseInput(%q) = %+v", tc.arg, in)
 		}
 	}
-	for _, arg := range []string{"", "empty", "nosuchdir", "example.com/m@latest", "example.com/m@v1.2", "Example..com@v1.0.0", "example.com/m/v2@v1.0.0"} {
+	for _, arg := range []string{"", "empty", "nosuchdir", "example.com/m@master", "example.com/m@v1.2", "Example..com@v1.0.0", "example.com/m/v2@v1.0.0"} {
 		_, err := ParseInput(arg, dir)
 		var ie *InputError
 		if !errors.As(err, &ie) {
