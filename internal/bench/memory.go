@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -39,6 +40,9 @@ func (b *bench) stageMemory(ctx context.Context) error {
 	}
 	work := b.outPath("memory")
 	if err := removeAll(work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
 	projects := unionProjects()
