@@ -77,6 +77,8 @@ type Module struct {
 	Version string
 
 	// Info, Mod and Zip are nil when the bundle does not hold that file.
+	// Zip is the zip as served ([Reader.WriteZip]): deflated when the
+	// bundle records that form, else stored, or the original bytes.
 	Info *FileInfo
 	Mod  *FileInfo
 	Zip  *FileInfo
@@ -91,6 +93,12 @@ type Module struct {
 	// deduplicated files.
 	ZipFiles int
 	ZipRaw   bool
+	// ZipStored is the rebuilt zip with stored entries when Zip is the
+	// deflated form ([Reader.OpenFile] reads it), else nil.
+	ZipStored *FileInfo
+	// ZipMirrorSize is the size of the zip as the mirror sent it, 0 when
+	// the bundle does not record it (bundles written before it did).
+	ZipMirrorSize int64
 }
 
 // Extra is a blob of a kind other than module files: checksum database
@@ -136,11 +144,18 @@ type Stats struct {
 	// LogicalBytes is what the module files (info, mod, rebuilt zips'
 	// contents) and extras add up to before deduplication.
 	LogicalBytes int64
-	// ZipBytes is the size of all zips as served.
-	ZipBytes int64
-	Modules  int // module versions
-	Zips     int
-	Extras   int
+	// ZipBytes is the size of all zips as served (deflated where the
+	// bundle records that form), ZipStoredBytes that of their rebuilt
+	// stored form, and ZipMirrorBytes what the mirror sent for the
+	// ZipsMirrorKnown zips whose mirror size the bundle records.
+	ZipBytes        int64
+	ZipStoredBytes  int64
+	ZipMirrorBytes  int64
+	ZipsMirrorKnown int
+	ZipsDeflated    int
+	Modules         int // module versions
+	Zips            int
+	Extras          int
 }
 
 // Event reports progress of long operations. Only the command line draws it.

@@ -360,7 +360,7 @@ func TestCorruptReadNamesEntry(t *testing.T) {
 	packTree(t, src, out, WriterOptions{})
 	data, _ := os.ReadFile(out)
 	r0, _ := Open(ctx, out)
-	f0 := r0.ix.frames[len(r0.ix.frames)-1] // the content frame
+	f0 := r0.ix.frames[r0.ix.blobs[r0.ix.mods[0].files[0].blob].frame] // the content frame
 	r0.Close()
 	data[f0.off+f0.clen/2] ^= 0xff
 	r, err := NewReader(ctx, bytes.NewReader(data), int64(len(data)), "b")

@@ -34,7 +34,7 @@ import (
 // and checked when read; a damaged entry is ignored and rebuilt.
 
 const (
-	analysisMagic = "GBZA2"
+	analysisMagic = "GBZA3"
 	frameKeyTag   = "gobundle frame 2"
 )
 
@@ -65,6 +65,8 @@ func (w *Writer) analyseZip(ctx context.Context, mv module.Version, name, zipSHA
 	kind := "zips"
 	if w.opts.RawZips {
 		kind = "zips-raw" // the other layout: a cached analysis must not cross over
+	} else if w.opts.NoDeflate {
+		kind = "zips-nodeflate" // no deflated form: neither may this
 	}
 	path := cachePath(w.opts.CacheDir, kind, zipSHA)
 	if data, err := os.ReadFile(path); err == nil && len(data) > sha256.Size {
@@ -104,6 +106,9 @@ func encodeAnalysis(zc *zipContent, mv module.Version) []byte {
 	e.b = append(e.b, 0)
 	e.uvarint(uint64(zc.size))
 	e.sum(zc.sum)
+	e.uvarint(uint64(zc.mirrorSize))
+	e.uvarint(uint64(zc.deflSize))
+	e.sum(zc.deflSum)
 	e.uvarint(uint64(len(zc.names)))
 	for i, n := range zc.names {
 		c := zc.files[i]
@@ -134,6 +139,9 @@ func decodeAnalysis(data []byte, mv module.Version, name string) (*zipContent, b
 	} else {
 		zc.size = d.size()
 		zc.sum = d.sum()
+		zc.mirrorSize = d.size()
+		zc.deflSize = d.size()
+		zc.deflSum = d.sum()
 		n := d.count(minBlobBytes)
 		for range n {
 			zc.names = append(zc.names, d.str())

@@ -207,6 +207,11 @@ type modEntry struct {
 	zipBlob                uint32 // zipRaw
 	files                  []zipFile
 	zipPrefixLen, zipExtra int // layout helpers computed on load
+	// From the extra DeflatedTable (deflate.go), when the bundle has one:
+	// the mirror's zip size (0 unknown) and the deflated zip's size (0
+	// none) and sha256.
+	mirrorSize, deflSize int64
+	deflSum              Sum
 }
 
 type extraEntry struct {

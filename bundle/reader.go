@@ -45,6 +45,8 @@ type Reader struct {
 	// this one.
 	sumOnce sync.Once
 	sums    map[Sum]uint32
+	// zipTableErr is why DeflatedTable was dropped, if it was.
+	zipTableErr error
 }
 
 // Open opens the bundle file name.
@@ -141,7 +143,7 @@ func (r *Reader) load(ctx context.Context) error {
 		r.byPath[ix.mods[i].path] = [2]int{i, j}
 		i = j
 	}
-	return nil
+	return r.loadZipTable(ctx)
 }
 
 // SetCacheBytes sets how many bytes of decompressed frames the reader keeps.
@@ -207,13 +209,34 @@ func (r *Reader) Stats() Stats {
 		}
 		if m.zipKind != zipNone {
 			s.Zips++
-			s.ZipBytes += m.zipSize
+			s.ZipBytes += m.servedZipSize()
+			s.ZipStoredBytes += m.zipSize
+			if m.deflSize != 0 {
+				s.ZipsDeflated++
+			}
+			switch {
+			case m.zipKind == zipRaw:
+				s.ZipMirrorBytes += m.zipSize
+				s.ZipsMirrorKnown++
+			case m.mirrorSize != 0:
+				s.ZipMirrorBytes += m.mirrorSize
+				s.ZipsMirrorKnown++
+			}
 		}
 	}
 	for _, x := range ix.extras {
 		s.LogicalBytes += size(x.blob)
 	}
 	return s
+}
+
+// servedZipSize is the size of the zip as served: deflated where the
+// bundle records that form.
+func (m *modEntry) servedZipSize() int64 {
+	if m.deflSize != 0 {
+		return m.deflSize
+	}
+	return m.zipSize
 }
 
 func (r *Reader) origin(i uint32) string {
@@ -237,6 +260,14 @@ func (r *Reader) module(m *modEntry) Module {
 		out.Zip = &FileInfo{Size: m.zipSize, SHA256: m.zipSum, Origin: r.origin(m.zipOrigin)}
 		out.ZipRaw = m.zipKind == zipRaw
 		out.ZipFiles = len(m.files)
+		out.ZipMirrorSize = m.mirrorSize
+		if m.zipKind == zipRaw {
+			out.ZipMirrorSize = m.zipSize
+		}
+		if m.deflSize != 0 {
+			out.ZipStored = out.Zip
+			out.Zip = &FileInfo{Size: m.deflSize, SHA256: m.deflSum, Origin: out.ZipStored.Origin}
+		}
 	}
 	return out
 }
@@ -542,6 +573,17 @@ func (c *frameCache) get(ctx context.Context, id uint32, load func() (*frameData
 		close(call.done)
 		return call.data, cached, call.err
 	}
+}
+
+// peek returns frame id if the cache holds it, else nil; it loads nothing.
+func (c *frameCache) peek(id uint32) *frameData {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cacheEntry).data
+	}
+	return nil
 }
 
 // holds reports whether the cache holds data as frame id.

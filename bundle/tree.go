@@ -297,7 +297,7 @@ func (u *union) unpackPath(ctx context.Context, root *os.Root, p string, done *i
 			return err
 		}
 		for _, kind := range []FileKind{KindInfo, KindMod, KindZip} {
-			ok, err := u.unpackFile(ctx, root, module.Version{Path: p, Version: v}, kind, vdir+escVer+"."+kind.String())
+			ok, err := u.unpackFile(ctx, root, module.Version{Path: p, Version: v}, kind, vdir+escVer+"."+kind.String(), progress)
 			if err != nil {
 				return err
 			}
@@ -318,8 +318,14 @@ func (u *union) unpackPath(ctx context.Context, root *os.Root, p string, done *i
 
 // unpackFile writes the kind file of mv from the first reader holding it
 // to name; ok reports whether one held it.
-func (u *union) unpackFile(ctx context.Context, root *os.Root, mv module.Version, kind FileKind, name string) (ok bool, err error) {
+func (u *union) unpackFile(ctx context.Context, root *os.Root, mv module.Version, kind FileKind, name string, progress func(Event)) (ok bool, err error) {
 	for _, e := range u.entries[mv] {
+		if kind == KindZip {
+			if e.m.zipKind == zipNone {
+				continue
+			}
+			return true, e.r.unpackZip(ctx, root, name, e.m, progress)
+		}
 		f, err := e.r.OpenFile(ctx, mv.Path, mv.Version, kind)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -335,6 +341,31 @@ func (u *union) unpackFile(ctx context.Context, root *os.Root, mv module.Version
 		return err == nil, err
 	}
 	return false, nil
+}
+
+// unpackZip writes the zip of m as served ([Reader.WriteZip]) to name.
+// A deflated zip this gobundle's compressor does not reproduce is written
+// stored instead (correct, checked, larger), with a warning event.
+func (r *Reader) unpackZip(ctx context.Context, root *os.Root, name string, m *modEntry, progress func(Event)) error {
+	err := fsutil.WriteInRoot(root, name, func(w io.Writer) error {
+		_, err := r.WriteZip(ctx, m.path, m.version, w)
+		return err
+	})
+	if !errors.Is(err, ErrNotReproduced) {
+		return err
+	}
+	if progress != nil {
+		progress(Event{Phase: "warning", Item: err.Error() + "; wrote the stored zip instead"})
+	}
+	f, err := r.OpenFile(ctx, m.path, m.version, KindZip)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fsutil.WriteInRoot(root, name, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
 }
 
 // listFile is the @v/list file of a module path whose versions with an
@@ -411,7 +442,11 @@ func (r *Reader) ServedFiles() ([]ServedFile, error) {
 				out = append(out, ServedFile{Path: base + ".mod", Size: b.size, SHA256: b.sum})
 			}
 			if m.zipKind != zipNone {
-				out = append(out, ServedFile{Path: base + ".zip", Size: m.zipSize, SHA256: m.zipSum})
+				zf := ServedFile{Path: base + ".zip", Size: m.zipSize, SHA256: m.zipSum}
+				if m.deflSize != 0 {
+					zf.Size, zf.SHA256 = m.deflSize, m.deflSum
+				}
+				out = append(out, zf)
 			}
 		}
 		list := ix.listFile(i, j)

@@ -81,18 +81,39 @@ func (l *zipLayout) localHeader(i int) []byte {
 
 // localHeader is the local file header of a stored file.
 func localHeader(name string, crc uint32, size int64) []byte {
-	h := make([]byte, zipLocalHeaderLen, zipLocalHeaderLen+len(name))
-	binary.LittleEndian.PutUint32(h[0:], 0x04034b50)
-	binary.LittleEndian.PutUint16(h[4:], zipVersion)
-	binary.LittleEndian.PutUint16(h[6:], zipFlags)
-	binary.LittleEndian.PutUint16(h[8:], 0) // stored
-	binary.LittleEndian.PutUint16(h[10:], 0)
-	binary.LittleEndian.PutUint16(h[12:], zipDOSDate)
-	binary.LittleEndian.PutUint32(h[14:], crc)
-	binary.LittleEndian.PutUint32(h[18:], uint32(size))
-	binary.LittleEndian.PutUint32(h[22:], uint32(size))
-	binary.LittleEndian.PutUint16(h[26:], uint16(len(name)))
-	binary.LittleEndian.PutUint16(h[28:], 0)
+	return fileHeader(false, name, zipMethodStore, crc, size, size, 0)
+}
+
+// fileHeader is the local (central false) or central directory header of
+// one file of a rebuilt or deflated zip: method, CRC-32, compressed and
+// uncompressed sizes, and for the central directory the local header's
+// offset; everything else is fixed (DOS date 1980-01-01, UTF-8 flag, no
+// extra fields, comment or attributes).
+func fileHeader(central bool, name string, method uint16, crc uint32, csize, size int64, off uint32) []byte {
+	n := zipLocalHeaderLen
+	if central {
+		n = zipCentralHeaderLen
+	}
+	h := make([]byte, n, n+len(name))
+	f := h[4:] // the fields after the signature, shifted by 2 in the central directory
+	if central {
+		binary.LittleEndian.PutUint32(h[0:], 0x02014b50)
+		binary.LittleEndian.PutUint16(h[4:], zipVersion) // made by
+		f = h[6:]
+		// extra, comment, disk, internal and external attributes stay 0
+		binary.LittleEndian.PutUint32(h[42:], off)
+	} else {
+		binary.LittleEndian.PutUint32(h[0:], 0x04034b50)
+	}
+	binary.LittleEndian.PutUint16(f[0:], zipVersion)
+	binary.LittleEndian.PutUint16(f[2:], zipFlags)
+	binary.LittleEndian.PutUint16(f[4:], method)
+	binary.LittleEndian.PutUint16(f[6:], 0)
+	binary.LittleEndian.PutUint16(f[8:], zipDOSDate)
+	binary.LittleEndian.PutUint32(f[10:], crc)
+	binary.LittleEndian.PutUint32(f[14:], uint32(csize))
+	binary.LittleEndian.PutUint32(f[18:], uint32(size))
+	binary.LittleEndian.PutUint16(f[22:], uint16(len(name)))
 	return append(h, name...)
 }
 
@@ -101,23 +122,7 @@ func (l *zipLayout) centralDirectory() []byte {
 	var out []byte
 	for i, f := range l.m.files {
 		b := l.blobs[f.blob]
-		name := l.prefix + f.name
-		h := make([]byte, zipCentralHeaderLen)
-		binary.LittleEndian.PutUint32(h[0:], 0x02014b50)
-		binary.LittleEndian.PutUint16(h[4:], zipVersion)
-		binary.LittleEndian.PutUint16(h[6:], zipVersion)
-		binary.LittleEndian.PutUint16(h[8:], zipFlags)
-		binary.LittleEndian.PutUint16(h[10:], 0)
-		binary.LittleEndian.PutUint16(h[12:], 0)
-		binary.LittleEndian.PutUint16(h[14:], zipDOSDate)
-		binary.LittleEndian.PutUint32(h[16:], b.crc)
-		binary.LittleEndian.PutUint32(h[20:], uint32(b.size))
-		binary.LittleEndian.PutUint32(h[24:], uint32(b.size))
-		binary.LittleEndian.PutUint16(h[28:], uint16(len(name)))
-		// extra, comment, disk, internal and external attributes stay 0
-		binary.LittleEndian.PutUint32(h[42:], uint32(l.local[i]))
-		out = append(out, h...)
-		out = append(out, name...)
+		out = append(out, fileHeader(true, l.prefix+f.name, zipMethodStore, b.crc, b.size, b.size, uint32(l.local[i]))...)
 	}
 	end := make([]byte, zipEndLen)
 	binary.LittleEndian.PutUint32(end[0:], 0x06054b50)

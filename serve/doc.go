@@ -62,6 +62,13 @@
 //
 // # Checked bytes
 //
+// Zips are sent deflated, no larger than the mirror sent them, when
+// [Options.ZipCacheDir] is set: each is made once from the bundle's
+// checked contents into that directory, checked against the sha256 the
+// bundle records for its deflated form, and sent from there (see
+// zipcache.go and docs/FORMAT.md, "Zips as served"); a zip this build's
+// compressor does not reproduce is sent stored instead.
+//
 // Every byte sent was checked against the bundle's sha256: files up to
 // 1 MiB are read and checked whole before the status line is sent, so
 // corrupt content is answered 500 and logged; larger zips are checked while

@@ -393,6 +393,21 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 		h["Content-Type"] = s.hdr.zip
 	}
 	h["Cache-Control"] = s.maxAgeHdr
+	// Responses name the bundle by its base name: its directory is the
+	// server's business (logs carry the full path, in the errors).
+	what := func() string {
+		return path + "@" + mv.version + "." + kind.String() + " in " + filepath.Base(loc.b.name)
+	}
+	fi := loc.fi
+	if kind == bundle.KindZip && loc.stored != nil {
+		if s.zips != nil {
+			if handled, abort := s.sendCachedZip(w, r, path, mv, loc, what); handled {
+				return abort
+			}
+		}
+		// Not made here: the stored zip, checked against its own sha256.
+		fi = loc.stored
+	}
 	var hf *hotFile
 	if kind != bundle.KindZip {
 		hf = loc.hot.Load()
@@ -401,16 +416,11 @@ func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string
 	if hf != nil {
 		etagHdr = hf.etag
 	} else {
-		etagHdr = []string{etag(loc.fi.SHA256)}
+		etagHdr = []string{etag(fi.SHA256)}
 	}
 	h["Etag"] = etagHdr
 	if notModified(w, r, etagHdr[0]) {
 		return false
-	}
-	// Responses name the bundle by its base name: its directory is the
-	// server's business (logs carry the full path, in the errors).
-	what := func() string {
-		return path + "@" + mv.version + "." + kind.String() + " in " + filepath.Base(loc.b.name)
 	}
 	if hf != nil {
 		if sha256.Sum256(hf.data) == loc.fi.SHA256 {

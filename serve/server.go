@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,13 @@ type Options struct {
 	// the index, which holds the sha256 of every frame.
 	SignerKeys        []note.Verifier
 	RequireAllSigners bool
+	// ZipCacheDir, if set, is where deflated zips are made and kept
+	// (see zipcache.go): clients then get zips no larger than the mirror
+	// sent. Without it, zips are served with stored entries. Several
+	// servers may share one directory.
+	ZipCacheDir string
+	// ZipCacheBytes bounds ZipCacheDir; 0 means DefaultZipCacheBytes.
+	ZipCacheBytes int64
 
 	// TLSCertFile and TLSKeyFile make Run serve HTTPS.
 	TLSCertFile, TLSKeyFile string
@@ -121,6 +129,7 @@ type Server struct {
 	listAgeHdr []string
 
 	writers sync.Pool // of *statusWriter
+	zips    *zipCache // nil: zips are served stored
 
 	cur      atomic.Pointer[view]
 	reloadMu sync.Mutex
@@ -184,6 +193,12 @@ func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error
 		hdr:        newHeaderValues(),
 		maxAgeHdr:  []string{fmt.Sprintf("public, max-age=%d, immutable", int64(opts.MaxAge/time.Second))},
 		listAgeHdr: []string{fmt.Sprintf("public, max-age=%d", int64(opts.ListMaxAge/time.Second))},
+	}
+	if opts.ZipCacheDir != "" {
+		if err := os.MkdirAll(opts.ZipCacheDir, 0o777); err != nil {
+			return nil, fmt.Errorf("serve: zip cache: %w", err)
+		}
+		s.zips = newZipCache(opts.ZipCacheDir, opts.ZipCacheBytes)
 	}
 	files, sig, err := expand(opts.Bundles)
 	if err != nil {

@@ -13,6 +13,8 @@ type source interface {
 	Name() string
 	Modules() []bundle.Module
 	OpenFile(ctx context.Context, path, version string, kind bundle.FileKind) (file, error)
+	// WriteZip writes the zip as served, as [bundle.Reader.WriteZip].
+	WriteZip(ctx context.Context, path, version string, w io.Writer) (bundle.FileInfo, error)
 	Close() error
 }
 

@@ -75,6 +75,9 @@ type fileLoc struct {
 	// hot holds the bytes of a small .info or .mod once read from the
 	// bundle; they are checked against fi.SHA256 again each time sent.
 	hot atomic.Pointer[hotFile]
+	// stored is the stored form of a zip whose fi is the deflated one:
+	// what is served when the deflated form can't be made here.
+	stored *bundle.FileInfo
 }
 
 // hotFile is a small file kept in memory with its ready-made headers.
@@ -367,7 +370,7 @@ func (mv *modVersion) add(m bundle.Module, b *openBundle) {
 		mv.mod.b, mv.mod.fi = b, m.Mod
 	}
 	if !mv.zip.ok() && m.Zip != nil {
-		mv.zip.b, mv.zip.fi = b, m.Zip
+		mv.zip.b, mv.zip.fi, mv.zip.stored = b, m.Zip, m.ZipStored
 	}
 	if mv.modHash == "" {
 		mv.modHash = m.ModHash

@@ -216,7 +216,8 @@ func (c *InspectCmd) Run(e *env) error {
 	fmt.Fprintf(tw, "content\t%s before dedup, %s unique (%s), %s compressed (%s of unique)\n",
 		humanBytes(st.LogicalBytes), humanBytes(st.BlobBytes), ratio(st.BlobBytes, st.LogicalBytes),
 		humanBytes(st.CompressedBytes), ratio(st.CompressedBytes, st.BlobBytes))
-	fmt.Fprintf(tw, "zips as serve sends them\t%s, stored, not deflated (bundle is %s of that; the mirror's deflated zips are smaller: create prints what it fetched)\n", humanBytes(st.ZipBytes), ratio(st.FileSize, st.ZipBytes))
+	fmt.Fprintf(tw, "zips as serve sends them\t%s\n", servedZips(st))
+	fmt.Fprintf(tw, "zips as the mirror sent them\t%s\n", mirrorZips(st))
 	fmt.Fprintf(tw, "storage\t%d blobs in %d frames, index %s\n", st.Blobs, st.Frames, humanBytes(st.IndexSize))
 	fmt.Fprintf(tw, "size split\t%s\n", sizeSplitLine(r.SizeSplit()))
 	if r.Incremental() {
@@ -278,6 +279,35 @@ func (c *InspectCmd) printJSON(e *env, r *bundle.Reader, fileSum string) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// servedZips describes the zips as serve and unpack hand them out.
+func servedZips(st bundle.Stats) string {
+	if st.Zips == 0 {
+		return "none"
+	}
+	form := "stored, not deflated (a bundle written before zips were served deflated)"
+	switch st.ZipsDeflated {
+	case st.Zips:
+		form = "deflated"
+	case 0:
+	default:
+		form = fmt.Sprintf("%d of %d deflated, the others as the mirror sent them", st.ZipsDeflated, st.Zips)
+	}
+	return fmt.Sprintf("%s, %s (%s stored; the bundle is %s of what is served)", humanBytes(st.ZipBytes), form, humanBytes(st.ZipStoredBytes), ratio(st.FileSize, st.ZipBytes))
+}
+
+// mirrorZips compares what serve sends with what the mirror sent.
+func mirrorZips(st bundle.Stats) string {
+	switch {
+	case st.Zips == 0:
+		return "none"
+	case st.ZipsMirrorKnown == 0:
+		return "not recorded (a bundle written before the mirror's zip sizes were)"
+	case st.ZipsMirrorKnown < st.Zips:
+		return fmt.Sprintf("%s for %d of %d zips", humanBytes(st.ZipMirrorBytes), st.ZipsMirrorKnown, st.Zips)
+	}
+	return fmt.Sprintf("%s (served zips are %s of that)", humanBytes(st.ZipMirrorBytes), ratio(st.ZipBytes, st.ZipMirrorBytes))
 }
 
 func fileSize(f *bundle.FileInfo) string {
@@ -532,7 +562,13 @@ func ratio(a, b int64) string {
 
 // bundleProgress adapts bundle events to a progress drawer.
 func bundleProgress(p *progress) func(bundle.Event) {
-	return func(ev bundle.Event) { p.Update(ev.Done, ev.Total, ev.Item) }
+	return func(ev bundle.Event) {
+		if ev.Phase == "warning" {
+			p.Warn(ev.Item)
+			return
+		}
+		p.Update(ev.Done, ev.Total, ev.Item)
+	}
 }
 
 // absSlash returns dir as an absolute, slash-separated path for file:// URLs.

@@ -164,3 +164,16 @@ func (p *progress) Finish() {
 		p.bar = nil
 	}
 }
+
+// Warn prints a warning on its own line, --quiet or not.
+func (p *progress) Warn(msg string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Clear()
+	}
+	fmt.Fprintf(p.out, "gobundle: %s: warning: %s\n", p.label, msg)
+}

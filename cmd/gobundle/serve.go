@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"syscall"
@@ -27,6 +28,8 @@ type ServeCmd struct {
 	SumDB        []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
 	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
 	MaxConns     int           `name:"max-conns" default:"1024" help:"Connections served at once; more wait to be accepted."`
+	ZipCache     string        `name:"zip-cache" placeholder:"DIR|off" help:"Directory where serve makes and keeps the deflated zips it sends (each once, when first asked for), so clients download no more than the mirror sent; 'off' sends zips with stored entries (about 4x larger) and keeps nothing. Several servers may share it. Default: <user cache dir>/gobundle/serve-zips."`
+	ZipCacheMax  byteSize      `name:"zip-cache-max" default:"8GiB" placeholder:"SIZE" help:"Bound of --zip-cache; the least recently sent zips go first (made again when asked for)."`
 	Poll         time.Duration `default:"10s" help:"How often to look for new or changed bundles in the served directories (0 disables; SIGHUP always reloads)."`
 	trustFlags
 	Misses  string   `name:"misses" placeholder:"FILE" type:"path" help:"Keep the misses (module versions, lists, @latest and checksum database records asked for that no bundle holds; GET /-/misses) in FILE across restarts: read at start, appended to (several servers may share it). Example: --misses /var/lib/gobundle/misses.log, then on the connected side gobundle create --from misses.txt with what GET /-/misses printed."`
@@ -58,6 +61,10 @@ func (c *ServeCmd) Run(e *env) error {
 	}
 
 	ctx := e.ctx
+	zipCache, err := c.zipCacheDir(log)
+	if err != nil {
+		return err
+	}
 	keys, given, err := serveSumDBKeys(ctx, e, c.SumDB)
 	if err != nil {
 		return err
@@ -86,6 +93,8 @@ func (c *ServeCmd) Run(e *env) error {
 		TLSCertFile:       c.TLSCert,
 		TLSKeyFile:        c.TLSKey,
 		MissesFile:        c.Misses,
+		ZipCacheDir:       zipCache,
+		ZipCacheBytes:     int64(c.ZipCacheMax),
 	})
 	if err != nil {
 		ln.Close()
@@ -182,4 +191,30 @@ func (c *ServeCmd) softLimit(n int) int64 {
 		return int64(max(1, n)) * (c.FrameCache<<20 + 256<<20)
 	}
 	return int64(c.Memory) + 256<<20
+}
+
+// zipCacheDir returns the zip cache directory to use, "" for none. The
+// default one is skipped, with a warning, when it cannot be made; one the
+// user named must work.
+func (c *ServeCmd) zipCacheDir(log *slog.Logger) (string, error) {
+	switch c.ZipCache {
+	case "off":
+		return "", nil
+	case "":
+	default:
+		if err := os.MkdirAll(c.ZipCache, 0o777); err != nil {
+			return "", fmt.Errorf("serve: --zip-cache: %w", err)
+		}
+		return c.ZipCache, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err == nil {
+		dir = filepath.Join(dir, "gobundle", "serve-zips")
+		err = os.MkdirAll(dir, 0o777)
+	}
+	if err != nil {
+		log.Warn("no zip cache: zips are sent with stored entries, about 4x what the mirror sent; set --zip-cache DIR", "err", err)
+		return "", nil
+	}
+	return dir, nil
 }

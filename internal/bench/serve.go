@@ -73,38 +73,16 @@ func (b *bench) stageServe(ctx context.Context) error {
 		return err
 	}
 	defer ng.stop(b)
-	sv, err := b.startServe(ctx, bf)
+	zipCache := filepath.Join(work, "serve-zips")
+	sv, err := b.startServe(ctx, bf, "--zip-cache", zipCache)
 	if err != nil {
 		return err
 	}
 	defer sv.stop(b)
 	b.log.Info("servers up", "nginx", ng.url, "serve", sv.url, "bundle", b.rel(bf))
-
-	// go mod download all, cold client cache, interleaved.
-	var viaNginx, viaServe []measurement
-	for i := 0; i < serveRuns; i++ {
-		for _, s := range []struct {
-			url string
-			out *[]measurement
-		}{{ng.url, &viaNginx}, {sv.url, &viaServe}} {
-			modcache := filepath.Join(work, "gomodcache")
-			m, err := b.execute(ctx, proc{dir: src, env: b.goEnv(modcache, s.url, "off", "-mod=mod"), args: []string{"go", "mod", "download", "all"}})
-			if err != nil {
-				return fmt.Errorf("through %s: %w", s.url, err)
-			}
-			*s.out = append(*s.out, m)
-			b.log.Info("go mod download all (cold client) done", "proxy", s.url, "wall", m.Wall.Round(time.Millisecond))
-			if err := moveToTrash(work, modcache); err != nil {
-				return err
-			}
-		}
+	if err := b.serveDownloads(ctx, t, work, src, tree, ng, sv); err != nil {
+		return err
 	}
-	dlCmd := func(server string) string {
-		return fmt.Sprintf("cd %s && GOENV=off GOFLAGS=-mod=mod GOTOOLCHAIN=local GOSUMDB=off GOPROXY=http://127.0.0.1:<%s port> GOMODCACHE=$(mktemp -d) go mod download all", b.rel(t.ProjectDir), server)
-	}
-	b.rep.add(figure{Tree: "project", Measure: "go mod download all, cold client, via serve (stock: nginx on the unpacked tree)", Unit: unitSeconds,
-		Value: medianWall(viaServe), Stock: medianWall(viaNginx), HasStock: true, TargetMax: 1.1, TargetRatio: true, Runs: serveRuns,
-		Command: dlCmd("serve"), StockCommand: dlCmd("nginx")})
 
 	// wrk on one .mod URL, each server alone.
 	dur := 10 * time.Second
@@ -152,7 +130,7 @@ func (b *bench) serveLarge(ctx context.Context, dur time.Duration) error {
 	var starts []float64
 	var last *server
 	for i := 0; i < serveRuns; i++ {
-		sv, err := b.startServe(ctx, gr.bundle)
+		sv, err := b.startServe(ctx, gr.bundle, "--zip-cache", "off")
 		if err != nil {
 			return err
 		}
@@ -348,10 +326,10 @@ func (b *bench) startNginx(ctx context.Context, prefix, root string) (*server, e
 	}
 }
 
-// startServe runs `gobundle serve -q --listen 127.0.0.1:0 bundle` and
+// startServe runs `gobundle serve -q --listen 127.0.0.1:0 [flags] bundle` and
 // waits for its GOPROXY= line, timing the startup.
-func (b *bench) startServe(ctx context.Context, bundle string) (*server, error) {
-	return b.startServeEnv(ctx, b.baseEnv(), bundle)
+func (b *bench) startServe(ctx context.Context, bundle string, flags ...string) (*server, error) {
+	return b.startServeEnv(ctx, b.baseEnv(), bundle, flags...)
 }
 
 // startServeEnv is startServe with the environment env and more flags.

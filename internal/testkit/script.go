@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -702,7 +703,13 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		timeout = d
 	}
-	p, proxyURL, err := StartBackground(ts, "gobundle", append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), "GOPROXY=", timeout)
+	// Deflated zips are made in the script's own directory, never in a
+	// user cache shared between scripts.
+	sargs := []string{"serve", "--listen", "127.0.0.1:0"}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--zip-cache") }) {
+		sargs = append(sargs, "--zip-cache", filepath.Join(ts.Getenv("WORK"), "serve-zips"))
+	}
+	p, proxyURL, err := StartBackground(ts, "gobundle", append(sargs, args...), "GOPROXY=", timeout)
 	if neg {
 		if err == nil {
 			p.Stop(5 * time.Second)
