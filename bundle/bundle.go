@@ -152,7 +152,8 @@ type Stats struct {
 	ZipStoredBytes  int64
 	ZipMirrorBytes  int64
 	ZipsMirrorKnown int
-	ZipsDeflated    int
+	ZipsDeflated    int // zips served deflated
+	ZipsRaw         int // zips served as the mirror sent them
 	Modules         int // module versions
 	Zips            int
 	Extras          int

@@ -353,3 +353,10 @@ func (s *seqReader) blob(ctx context.Context, i uint32, entry string) ([]byte, e
 	}
 	return out, nil
 }
+
+// tableBlobBad reports whether the table's own bytes fail their checks
+// (a damaged frame or blob, which Verify reports as such).
+func (r *Reader) tableBlobBad() bool {
+	_, err := r.ReadExtra(context.Background(), ExtraKindZips, DeflatedTable)
+	return err != nil
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -307,6 +308,11 @@ func TestHostileZipTable(t *testing.T) {
 			}
 			if err := r.ZipTableError(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "zips deflated/1") {
 				t.Fatalf("table error %v", err)
+			}
+			if ps := r.Verify(ctx, nil); !slices.ContainsFunc(ps, func(p Problem) bool {
+				return p.Entry == "zips deflated/1" && errors.Is(p.Err, ErrCorrupt)
+			}) {
+				t.Fatalf("verify does not name the table: %v", ps)
 			}
 			m, _ := r.Module("example.com/h", "v1.0.0")
 			var out bytes.Buffer

@@ -310,7 +310,7 @@ func (s *baseSet) modInBase(m *wmod) (bool, error) {
 			return false, differ(".zip")
 		}
 		if (m.info != nil && bm.Info == nil) || (m.mod != nil && (bm.Mod == nil || m.mod.sum != bm.Mod.SHA256)) ||
-			(m.zipKind != zipNone && (bm.Zip == nil || m.zipSum != bm.Zip.SHA256)) {
+			(m.zipKind != zipNone && (bm.Zip == nil || m.zipSum != storedZip(bm).SHA256)) {
 			same = false
 		}
 		if same {
@@ -463,4 +463,13 @@ func LinkAll(rs []*Reader) error {
 		}
 	}
 	return nil
+}
+
+// storedZip is the stored (or raw) form of m's zip, which the index's zip
+// sha256 describes.
+func storedZip(m Module) *FileInfo {
+	if m.ZipStored != nil {
+		return m.ZipStored
+	}
+	return m.Zip
 }

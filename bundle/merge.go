@@ -70,8 +70,8 @@ func CheckConflicts(readers []*Reader, skip func(kind string) bool) error {
 	extras := map[[2]string]seen{}
 	for _, r := range readers {
 		for _, x := range r.Extras() {
-			if skip != nil && skip(x.Kind) {
-				continue
+			if skip != nil && skip(x.Kind) || x.Kind == ExtraKindZips {
+				continue // a table of zips describes its own bundle's modules
 			}
 			k := [2]string{x.Kind, x.Name}
 			if o, ok := extras[k]; ok {
@@ -192,8 +192,12 @@ func (w *Writer) copyRebuiltZip(ctx context.Context, r *Reader, e *modEntry) (*z
 		full[i] = prefix + f.name
 		byName[full[i]] = i
 	}
-	zc := &zipContent{size: e.zipSize}
+	zc := &zipContent{size: e.zipSize, mirrorSize: e.mirrorSize}
 	zipSum := sha256.New()
+	var defl *deflatedSum // made by this writer's compressor, as create makes it
+	if !w.opts.NoDeflate {
+		defl = newDeflatedSum()
+	}
 	var err error
 	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
 		i := byName[n]
@@ -205,6 +209,11 @@ func (w *Writer) copyRebuiltZip(ctx context.Context, r *Reader, e *modEntry) (*z
 		// files in (the index checks it), so the served bytes follow.
 		zipSum.Write(layout.localHeader(len(zc.files)))
 		zipSum.Write(data)
+		if defl != nil {
+			if err := defl.add(n, data, r.ix.blobs[e.files[i].blob].crc); err != nil {
+				return nil, err
+			}
+		}
 		c := newContent(data)
 		if err := w.spoolContent(&c); err != nil {
 			return nil, err
@@ -220,6 +229,11 @@ func (w *Writer) copyRebuiltZip(ctx context.Context, r *Reader, e *modEntry) (*z
 	copy(zc.sum[:], zipSum.Sum(nil))
 	if zc.sum != e.zipSum {
 		return nil, fmt.Errorf("%s: %s: zip sha256 mismatch: %w", r.name, entry, ErrCorrupt)
+	}
+	if defl != nil {
+		if zc.deflSize, zc.deflSum, err = defl.result(); err != nil {
+			return nil, err
+		}
 	}
 	return zc, nil
 }

@@ -218,6 +218,7 @@ func (r *Reader) Stats() Stats {
 			case m.zipKind == zipRaw:
 				s.ZipMirrorBytes += m.zipSize
 				s.ZipsMirrorKnown++
+				s.ZipsRaw++
 			case m.mirrorSize != 0:
 				s.ZipMirrorBytes += m.mirrorSize
 				s.ZipsMirrorKnown++

@@ -286,13 +286,16 @@ func servedZips(st bundle.Stats) string {
 	if st.Zips == 0 {
 		return "none"
 	}
-	form := "stored, not deflated (a bundle written before zips were served deflated)"
-	switch st.ZipsDeflated {
-	case st.Zips:
+	var form string
+	switch stored := st.Zips - st.ZipsDeflated - st.ZipsRaw; {
+	case st.ZipsDeflated == st.Zips:
 		form = "deflated"
-	case 0:
+	case st.ZipsRaw == st.Zips:
+		form = "as the mirror sent them"
+	case stored == st.Zips:
+		form = "stored, not deflated (a bundle written without deflated zips)"
 	default:
-		form = fmt.Sprintf("%d of %d deflated, the others as the mirror sent them", st.ZipsDeflated, st.Zips)
+		form = fmt.Sprintf("%d deflated, %d as the mirror sent them, %d stored", st.ZipsDeflated, st.ZipsRaw, stored)
 	}
 	return fmt.Sprintf("%s, %s (%s stored; the bundle is %s of what is served)", humanBytes(st.ZipBytes), form, humanBytes(st.ZipStoredBytes), ratio(st.FileSize, st.ZipBytes))
 }
