@@ -46,6 +46,22 @@ func deflatableModules() []testModule {
 	return append(mods, testModule{path: "example.com/src", version: "v1.0.0", files: files})
 }
 
+// packDeflatable packs deflatableModules with opts into a bundle file
+// and opens it.
+func packDeflatable(t *testing.T, opts WriterOptions) (*Reader, string) {
+	t.Helper()
+	src := t.TempDir()
+	writeTree(t, src, deflatableModules())
+	out := filepath.Join(t.TempDir(), "b.gobundle")
+	packTree(t, src, out, opts)
+	r, err := Open(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, out
+}
+
 // TestServedZipDeflated checks the zips a reader hands out (WriteZip,
 // Unpack): no larger than the mirror's (±10 %), the same h1: as the
 // original, valid for x/mod/zip, with the size and sha256 the index
@@ -181,15 +197,7 @@ func TestDeflatedZipGolden(t *testing.T) {
 // checked against its own sha256, with a warning.
 func TestDeflatedNotReproduced(t *testing.T) {
 	ctx := context.Background()
-	src := t.TempDir()
-	writeTree(t, src, deflatableModules())
-	out := filepath.Join(t.TempDir(), "b.gobundle")
-	packTree(t, src, out, WriterOptions{})
-	r, err := Open(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := packDeflatable(t, WriterOptions{})
 	m := r.find("example.com/src", "v1.0.0")
 	m.deflSum[0] ^= 1
 	if _, err := r.WriteZip(ctx, m.path, m.version, io.Discard); !errors.Is(err, ErrNotReproduced) {
@@ -215,18 +223,10 @@ func TestDeflatedNotReproduced(t *testing.T) {
 // Unpack leaves no zip behind.
 func TestDeflatedCorruptNeverWritten(t *testing.T) {
 	ctx := context.Background()
-	src := t.TempDir()
-	writeTree(t, src, deflatableModules())
-	out := filepath.Join(t.TempDir(), "b.gobundle")
-	packTree(t, src, out, WriterOptions{})
-	r0, err := Open(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r0, out := packDeflatable(t, WriterOptions{})
 	m := r0.find("example.com/src", "v1.0.0")
 	last := m.files[len(m.files)-1]
 	fr := r0.ix.frames[r0.ix.blobs[last.blob].frame]
-	r0.Close()
 	data, _ := os.ReadFile(out)
 	data[fr.off+fr.clen/2] ^= 0xff
 	r, err := NewReader(ctx, bytes.NewReader(data), int64(len(data)), "b")
@@ -254,15 +254,7 @@ func TestDeflatedCorruptNeverWritten(t *testing.T) {
 // still recorded.
 func TestNoDeflate(t *testing.T) {
 	ctx := context.Background()
-	src := t.TempDir()
-	writeTree(t, src, deflatableModules())
-	out := filepath.Join(t.TempDir(), "b.gobundle")
-	packTree(t, src, out, WriterOptions{NoDeflate: true})
-	r, err := Open(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := packDeflatable(t, WriterOptions{NoDeflate: true})
 	m, _ := r.Module("example.com/src", "v1.0.0")
 	var buf bytes.Buffer
 	fi, err := r.WriteZip(ctx, m.Path, m.Version, &buf)
