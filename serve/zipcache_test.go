@@ -196,7 +196,7 @@ func (n notReproduced) WriteZip(ctx context.Context, path, version string, w io.
 func TestServeNotReproducedServesStored(t *testing.T) {
 	r, name, cache, _ := deflatedServer(t)
 	s, err := newServer(context.Background(), Options{Bundles: []string{name}, ZipCacheDir: cache}, func(ctx context.Context, name string) (source, error) {
-		src, err := openReader(ctx, name, 0)
+		src, err := openReader(ctx, name, 0, nil, false)
 		return notReproduced{src}, err
 	})
 	if err != nil {
