@@ -97,7 +97,11 @@ func (c *zipCache) scanLocked() {
 		}
 		name := d.Name()
 		if strings.HasPrefix(name, ".") {
-			os.Remove(p) // a temporary file of a run that was stopped
+			// A temporary file: of a run that was stopped if it is old,
+			// else maybe of another server sharing the directory.
+			if st, err := d.Info(); err == nil && time.Since(st.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
 			return nil
 		}
 		var sum bundle.Sum
@@ -242,13 +246,14 @@ func (c *zipCache) make(ctx context.Context, fi *bundle.FileInfo, build func(io.
 		return fmt.Errorf("zip cache: %w", err)
 	}
 	err = build(tmp)
+	if err == nil {
+		var st os.FileInfo
+		if st, err = tmp.Stat(); err == nil && st.Size() != fi.Size {
+			err = fmt.Errorf("zip cache: %s: %d bytes, not the %d recorded: %w", tmp.Name(), st.Size(), fi.Size, bundle.ErrCorrupt)
+		}
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		if st, serr := os.Stat(tmp.Name()); serr != nil || st.Size() != fi.Size {
-			err = fmt.Errorf("zip cache: %s: not the %d bytes recorded: %w", tmp.Name(), fi.Size, bundle.ErrCorrupt)
-		}
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), name)
@@ -306,12 +311,14 @@ func (s *Server) sendCachedZip(w *statusWriter, r *http.Request, path string, mv
 	case errors.Is(err, bundle.ErrNotReproduced):
 		s.log.Warn("deflated zip not reproduced by this gobundle; serving it stored", "entry", what(), "err", err)
 		return false, false
-	case errors.Is(err, fs.ErrNotExist):
-		s.notFound(w, "not found: %s", what())
-		return true, false
-	case err != nil:
+	case errors.Is(err, bundle.ErrCorrupt), isCanceled(err):
 		s.readError(w, what(), err)
 		return true, false
+	case err != nil:
+		// The cache directory failed (full, removed, another server's
+		// cleanup): the stored zip is still correct.
+		s.log.Warn("zip cache failed; serving the zip stored", "entry", what(), "err", err)
+		return false, false
 	}
 	f, err := os.Open(p)
 	if err != nil {
