@@ -379,19 +379,23 @@ func (s *Server) recordMiss(req request, path string) {
 	s.misses.record(req.kind, path, ver)
 }
 
+// contentType is the Content-Type header of a module file.
+func (s *Server) contentType(kind bundle.FileKind) []string {
+	switch kind {
+	case bundle.KindInfo:
+		return s.hdr.json
+	case bundle.KindMod:
+		return s.hdr.text
+	}
+	return s.hdr.zip
+}
+
 // sendFile sends one module file, checked against the bundle's checksums
 // before (small files) or while (large ones) it is sent. Small .info and
 // .mod files are kept in memory once read and checked again each time.
 func (s *Server) sendFile(w *statusWriter, r *http.Request, v *view, path string, mv *modVersion, kind bundle.FileKind, loc *fileLoc) (abort bool) {
 	h := w.Header()
-	switch kind {
-	case bundle.KindInfo:
-		h["Content-Type"] = s.hdr.json
-	case bundle.KindMod:
-		h["Content-Type"] = s.hdr.text
-	default:
-		h["Content-Type"] = s.hdr.zip
-	}
+	h["Content-Type"] = s.contentType(kind)
 	h["Cache-Control"] = s.maxAgeHdr
 	// Responses name the bundle by its base name: its directory is the
 	// server's business (logs carry the full path, in the errors).
