@@ -117,15 +117,7 @@ func (c *ServeCmd) Run(e *env) error {
 		scheme = "https"
 	}
 	url := scheme + "://" + clientAddr(ln.Addr())
-	st := s.Stats()
-	fmt.Fprintf(e.stdout, "gobundle serve: %s, %s at %s\n", plural(len(st.Bundles), "bundle", "bundles"), plural(st.Versions, "module version", "module versions"), url)
-	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
-	printSumDBNote(e, st, given)
-	if st.VulnDB != nil {
-		fmt.Fprintf(e.stdout, "# vulnerability database (%s, %d entries, modified %s): govulncheck -db %s/vulndb ./...\n",
-			st.VulnDB.Module, st.VulnDB.Entries, st.VulnDB.Modified.Format(time.RFC3339), url)
-	}
-	fmt.Fprintf(e.stdout, "# misses: %s/-/misses lists what clients asked for that no bundle holds, in create --from syntax\n", url)
+	printServeBanner(e, s.Stats(), url, given)
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
@@ -217,4 +209,18 @@ func (c *ServeCmd) zipCacheDir(log *slog.Logger) (string, error) {
 		return "", nil
 	}
 	return dir, nil
+}
+
+// printServeBanner announces the server: what it serves, the GOPROXY line
+// scripts wait for, and notes on the checksum and vulnerability databases
+// and misses.
+func printServeBanner(e *env, st serve.Stats, url string, given map[string]string) {
+	fmt.Fprintf(e.stdout, "gobundle serve: %s, %s at %s\n", plural(len(st.Bundles), "bundle", "bundles"), plural(st.Versions, "module version", "module versions"), url)
+	fmt.Fprintf(e.stdout, "GOPROXY=%s\n", url)
+	printSumDBNote(e, st, given)
+	if st.VulnDB != nil {
+		fmt.Fprintf(e.stdout, "# vulnerability database (%s, %d entries, modified %s): govulncheck -db %s/vulndb ./...\n",
+			st.VulnDB.Module, st.VulnDB.Entries, st.VulnDB.Modified.Format(time.RFC3339), url)
+	}
+	fmt.Fprintf(e.stdout, "# misses: %s/-/misses lists what clients asked for that no bundle holds, in create --from syntax\n", url)
 }
