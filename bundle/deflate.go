@@ -332,7 +332,7 @@ func (s *seqReader) blob(ctx context.Context, i uint32, entry string) ([]byte, e
 		data, _, err := s.r.blobSlice(ctx, i, entry) // a base bundle's content
 		return data, err
 	}
-	fd := s.r.cache.peek(b.frame)
+	fd := s.r.cache.peek(frameKey{s.r, b.frame})
 	if fd == nil {
 		if s.fd == nil || s.id != b.frame {
 			s.fd = nil

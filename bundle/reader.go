@@ -33,7 +33,7 @@ type Reader struct {
 	tr     trailer
 	ix     *index
 	sigs   []Signature // unverified, from the signature block
-	cache  *frameCache
+	cache  *FrameCache
 	// decoding bounds concurrent frame decompressions.
 	decoding chan struct{}
 	// byPath maps a module path to its entries' range in ix.mods.
@@ -132,7 +132,7 @@ func (r *Reader) load(ctx context.Context) error {
 			return err
 		}
 	}
-	r.cache = newFrameCache(DefaultCacheBytes)
+	r.cache = NewFrameCache(DefaultCacheBytes)
 	r.decoding = make(chan struct{}, runtime.GOMAXPROCS(0))
 	r.byPath = make(map[string][2]int)
 	for i := 0; i < len(ix.mods); {
@@ -147,10 +147,12 @@ func (r *Reader) load(ctx context.Context) error {
 }
 
 // SetCacheBytes sets how many bytes of decompressed frames the reader keeps.
-func (r *Reader) SetCacheBytes(n int64) { r.cache.setLimit(n) }
+func (r *Reader) SetCacheBytes(n int64) { r.cache.SetLimit(n) }
 
-// Close releases the reader's resources.
+// Close releases the reader's resources, its frames in a shared cache
+// too.
 func (r *Reader) Close() error {
+	r.cache.drop(r)
 	if r.closer != nil {
 		return r.closer.Close()
 	}
@@ -399,7 +401,7 @@ type frameData struct {
 
 // frame returns the decompressed frame i, from the cache when possible.
 func (r *Reader) frame(ctx context.Context, i uint32) (*frameData, bool, error) {
-	return r.cache.get(ctx, i, func() (*frameData, error) {
+	return r.cache.get(ctx, frameKey{r, i}, func() (*frameData, error) {
 		data, err := r.loadFrame(ctx, i)
 		if err != nil {
 			return nil, err
@@ -498,19 +500,27 @@ func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
 	return out, ctx.Err()
 }
 
-// frameCache is an LRU of decompressed frames bounded by bytes, loading
-// each frame once however many goroutines ask for it.
-type frameCache struct {
+// FrameCache is an LRU of decompressed frames bounded by bytes, loading
+// each frame once however many goroutines ask for it. Each Reader has its
+// own unless it is given a shared one (Reader.ShareCache), so that one
+// bound holds for the frames of many bundles together.
+type FrameCache struct {
 	mu    sync.Mutex
 	limit int64
 	used  int64
 	lru   *list.List // of *cacheEntry, most recent first
-	byID  map[uint32]*list.Element
-	load  map[uint32]*loadCall
+	byKey map[frameKey]*list.Element
+	load  map[frameKey]*loadCall
+}
+
+// frameKey names frame id of reader r.
+type frameKey struct {
+	r  *Reader
+	id uint32
 }
 
 type cacheEntry struct {
-	id   uint32
+	key  frameKey
 	data *frameData
 }
 
@@ -520,30 +530,48 @@ type loadCall struct {
 	err  error
 }
 
-func newFrameCache(limit int64) *frameCache {
-	return &frameCache{limit: limit, lru: list.New(), byID: map[uint32]*list.Element{}, load: map[uint32]*loadCall{}}
+// NewFrameCache returns a cache keeping at most limit bytes of
+// decompressed frames.
+func NewFrameCache(limit int64) *FrameCache {
+	return &FrameCache{limit: limit, lru: list.New(), byKey: map[frameKey]*list.Element{}, load: map[frameKey]*loadCall{}}
 }
 
-func (c *frameCache) setLimit(n int64) {
+// SetLimit changes the bound, evicting the least recently used frames
+// that no longer fit.
+func (c *FrameCache) SetLimit(n int64) {
 	c.mu.Lock()
 	c.limit = n
 	c.evict()
 	c.mu.Unlock()
 }
 
-// get returns frame id, loading it (once for all who ask at the same
+// Limit returns the bound.
+func (c *FrameCache) Limit() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limit
+}
+
+// Used returns the bytes of frames kept.
+func (c *FrameCache) Used() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// get returns frame key, loading it (once for all who ask at the same
 // time) when it is not cached; cached reports whether it is in the cache.
 // A load given up because its caller's ctx ended is retried by the others.
-func (c *frameCache) get(ctx context.Context, id uint32, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
+func (c *FrameCache) get(ctx context.Context, key frameKey, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
 	for {
 		c.mu.Lock()
-		if e, ok := c.byID[id]; ok {
+		if e, ok := c.byKey[key]; ok {
 			c.lru.MoveToFront(e)
 			data := e.Value.(*cacheEntry).data
 			c.mu.Unlock()
 			return data, true, nil
 		}
-		if call, ok := c.load[id]; ok {
+		if call, ok := c.load[key]; ok {
 			c.mu.Unlock()
 			select {
 			case <-call.done:
@@ -553,22 +581,22 @@ func (c *frameCache) get(ctx context.Context, id uint32, load func() (*frameData
 			if isCtxErr(call.err) && ctx.Err() == nil {
 				continue
 			}
-			return call.data, call.err == nil && call.data != nil && c.holds(id, call.data), call.err
+			return call.data, call.err == nil && call.data != nil && c.holds(key, call.data), call.err
 		}
 		call := &loadCall{done: make(chan struct{})}
-		c.load[id] = call
+		c.load[key] = call
 		c.mu.Unlock()
 
 		call.data, call.err = load()
 
 		c.mu.Lock()
-		delete(c.load, id)
+		delete(c.load, key)
 		cached = false
 		if call.err == nil && int64(len(call.data.data)) <= c.limit {
-			c.byID[id] = c.lru.PushFront(&cacheEntry{id: id, data: call.data})
+			c.byKey[key] = c.lru.PushFront(&cacheEntry{key: key, data: call.data})
 			c.used += int64(len(call.data.data))
 			c.evict()
-			_, cached = c.byID[id]
+			_, cached = c.byKey[key]
 		}
 		c.mu.Unlock()
 		close(call.done)
@@ -576,35 +604,48 @@ func (c *frameCache) get(ctx context.Context, id uint32, load func() (*frameData
 	}
 }
 
-// peek returns frame id if the cache holds it, else nil; it loads nothing.
-func (c *frameCache) peek(id uint32) *frameData {
+// peek returns frame key if the cache holds it, else nil; it loads nothing.
+func (c *FrameCache) peek(key frameKey) *frameData {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byID[id]; ok {
+	if e, ok := c.byKey[key]; ok {
 		c.lru.MoveToFront(e)
 		return e.Value.(*cacheEntry).data
 	}
 	return nil
 }
 
-// holds reports whether the cache holds data as frame id.
-func (c *frameCache) holds(id uint32, data *frameData) bool {
+// holds reports whether the cache holds data as frame key.
+func (c *FrameCache) holds(key frameKey, data *frameData) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byID[id]
+	e, ok := c.byKey[key]
 	return ok && e.Value.(*cacheEntry).data == data
+}
+
+// drop removes the frames of r.
+func (c *FrameCache) drop(r *Reader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.byKey {
+		if k.r == r {
+			c.lru.Remove(e)
+			delete(c.byKey, k)
+			c.used -= int64(len(e.Value.(*cacheEntry).data.data))
+		}
+	}
 }
 
 func isCtxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-func (c *frameCache) evict() {
+func (c *FrameCache) evict() {
 	for c.used > c.limit && c.lru.Len() > 0 {
 		e := c.lru.Back()
 		ce := e.Value.(*cacheEntry)
 		c.lru.Remove(e)
-		delete(c.byID, ce.id)
+		delete(c.byKey, ce.key)
 		c.used -= int64(len(ce.data.data))
 	}
 }

@@ -2,11 +2,22 @@ package bundle
 
 // CacheBytes returns the bound of the reader's frame cache (see
 // SetCacheBytes).
-func (r *Reader) CacheBytes() int64 {
-	r.cache.mu.Lock()
-	defer r.cache.mu.Unlock()
-	return r.cache.limit
+func (r *Reader) CacheBytes() int64 { return r.cache.Limit() }
+
+// ShareCache makes the reader keep its decompressed frames in c, which
+// other readers share, so that one bound holds for all of them together
+// (a frame is kept by whichever bundle it belongs to, least recently used
+// first out). Call it before the first read; Close drops the reader's
+// frames from c.
+func (r *Reader) ShareCache(c *FrameCache) {
+	if c != nil {
+		r.cache = c
+	}
 }
+
+// Cache returns the frame cache the reader uses (its own, or the one
+// given to ShareCache).
+func (r *Reader) Cache() *FrameCache { return r.cache }
 
 // ShareDecoding makes the reader take its decompression slots from sem,
 // which other readers share, so that concurrent frame decompressions are

@@ -1,32 +1,41 @@
 package serve
 
-import "runtime"
+import (
+	"runtime"
 
-// minShare is the least frame cache a bundle gets from Options.MemoryBytes,
-// however many bundles share it: a frame larger than the cache is never
-// kept, so below one frame (64 MiB as create writes them) every file read
-// of a zip decompresses its whole frame again (measured: 20 bundles
-// sharing 512 MiB, 25 MiB each, took minutes per zip). With more bundles
-// than the budget holds frames, the budget is exceeded rather than that.
-const minShare = 64 << 20
+	"github.com/gobundle/gobundle/bundle"
+)
 
-// cacheSizer is a source whose frame cache can be bounded.
-type cacheSizer interface {
-	SetCacheBytes(int64)
+// sharedFrames returns the frame cache all readers of a server share under
+// Options.MemoryBytes, nil when there is no budget (each reader keeps its
+// own). One cache, not equal shares: a frame larger than a bundle's share
+// would never be kept, so with twenty bundles in 512 MiB (25 MiB each,
+// below one 64 MiB frame) every file read of a zip decompressed its whole
+// frame again (measured: minutes per zip). Shared, the budget holds the
+// frames in use, whichever bundles they belong to.
+func sharedFrames(budget int64) *bundle.FrameCache {
+	if budget <= 0 {
+		return nil
+	}
+	return bundle.NewFrameCache(budget)
 }
 
-// shareMemory divides Options.MemoryBytes between the frame caches of the
-// bundles of v, equally, at least minShare each; bundles kept from the
-// previous view are resized too. Readers of bundles that left the view keep
-// their caches until the last request on them ends and they are closed.
+// cacheHolder is a source whose frame cache can be bounded.
+type cacheHolder interface {
+	Cache() *bundle.FrameCache
+}
+
+// shareMemory keeps the frame cache the bundles of v share at
+// Options.MemoryBytes (which a caller may change between reloads).
+// Readers of bundles that left the view drop their frames from it when
+// the last request on them ends and they are closed.
 func (s *Server) shareMemory(v *view) {
-	if s.opts.MemoryBytes <= 0 || len(v.bundles) == 0 {
+	if s.opts.MemoryBytes <= 0 {
 		return
 	}
-	share := max(s.opts.MemoryBytes/int64(len(v.bundles)), minShare)
 	for _, b := range v.bundles {
-		if cs, ok := b.src.(cacheSizer); ok {
-			cs.SetCacheBytes(share)
+		if ch, ok := b.src.(cacheHolder); ok {
+			ch.Cache().SetLimit(s.opts.MemoryBytes)
 		}
 	}
 }

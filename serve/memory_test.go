@@ -8,11 +8,13 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gobundle/gobundle/bundle"
 )
 
 // TestMemoryBudgetShared: Options.MemoryBytes bounds the frame caches of
-// all bundles together, divided equally and again at each reload, and the
-// readers share one set of decompression slots; /metrics reports RSS.
+// all bundles together: the readers share one cache at the budget, kept at
+// each reload, and one set of decompression slots; /metrics reports RSS.
 func TestMemoryBudgetShared(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 4 {
@@ -20,32 +22,30 @@ func TestMemoryBudgetShared(t *testing.T) {
 			testMod{path: fmt.Sprintf("example.com/m%d", i), version: "v1.0.0", files: map[string]string{"a.go": "package a\n"}})
 	}
 	s, base := runServer(t, Options{Bundles: []string{dir}, MemoryBytes: 1 << 30})
-	check := func(n int, share int64) {
+	check := func(n int, limit int64) {
 		t.Helper()
 		v := s.acquire()
 		defer v.release(s.log)
 		if len(v.bundles) != n {
 			t.Fatalf("%d bundles, want %d", len(v.bundles), n)
 		}
-		var total int64
+		var cache *bundle.FrameCache
 		var slots chan struct{}
 		for _, b := range v.bundles {
 			r := b.src.(readerSource).Reader
-			if got := r.CacheBytes(); got != share {
-				t.Errorf("%s: frame cache %d, want %d", b.name, got, share)
-			}
-			total += r.CacheBytes()
-			if slots == nil {
-				slots = r.DecodeSlots()
+			if cache == nil {
+				cache, slots = r.Cache(), r.DecodeSlots()
+			} else if r.Cache() != cache {
+				t.Errorf("%s: frame cache not shared", b.name)
 			} else if r.DecodeSlots() != slots {
 				t.Errorf("%s: decompression slots not shared", b.name)
 			}
 		}
-		if total > 1<<30 {
-			t.Errorf("frame caches add up to %d, over the budget", total)
+		if got := cache.Limit(); got != limit {
+			t.Errorf("shared frame cache bound %d, want %d", got, limit)
 		}
 	}
-	check(4, 256<<20)
+	check(4, 1<<30)
 	for i := 4; i < 8; i++ {
 		writeBundle(t, filepath.Join(dir, fmt.Sprintf("b%d.gobundle", i)), 0,
 			testMod{path: fmt.Sprintf("example.com/m%d", i), version: "v1.0.0", files: map[string]string{"a.go": "package a\n"}})
@@ -53,20 +53,48 @@ func TestMemoryBudgetShared(t *testing.T) {
 	if err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	check(8, 128<<20)
+	check(8, 1<<30)
 	if err := os.Remove(filepath.Join(dir, "b7.gobundle")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	check(7, (1<<30)/7)
-	// Never below one frame: 7 bundles in 128 MiB get 64 MiB each.
+	check(7, 1<<30)
 	s.opts.MemoryBytes = 128 << 20
 	s.shareMemory(s.cur.Load())
-	check(7, 64<<20)
+	check(7, 128<<20)
 	_, body := mustGet(t, "GET", base+"/metrics")
 	if runtime.GOOS == "linux" && !strings.Contains(string(body), "\ngobundle_serve_resident_memory_bytes ") {
 		t.Errorf("no RSS in /metrics")
+	}
+}
+
+// TestMemoryBudgetAcrossBundles: with a budget smaller than the frames of
+// all bundles together, reading every bundle's zip keeps at most the
+// budget, and the most recently read frames stay whichever bundle they
+// belong to (with equal shares, a bundle's frame larger than its share was
+// never kept).
+func TestMemoryBudgetAcrossBundles(t *testing.T) {
+	dir := t.TempDir()
+	const n, fileSize = 6, 40 << 10
+	for i := range n {
+		content := strings.Repeat(fmt.Sprintf("// bundle %d\n", i), fileSize/12)
+		writeBundle(t, filepath.Join(dir, fmt.Sprintf("b%d.gobundle", i)), 0,
+			testMod{path: fmt.Sprintf("example.com/m%d", i), version: "v1.0.0", files: map[string]string{"a.go": content}})
+	}
+	// Room for about three zip frames, over any one bundle's equal share.
+	const budget = 3*fileSize + fileSize/2
+	s, base := runServer(t, Options{Bundles: []string{dir}, MemoryBytes: budget})
+	for i := range n {
+		if resp, _ := mustGet(t, "GET", fmt.Sprintf("%s/example.com/m%d/@v/v1.0.0.zip", base, i)); resp.StatusCode != 200 {
+			t.Fatalf("m%d zip: %s", i, resp.Status)
+		}
+	}
+	v := s.acquire()
+	defer v.release(s.log)
+	cache := v.bundles[0].src.(readerSource).Reader.Cache()
+	if used := cache.Used(); used > budget || used < fileSize {
+		t.Errorf("shared frame cache holds %d bytes, want between %d and the budget %d", used, fileSize, budget)
 	}
 }

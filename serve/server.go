@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gobundle/gobundle/bundle"
 )
 
 // Options configure a Server.
@@ -41,10 +43,10 @@ type Options struct {
 	PollInterval time.Duration
 
 	// MemoryBytes, if positive, bounds the frame caches of all loaded
-	// bundles together, however many there are: each bundle of the view
-	// gets an equal share (at least 64 MiB, one frame: the budget is
-	// exceeded rather than every zip read decompressing again), divided again at every
-	// reload. It overrides FrameCacheBytes. Frame decompressions, which
+	// bundles together, however many there are: they share one cache
+	// (bundle.FrameCache), least recently used frame out whichever bundle
+	// it belongs to, so a busy bundle uses what quiet ones leave. It
+	// overrides FrameCacheBytes. Frame decompressions, which
 	// hold a frame each while they run, are bounded across all bundles
 	// to one per CPU either way.
 	MemoryBytes int64
@@ -143,10 +145,14 @@ type Server struct {
 // content for the same module version (a *ConflictError naming both).
 func New(ctx context.Context, opts Options) (*Server, error) {
 	slots := newDecodeSlots()
+	frames := sharedFrames(opts.MemoryBytes)
 	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
 		src, err := openReader(ctx, name, opts.FrameCacheBytes, opts.SignerKeys, opts.RequireAllSigners)
 		if sd, ok := src.(interface{ ShareDecoding(chan struct{}) }); ok {
 			sd.ShareDecoding(slots)
+		}
+		if sc, ok := src.(interface{ ShareCache(*bundle.FrameCache) }); ok {
+			sc.ShareCache(frames)
 		}
 		return src, err
 	})
