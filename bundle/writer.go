@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -511,26 +512,17 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	}
 	defer zr.Close()
 	prefix := zipPrefix(mv.Path, mv.Version)
-	full := make([]string, len(zr.File))
-	byName := make(map[string]int, len(zr.File))
-	for i, zf := range zr.File {
-		if _, ok := splitZipName(zf.Name, prefix); !ok {
-			return nil, fmt.Errorf("file %s is outside %s", zf.Name, prefix)
-		}
-		if _, dup := byName[zf.Name]; dup {
-			return nil, fmt.Errorf("file %s appears twice", zf.Name)
-		}
-		full[i] = zf.Name
-		byName[zf.Name] = i
+	full, byName, err := zipFileNames(zr, prefix)
+	if err != nil {
+		return nil, err
 	}
 	zc := &zipContent{}
 	if st, err := os.Stat(name); err == nil {
 		zc.mirrorSize = st.Size()
 	}
-	zipSum := sha256.New() // of the rebuilt zip; its local headers need only name, CRC and size
-	var defl *deflatedSum  // of the deflated zip, made from the same reads
+	sums := zipSums{zip: sha256.New()}
 	if !w.opts.NoDeflate {
-		defl = newDeflatedSum()
+		sums.defl = newDeflatedSum()
 	}
 	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
 		if err := ctx.Err(); err != nil {
@@ -540,36 +532,72 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 		if !ok {
 			return nil, fmt.Errorf("file %s: not in the zip", n)
 		}
-		zf := zr.File[i]
-		rel, _ := splitZipName(zf.Name, prefix)
-		rc, err := zf.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", zf.Name, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", zf.Name, err)
-		}
-		c := newContent(data)
-		c.zipIndex = i
-		zipSum.Write(localHeader(zf.Name, c.crc, c.size))
-		zipSum.Write(data)
-		if defl != nil {
-			if err := defl.add(zf.Name, data, c.crc); err != nil {
-				return nil, err
-			}
-		}
-		if err := w.spoolContent(&c); err != nil {
-			return nil, err
-		}
-		zc.names = append(zc.names, rel)
-		zc.files = append(zc.files, c)
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return w.readZipFile(zr.File[i], i, prefix, zc, &sums)
 	})
 	if err != nil {
 		return nil, err
 	}
+	return finishZip(mv, name, zc, &sums)
+}
+
+// zipSums are the digests readZip feeds from each file's one inflate.
+type zipSums struct {
+	zip  hash.Hash    // of the rebuilt zip; its local headers need only name, CRC and size
+	defl *deflatedSum // of the deflated zip; nil without deflated zips
+}
+
+// zipFileNames checks that every file of zr is below prefix and listed
+// once, and returns the names in zip order with each one's index.
+func zipFileNames(zr *zip.ReadCloser, prefix string) ([]string, map[string]int, error) {
+	full := make([]string, len(zr.File))
+	byName := make(map[string]int, len(zr.File))
+	for i, zf := range zr.File {
+		if _, ok := splitZipName(zf.Name, prefix); !ok {
+			return nil, nil, fmt.Errorf("file %s is outside %s", zf.Name, prefix)
+		}
+		if _, dup := byName[zf.Name]; dup {
+			return nil, nil, fmt.Errorf("file %s appears twice", zf.Name)
+		}
+		full[i] = zf.Name
+		byName[zf.Name] = i
+	}
+	return full, byName, nil
+}
+
+// readZipFile inflates zf (file i of its zip) once, feeds sums, spools it
+// and adds it to zc, and returns its bytes for dirhash.Hash1.
+func (w *Writer) readZipFile(zf *zip.File, i int, prefix string, zc *zipContent, sums *zipSums) (io.ReadCloser, error) {
+	rel, _ := splitZipName(zf.Name, prefix)
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", zf.Name, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", zf.Name, err)
+	}
+	c := newContent(data)
+	c.zipIndex = i
+	sums.zip.Write(localHeader(zf.Name, c.crc, c.size))
+	sums.zip.Write(data)
+	if sums.defl != nil {
+		if err := sums.defl.add(zf.Name, data, c.crc); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.spoolContent(&c); err != nil {
+		return nil, err
+	}
+	zc.names = append(zc.names, rel)
+	zc.files = append(zc.files, c)
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// finishZip lays out the rebuilt zip of zc's files and completes its
+// sums; a zip a plain zip can't hold keeps the original bytes of file
+// name instead.
+func finishZip(mv module.Version, name string, zc *zipContent, sums *zipSums) (*zipContent, error) {
 	entry := &modEntry{path: mv.Path, version: mv.Version}
 	blobs := make([]blobEntry, len(zc.files))
 	for i, c := range zc.files {
@@ -588,11 +616,11 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 		return zc, nil
 	}
 	entry.zipSize = size
-	zipSum.Write(newZipLayout(entry, blobs).centralDirectory())
+	sums.zip.Write(newZipLayout(entry, blobs).centralDirectory())
 	zc.size = size
-	copy(zc.sum[:], zipSum.Sum(nil))
-	if defl != nil {
-		if zc.deflSize, zc.deflSum, err = defl.result(); err != nil {
+	copy(zc.sum[:], sums.zip.Sum(nil))
+	if sums.defl != nil {
+		if zc.deflSize, zc.deflSum, err = sums.defl.result(); err != nil {
 			return nil, err
 		}
 	}
