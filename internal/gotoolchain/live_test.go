@@ -1,7 +1,6 @@
 package gotoolchain_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobundle/gobundle/internal/testkit"
 )
 
 // TestLiveToolchain is issue 18's proof with real toolchains. With
@@ -25,28 +26,12 @@ import (
 //
 //	GOBUNDLE_LIVE=1 GOBUNDLE_LIVE_CACHE=/tmp/toolchain/cache go test ./internal/gotoolchain -run TestLiveToolchain -v
 func TestLiveToolchain(t *testing.T) {
-	if os.Getenv("GOBUNDLE_LIVE") != "1" {
-		t.Skip("set GOBUNDLE_LIVE=1 to run against this machine's upstream and checksum database")
-	}
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skip("the live toolchain test runs the linux/amd64 toolchains it bundles")
 	}
-	for _, tool := range []string{"unshare", "ip", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("GOBUNDLE_LIVE=1 needs %s: %v", tool, err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	goenv := func(key string) string {
-		out, err := exec.CommandContext(ctx, "go", "env", key).Output()
-		if err != nil {
-			t.Fatalf("go env %s: %v", key, err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	proxy, gosumdb, gocache, local := goenv("GOPROXY"), goenv("GOSUMDB"), goenv("GOCACHE"), goenv("GOVERSION")
+	live := testkit.StartLive(t, 15*time.Minute)
+	ctx, dir, bin := live.Ctx, live.Dir, live.Bin
+	proxy, gosumdb, gocache, local := live.Proxy, live.GoSumDB, live.GOCACHE, live.GoEnv(t, "GOVERSION")
 	old := os.Getenv("GOBUNDLE_LIVE_OLD")
 	if old == "" {
 		old = "go1.23.4"
@@ -54,10 +39,6 @@ func TestLiveToolchain(t *testing.T) {
 	cache := os.Getenv("GOBUNDLE_LIVE_CACHE")
 	if cache == "" {
 		cache = filepath.Join(dir, "cache")
-	}
-	bin := filepath.Join(dir, "gobundle")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/gobundle/gobundle/cmd/gobundle").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	proj := filepath.Join(dir, "proj")
 	writeFiles(t, proj, map[string]string{

@@ -1,13 +1,14 @@
 package vulndb
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobundle/gobundle/internal/testkit"
 )
 
 // TestLive is acceptance 3 of issue 19, against the real upstream. With
@@ -22,29 +23,9 @@ import (
 //
 //	GOBUNDLE_LIVE=1 go test ./internal/vulndb -run TestLive -v
 func TestLive(t *testing.T) {
-	if os.Getenv("GOBUNDLE_LIVE") != "1" {
-		t.Skip("set GOBUNDLE_LIVE=1 to run against this machine's upstream and checksum database")
-	}
-	for _, tool := range []string{"unshare", "ip", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("GOBUNDLE_LIVE=1 needs %s: %v", tool, err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	goenv := func(key string) string {
-		out, err := exec.CommandContext(ctx, "go", "env", key).Output()
-		if err != nil {
-			t.Fatalf("go env %s: %v", key, err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	proxy, gosumdb, gocache := goenv("GOPROXY"), goenv("GOSUMDB"), goenv("GOCACHE")
-	bin := filepath.Join(dir, "gobundle")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/gobundle/gobundle/cmd/gobundle").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	live := testkit.StartLive(t, 15*time.Minute)
+	ctx, dir, bin := live.Ctx, live.Dir, live.Bin
+	proxy, gosumdb, gocache := live.Proxy, live.GoSumDB, live.GOCACHE
 	clean := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GOENV=off", "GOTOOLCHAIN=local", "GOCACHE=" + gocache,
 		"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=", "GOINSECURE=", "GOFLAGS=-mod=mod", "GOSUMDB=" + gosumdb}
 	proj := filepath.Join(dir, "proj")
