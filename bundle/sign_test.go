@@ -3,7 +3,6 @@ package bundle
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,24 +10,9 @@ import (
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
-)
 
-func testKey(t testing.TB, name string) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
-}
+	"github.com/gobundle/gobundle/internal/testkit"
+)
 
 func openT(t testing.TB, name string) *Reader {
 	t.Helper()
@@ -55,9 +39,9 @@ func TestSignatures(t *testing.T) {
 	ctx := context.Background()
 	src, dir := t.TempDir(), t.TempDir()
 	writeTree(t, src, sampleModules())
-	builder, builderPub := testKey(t, "builder")
-	officer, officerPub := testKey(t, "officer")
-	_, otherPub := testKey(t, "other")
+	builder, builderPub := testkit.NoteKey(t, "builder")
+	officer, officerPub := testkit.NoteKey(t, "officer")
+	_, otherPub := testkit.NoteKey(t, "other")
 	opts := WriterOptions{Tool: "gobundle test", Inputs: []string{"example.com/app go.mod sha256:00", "with\nnewline"}, Mirrors: []string{"https://mirror.example"}}
 
 	plain := filepath.Join(dir, "plain.gobundle")
@@ -157,7 +141,7 @@ func TestSignedByteFlips(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
 	writeTree(t, src, sampleModules()[:4])
-	signer, pub := testKey(t, "builder")
+	signer, pub := testkit.NoteKey(t, "builder")
 	out := filepath.Join(t.TempDir(), "b.gobundle")
 	packTree(t, src, out, WriterOptions{FrameSize: 1 << 10, Signers: []note.Signer{signer}})
 	good, _ := os.ReadFile(out)
@@ -193,14 +177,14 @@ func TestSignatureBlockBounds(t *testing.T) {
 		body := append(append([]byte(nil), data[:tr.sigOff]...), block...)
 		return append(body, encodeTrailer(tr, data[:headerSize])...)
 	}
-	signer, _ := testKey(t, "k")
+	signer, _ := testkit.NoteKey(t, "k")
 	one, err := sign(r.SignedText(), nil, []note.Signer{signer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	many := make([]Signature, MaxSignatures+1)
 	for i := range many {
-		s, _ := testKey(t, "k"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26)))
+		s, _ := testkit.NoteKey(t, "k"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26)))
 		sig, err := sign(r.SignedText(), nil, []note.Signer{s})
 		if err != nil {
 			t.Fatal(err)

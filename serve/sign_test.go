@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -11,24 +10,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gobundle/gobundle/bundle"
+	"github.com/gobundle/gobundle/internal/testkit"
 )
-
-func signerKey(t *testing.T, name string) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
-}
 
 // TestSignerKeys: with trusted keys, a named bundle that is not signed by
 // one stops the start, one in a directory is skipped with an error in the
@@ -36,8 +19,8 @@ func signerKey(t *testing.T, name string) (note.Signer, note.Verifier) {
 func TestSignerKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	builder, builderPub := signerKey(t, "builder")
-	other, otherPub := signerKey(t, "other")
+	builder, builderPub := testkit.NoteKey(t, "builder")
+	other, otherPub := testkit.NoteKey(t, "other")
 	signed := filepath.Join(dir, "a.gobundle")
 	writeBundle(t, signed, 0, testMod{path: "example.com/a", version: "v1.0.0"})
 	if _, err := bundle.SignFile(ctx, signed, builder); err != nil {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gobundle/gobundle/bundle"
 	"github.com/gobundle/gobundle/internal/sbom/schematest"
+	"github.com/gobundle/gobundle/internal/testkit"
 )
 
 // largeInput is the SBOM input of a real bundle of a large project's full
@@ -206,11 +206,7 @@ func writeZip(t *testing.T, name, prefix string, files map[string]string) {
 func TestFromBundle(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	skey, _, err := note.GenerateKey(rand.Reader, "builder")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
+	signer, _ := testkit.NoteKey(t, "builder")
 	w, err := bundle.NewWriter(bundle.WriterOptions{
 		Tool: "gobundle test", TempDir: t.TempDir(), Signers: []note.Signer{signer},
 		Inputs: []string{"example.com/app,example.com/app/tools go.work sha256:abcd"},
