@@ -80,27 +80,8 @@ func TestServeSIGHUPDuringDownload(t *testing.T) {
 	newBundle := filepath.Join(t.TempDir(), "b.gobundle")
 	writeTestBundle(t, newBundle, "example.com/new", 1, 100)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outR, outW := io.Pipe()
-	stderr := new(syncBuffer)
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--poll", "0", dir}, outW, stderr, func(string) string { return "" })
-		outW.Close()
-	}()
-	sc := bufio.NewScanner(outR)
-	var proxy string
-	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "GOPROXY="); ok {
-			proxy = p
-			break
-		}
-	}
-	if proxy == "" {
-		t.Fatalf("serve printed no GOPROXY= line; exit %d", <-code)
-	}
-	go io.Copy(io.Discard, outR)
+	srv := startServeDir(t, dir)
+	proxy, stderr := srv.proxy, srv.stderr
 
 	resp, err := http.Get(proxy + "/example.com/big/@v/v1.0.0.zip")
 	if err != nil {
@@ -158,12 +139,53 @@ func TestServeSIGHUPDuringDownload(t *testing.T) {
 	if got, want := `"`+hex.EncodeToString(h.Sum(nil))+`"`, resp.Header.Get("ETag"); got != want {
 		t.Fatalf("download across SIGHUP: sha256 %s, ETag %s", got, want)
 	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Fatalf("serve exited %d; log:\n%s", c, stderr.String())
-	}
+	srv.stop(t)
 	if !strings.Contains(stderr.String(), "SIGHUP: reloading bundles") || !strings.Contains(stderr.String(), "bundles reloaded") {
 		t.Errorf("reload not logged:\n%s", stderr.String())
+	}
+}
+
+// servedDir is `gobundle serve` of a directory, run in this process.
+type servedDir struct {
+	proxy  string      // its GOPROXY URL
+	stderr *syncBuffer // its log
+	cancel context.CancelFunc
+	code   chan int
+}
+
+// startServeDir runs `gobundle serve --listen 127.0.0.1:0 --poll 0 dir` in
+// the background (SIGHUP reloads it; nothing polls) and returns once it
+// printed its GOPROXY= line. It is stopped when t ends, if not before.
+func startServeDir(t *testing.T, dir string) *servedDir {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	outR, outW := io.Pipe()
+	s := &servedDir{stderr: new(syncBuffer), cancel: cancel, code: make(chan int, 1)}
+	go func() {
+		s.code <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--poll", "0", dir}, outW, s.stderr, func(string) string { return "" })
+		outW.Close()
+	}()
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "GOPROXY="); ok {
+			s.proxy = p
+			break
+		}
+	}
+	if s.proxy == "" {
+		t.Fatalf("serve printed no GOPROXY= line; exit %d", <-s.code)
+	}
+	go io.Copy(io.Discard, outR)
+	return s
+}
+
+// stop stops serve and fails t unless it exits 0.
+func (s *servedDir) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	if c := <-s.code; c != 0 {
+		t.Fatalf("serve exited %d; log:\n%s", c, s.stderr.String())
 	}
 }
 

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -33,27 +31,8 @@ func TestServeSIGHUPStorm(t *testing.T) {
 	spare := filepath.Join(t.TempDir(), "b.gobundle")
 	writeTestBundle(t, spare, "example.com/other", 1, 1000)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outR, outW := io.Pipe()
-	stderr := new(syncBuffer)
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--poll", "0", dir}, outW, stderr, func(string) string { return "" })
-		outW.Close()
-	}()
-	sc := bufio.NewScanner(outR)
-	var proxy string
-	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "GOPROXY="); ok {
-			proxy = p
-			break
-		}
-	}
-	if proxy == "" {
-		t.Fatalf("serve printed no GOPROXY= line; exit %d", <-code)
-	}
-	go io.Copy(io.Discard, outR)
+	srv := startServeDir(t, dir)
+	proxy, stderr := srv.proxy, srv.stderr
 
 	stop := make(chan struct{})
 	var served, failed, wrong atomic.Int64
@@ -107,10 +86,7 @@ func TestServeSIGHUPStorm(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	cancel()
-	if c := <-code; c != 0 {
-		t.Fatalf("serve exited %d; log:\n%s", c, stderr.String())
-	}
+	srv.stop(t)
 	tally.Add(t, tally.Faults, int64(hups))
 	tally.Add(t, tally.Requests, served.Load()+failed.Load())
 	tally.Add(t, tally.Unexpected, failed.Load())
