@@ -493,6 +493,15 @@ func (r *resolution) handOverGraph(ctx context.Context, grp *group, zipList []mo
 	return h
 }
 
+// zipFetchError says that fetching m's zip failed with err, naming m once:
+// [Mirrors.Fetch]'s errors are a *module.ModuleError for m already.
+func zipFetchError(m module.Version, err error) error {
+	if me, ok := err.(*module.ModuleError); ok && me.Path == m.Path && me.Version == m.Version {
+		return &module.ModuleError{Path: m.Path, Version: m.Version, Err: fmt.Errorf("zip: %w", me.Err)}
+	}
+	return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
+}
+
 // fetchZip fetches and verifies the zip of m and, once the graph is handed
 // over (h), hands it to Config.Zip.
 func (r *resolution) fetchZip(ctx context.Context, m module.Version, h *handover) (zipResult, error) {
@@ -501,7 +510,7 @@ func (r *resolution) fetchZip(ctx context.Context, m module.Version, h *handover
 		if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 			return zipResult{}, err
 		}
-		return zipResult{}, fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
+		return zipResult{}, zipFetchError(m, err)
 	}
 	hash, err := r.l.zipHashOnce(ctx, m, fz)
 	if err != nil {

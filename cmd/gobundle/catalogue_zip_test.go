@@ -129,7 +129,7 @@ func TestCatalogueUpstreamZips(t *testing.T) {
 			code := run(context.Background(), []string{"create", "-q", "-o", filepath.Join(out, "x.gobundle"), "--cache", cache, proj}, &stdout, &stderr, kitGetenv(work, up.URL))
 			tally.Add(t, tally.Inputs, 1)
 			got := strings.ReplaceAll(stderr.String(), up.URL, "$UPSTREAM")
-			want := "gobundle: example.com/evil@v1.0.0: zip: example.com/evil@v1.0.0: invalid module zip from $UPSTREAM/example.com/evil/@v/v1.0.0.zip: " + c.want + "\n"
+			want := "gobundle: example.com/evil@v1.0.0: zip: invalid module zip from $UPSTREAM/example.com/evil/@v/v1.0.0.zip: " + c.want + "\n"
 			if code != 1 || got != want {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and:\n%s", code, got, want)
 			} else {
