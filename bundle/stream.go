@@ -68,7 +68,12 @@ type readyFrame struct {
 // returns its go.sum hash ("h1:..."). A caller that must verify the hash
 // before adding the module thus inflates the zip once. zipSHA256 is as in
 // [ModuleSource]. A prepared zip that is never added leaves no trace in
-// the bundle.
+// the bundle. Every file of the zip is read to its end through
+// archive/zip, which refuses a byte past the size a file's header declares
+// and a wrong CRC-32 (or the analysis of the same bytes comes from the
+// cache, made by such a read), after golang.org/x/mod/zip's checks of its
+// names and declared sizes: the read can end the check of a zip just
+// downloaded, which is then inflated once.
 func (w *Writer) PrepareZip(ctx context.Context, path, version, file, zipSHA256 string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -79,7 +84,10 @@ func (w *Writer) PrepareZip(ctx context.Context, path, version, file, zipSHA256 
 	mv := module.Version{Path: path, Version: version}
 	zc, err := w.analyseZip(ctx, mv, file, zipSHA256)
 	if err != nil {
-		return "", &module.ModuleError{Path: path, Version: version, Err: &fileError{KindZip, err}}
+		// Not a fileError: the caller knows it is the zip, and says so
+		// in its own words (the resolver: "zip: invalid module zip from
+		// URL: ..." for one just downloaded).
+		return "", &module.ModuleError{Path: path, Version: version, Err: err}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

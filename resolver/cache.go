@@ -35,8 +35,13 @@ import (
 //	direct/                         GOMODCACHE of the go command for "direct"
 //
 // A blob is written to tmp/, checked, then renamed into place; the key file
-// is written after the blob, also by rename. An interrupted run therefore
-// leaves at most stray files in tmp/, never a key naming an incomplete blob.
+// is written after the blob, also by rename. A zip's check ends at its
+// place: golang.org/x/mod/zip's checks of names and declared sizes run in
+// tmp/, and the read through every file (which inflates it, see
+// [Mirrors.FetchZip]) on the blob before its key is written; a zip that
+// fails is removed. An interrupted run therefore leaves at most stray files
+// in tmp/ and blobs no key names, never a key naming an incomplete or
+// unchecked blob.
 // Blobs are re-hashed when first used by a process; a corrupt one is removed
 // and fetched again.
 //
@@ -221,10 +226,23 @@ func (c *blobCache) tempFile() (*os.File, error) {
 // put moves the complete temporary file tmp (whose content hashes to sum)
 // into the blob store and records the key. tmp is gone afterwards.
 func (c *blobCache) put(ctx context.Context, tmp, path, version, kind, sum string, size int64, origin string) (Fetched, error) {
+	f, _, err := c.placeBlob(ctx, tmp, sum, size, origin)
+	if err != nil {
+		return Fetched{}, err
+	}
+	return f, c.putKey(path, version, kind, f)
+}
+
+// placeBlob moves the complete temporary file tmp (whose content hashes
+// to sum) into the blob store, where no key names it yet: [blobCache.put]
+// without the key, for a file checked at its place before it is recorded
+// (see [Mirrors.FetchZip]). placed reports that tmp was moved in, rather
+// than dropped for an intact copy already there. tmp is gone afterwards.
+func (c *blobCache) placeBlob(ctx context.Context, tmp, sum string, size int64, origin string) (f Fetched, placed bool, err error) {
 	bp := c.blobPath(sum)
 	if err := os.MkdirAll(filepath.Dir(bp), 0o777); err != nil {
 		os.Remove(tmp)
-		return Fetched{}, fmt.Errorf("download cache: %w", err)
+		return Fetched{}, false, fmt.Errorf("download cache: %w", err)
 	}
 	// A blob is never rewritten: if an intact copy exists (fetched under
 	// another key or by another process), keep it and drop ours.
@@ -240,23 +258,35 @@ func (c *blobCache) put(ctx context.Context, tmp, path, version, kind, sum strin
 		os.Remove(tmp)
 	} else if err := os.Rename(tmp, bp); err != nil {
 		os.Remove(tmp)
-		return Fetched{}, fmt.Errorf("download cache: %w", err)
+		return Fetched{}, false, fmt.Errorf("download cache: %w", err)
 	}
+	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, !have, nil
+}
+
+// dropBlob removes a blob placed by [blobCache.placeBlob] that failed
+// its check, before any key named it.
+func (c *blobCache) dropBlob(f Fetched) {
+	os.Remove(f.File)
+}
+
+// putKey records the key of the blob f, in the store already, once it is
+// checked.
+func (c *blobCache) putKey(path, version, kind string, f Fetched) error {
 	c.mu.Lock()
-	c.verified[sum] = true
+	c.verified[f.SHA256] = true
 	c.mu.Unlock()
 	kp, err := c.keyPath(path, version, kind)
 	if err != nil {
-		return Fetched{}, err
+		return err
 	}
-	data, err := json.Marshal(cacheKey{SHA256: sum, Size: size, Origin: origin})
+	data, err := json.Marshal(cacheKey{SHA256: f.SHA256, Size: f.Size, Origin: f.Origin})
 	if err != nil {
-		return Fetched{}, err
+		return err
 	}
 	if err := writeFileAtomic(kp, data); err != nil {
-		return Fetched{}, fmt.Errorf("download cache: %w", err)
+		return fmt.Errorf("download cache: %w", err)
 	}
-	return Fetched{File: bp, Size: size, SHA256: sum, Origin: origin}, nil
+	return nil
 }
 
 // putData stores a small file held in memory: appended to small.log (see

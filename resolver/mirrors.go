@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
 )
 
 // MirrorConfig is everything the fetch layer needs; cmd/gobundle fills it
@@ -83,6 +84,10 @@ type Fetched struct {
 	Size   int64
 	SHA256 string // hex
 	Origin string // mirror that served it, credentials removed ("direct" for direct)
+
+	// zipHash is the go.sum hash of a zip downloaded now, from the read
+	// that ended its check; FetchZip returns it.
+	zipHash string
 }
 
 // NewMirrors checks cfg and returns a Mirrors. The error names the GOPROXY
@@ -230,6 +235,39 @@ func (e *notFoundError) Unwrap() []error      { return e.errs }
 // if the module version was not found anywhere, they match fs.ErrNotExist.
 // Zips are checked with golang.org/x/mod/zip rules before being cached.
 func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetched, error) {
+	f, err := m.fetch(ctx, path, version, kind, nil)
+	f.zipHash = ""
+	return f, err
+}
+
+// ZipReader reads a downloaded module zip through, as the last step of
+// its check before the download cache records it, and returns its go.sum
+// hash. It must read every file of the zip to its end, through
+// archive/zip (which fails on the first byte past the size a file's header
+// declares, and on a CRC-32 that does not match): that read is the check
+// that catches a zip bomb whose headers lie, within the sizes
+// golang.org/x/mod/zip's checks of the headers allowed. f.File is where
+// the zip stays once recorded. Its error says what is wrong with the zip;
+// a *module.ModuleError for m is taken apart.
+type ZipReader func(ctx context.Context, m module.Version, f Fetched) (h1 string, err error)
+
+// FetchZip is Fetch of a zip, with read in place of the read through
+// every file that completes the check of a zip downloaded from a mirror
+// (nil: [Mirrors.Fetch]'s own, which only hashes). A caller that reads
+// each zip in anyway (a bundle writer, which hashes, digests and spools
+// every file) thus inflates it once: the check is its read. The check
+// still ends before the zip is recorded, and a zip that fails is removed.
+// For a zip downloaded now, h1 is its go.sum hash, from that read; for
+// one from the cache (checked when it was stored), read is not called and
+// h1 is empty. A caller that waited for another's download of the same
+// zip gets that one's h1: its read is not called either.
+func (m *Mirrors) FetchZip(ctx context.Context, path, version string, read ZipReader) (f Fetched, h1 string, err error) {
+	f, err = m.fetch(ctx, path, version, "zip", read)
+	h1, f.zipHash = f.zipHash, ""
+	return f, h1, err
+}
+
+func (m *Mirrors) fetch(ctx context.Context, path, version, kind string, read ZipReader) (Fetched, error) {
 	switch kind {
 	case "info", "mod", "zip":
 	default:
@@ -250,7 +288,7 @@ func (m *Mirrors) Fetch(ctx context.Context, path, version, kind string) (Fetche
 			m.stats.cacheHits.Add(1)
 			return f, nil
 		}
-		return m.fetchChain(ctx, path, version, kind)
+		return m.fetchChain(ctx, path, version, kind, read)
 	})
 	if err != nil {
 		return Fetched{}, &module.ModuleError{Path: path, Version: version, Err: err}
@@ -312,7 +350,7 @@ func (m *Mirrors) once(ctx context.Context, key string, fn func() (Fetched, erro
 }
 
 // fetchChain walks the mirror list with the go command's rules (TryProxies).
-func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (Fetched, error) {
+func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string, read ZipReader) (Fetched, error) {
 	if module.MatchPrefixPatterns(m.noProxy, path) {
 		// As the go command: GONOPROXY (or GOPRIVATE) modules are fetched
 		// directly whatever the list says, even GOPROXY=off, and never
@@ -338,7 +376,7 @@ func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (F
 		case "direct":
 			f, err = m.fetchDirect(ctx, path, version, kind)
 		default:
-			f, err = m.fetchProxy(ctx, spec, path, version, kind)
+			f, err = m.fetchProxy(ctx, spec, path, version, kind, read)
 		}
 		if err == nil {
 			return f, nil
@@ -369,8 +407,9 @@ func (m *Mirrors) fetchChain(ctx context.Context, path, version, kind string) (F
 	return Fetched{}, bestErr
 }
 
-// fetchProxy fetches one file from an http(s) or file mirror into the cache.
-func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version, kind string) (Fetched, error) {
+// fetchProxy fetches one file from an http(s) or file mirror into the
+// cache; a zip is checked and recorded by storeZip.
+func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version, kind string, read ZipReader) (Fetched, error) {
 	target, err := fileURL(spec.url, path, version, kind)
 	if err != nil {
 		return Fetched{}, err
@@ -449,19 +488,64 @@ func (m *Mirrors) fetchProxy(ctx context.Context, spec proxySpec, path, version,
 	if err := tmp.Close(); err != nil {
 		return Fetched{}, fmt.Errorf("download cache: %w", err)
 	}
-	if kind == "zip" {
-		if err := checkZipFile(ctx, module.Version{Path: path, Version: version}, tmp.Name()); err != nil {
-			return Fetched{}, fmt.Errorf("invalid module zip from %s: %w", redact(target), err)
-		}
-	}
-	m.stats.bytes.Add(n)
-	f, err := m.cache.put(ctx, tmp.Name(), path, version, kind, hex.EncodeToString(h.Sum(nil)), n, origin)
+	mv := module.Version{Path: path, Version: version}
+	f, err := m.storeZip(ctx, mv, tmp.Name(), hex.EncodeToString(h.Sum(nil)), n, origin, redact(target), read)
 	if err != nil {
 		return Fetched{}, err
 	}
+	m.stats.bytes.Add(n)
 	m.log.Debug("fetched", "file", item, "mirror", origin, "bytes", n)
 	m.progress(Event{Phase: "download", Item: item, Bytes: n})
 	return f, nil
+}
+
+// storeZip checks the zip of mv downloaded from url into tmp (size n,
+// SHA-256 sum) and records it in the cache, as the go command does before
+// a zip enters its module cache: golang.org/x/mod/zip's checks of names
+// and declared sizes in tmp/, then, at its place in the blob store and
+// before any key names it, every file read through by read (or
+// checkZipFile), which inflates it. A zip that fails is removed. With
+// checkZipFile the hash it computed is remembered, as [Mirrors.ZipHash]
+// would.
+func (m *Mirrors) storeZip(ctx context.Context, mv module.Version, tmp, sum string, n int64, origin, url string, read ZipReader) (Fetched, error) {
+	invalid := func(err error) error { return fmt.Errorf("invalid module zip from %s: %w", url, err) }
+	if _, err := modzip.CheckZip(mv, tmp); err != nil {
+		return Fetched{}, invalid(err)
+	}
+	f, placed, err := m.cache.placeBlob(ctx, tmp, sum, n, origin)
+	if err != nil {
+		return Fetched{}, err
+	}
+	if read != nil {
+		f.zipHash, err = read(ctx, mv, f)
+		err = moduleErrorCause(mv, err)
+	} else {
+		f.zipHash, err = checkZipFile(ctx, mv, f.File)
+	}
+	if err != nil {
+		if placed {
+			m.cache.dropBlob(f)
+		}
+		return Fetched{}, invalid(err)
+	}
+	if err := m.cache.putKey(mv.Path, mv.Version, "zip", f); err != nil {
+		return Fetched{}, err
+	}
+	if read == nil {
+		if err := m.cache.putZipHash(f.SHA256, f.zipHash); err != nil {
+			m.log.Warn("cannot remember zip hash", "module", mv.Path+"@"+mv.Version, "err", err)
+		}
+	}
+	return f, nil
+}
+
+// moduleErrorCause returns err without the *module.ModuleError naming m
+// it may be wrapped in.
+func moduleErrorCause(m module.Version, err error) error {
+	if me, ok := err.(*module.ModuleError); ok && me.Path == m.Path && me.Version == m.Version {
+		return me.Err
+	}
+	return err
 }
 
 // countingWriter counts bytes and calls report every `every` bytes.

@@ -41,7 +41,11 @@ type Config struct {
 	// resolver, which then only verifies it: a bundle writer hashes a zip
 	// as it reads it in, so each zip is inflated once. It is called from
 	// several goroutines, also for zips fetched ahead of the build list
-	// that may end up not bundled, and must not trust the zip.
+	// that may end up not bundled, and must not trust the zip. For a zip
+	// just downloaded, it is the read that ends the zip's check, before
+	// the download cache records it (a [ZipReader]): it must read every
+	// file through archive/zip to its end, or answer from such a read of
+	// the same bytes, and its error refuses the zip as invalid.
 	HashZip func(ctx context.Context, m module.Version, f Fetched) (string, error)
 	// Graph is called once every module version of the graph is loaded,
 	// with its .info and verified .mod, before the last zips are: with the
@@ -112,6 +116,13 @@ type fetcher interface {
 // ([Mirrors.ZipHash]); others' zips are hashed every time.
 type zipHasher interface {
 	ZipHash(ctx context.Context, path, version string, f Fetched) (h string, cached bool, err error)
+}
+
+// zipFetcher is implemented by fetchers that end the check of a zip they
+// download by reading it through, and can have that read done by the
+// caller's ([Mirrors.FetchZip]).
+type zipFetcher interface {
+	FetchZip(ctx context.Context, path, version string, read ZipReader) (f Fetched, h1 string, err error)
 }
 
 // sumChecker is what the resolver needs of [SumDB].
@@ -295,7 +306,7 @@ func (r *resolution) prefetch(m module.Version) {
 		l.prehashed[m] = p
 		l.mu.Unlock()
 		defer close(p.done)
-		fz, err := r.f.Fetch(ctx, m.Path, m.Version, "zip")
+		fz, h, err := l.fetchZip(ctx, m)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Debug("zip prefetch failed", "module", modString(m), "err", err)
@@ -304,7 +315,10 @@ func (r *resolution) prefetch(m module.Version) {
 		}
 		// Hash it now, while the walk waits on the network: the zip
 		// phase then only verifies.
-		if h, err := l.zipHash(ctx, m, fz); err == nil {
+		if h == "" {
+			h, err = l.zipHash(ctx, m, fz)
+		}
+		if err == nil {
 			p.sha256, p.h1 = fz.SHA256, h
 		}
 		return nil
@@ -505,17 +519,18 @@ func zipFetchError(m module.Version, err error) error {
 // fetchZip fetches and verifies the zip of m and, once the graph is handed
 // over (h), hands it to Config.Zip.
 func (r *resolution) fetchZip(ctx context.Context, m module.Version, h *handover) (zipResult, error) {
-	fz, err := r.f.Fetch(ctx, m.Path, m.Version, "zip")
+	fz, hash, err := r.l.fetchZip(ctx, m)
 	if err != nil {
 		if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 			return zipResult{}, err
 		}
 		return zipResult{}, zipFetchError(m, err)
 	}
-	hash, err := r.l.zipHashOnce(ctx, m, fz)
-	if err != nil {
-		r.l.forget(ctx, m, "zip")
-		return zipResult{}, err
+	if hash == "" {
+		if hash, err = r.l.zipHashOnce(ctx, m, fz); err != nil {
+			r.l.forget(ctx, m, "zip")
+			return zipResult{}, err
+		}
 	}
 	gs, err := r.l.verify(ctx, m, false, hash, fz.Origin)
 	if err != nil {
@@ -851,11 +866,39 @@ func (l *loader) zipHashOnce(ctx context.Context, m module.Version, f Fetched) (
 	return l.zipHash(ctx, m, f)
 }
 
+// fetchZip fetches m's zip. One downloaded now comes with its hash, from
+// the read through every file that ends its check: with Config.HashZip,
+// that read is the hasher's, which reads each zip in anyway (see
+// [Mirrors.FetchZip]), so a zip is inflated once.
+func (l *loader) fetchZip(ctx context.Context, m module.Version) (f Fetched, h1 string, err error) {
+	zf, ok := l.f.(zipFetcher)
+	if !ok {
+		f, err = l.f.Fetch(ctx, m.Path, m.Version, "zip")
+		return f, "", err
+	}
+	var read ZipReader
+	if l.hashZip != nil {
+		read = func(ctx context.Context, m module.Version, f Fetched) (string, error) {
+			l.zipsHashed.Add(1)
+			return l.hashZip(ctx, m, f)
+		}
+	}
+	f, h1, err = zf.FetchZip(ctx, m.Path, m.Version, read)
+	if err == nil && h1 != "" && read == nil {
+		l.zipsHashed.Add(1)
+	}
+	return f, h1, err
+}
+
 // zipHash returns the go.sum hash of m's zip f.
 func (l *loader) zipHash(ctx context.Context, m module.Version, f Fetched) (string, error) {
 	if l.hashZip != nil {
 		l.zipsHashed.Add(1)
-		return l.hashZip(ctx, m, f)
+		h, err := l.hashZip(ctx, m, f)
+		if err != nil {
+			return "", zipFetchError(m, err)
+		}
+		return h, nil
 	}
 	if zh, ok := l.f.(zipHasher); ok {
 		h, cached, err := zh.ZipHash(ctx, m.Path, m.Version, f)

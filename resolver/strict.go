@@ -8,41 +8,55 @@ import (
 	"io"
 
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
+	"golang.org/x/mod/sumdb/dirhash"
 )
 
-// checkZipFile checks a downloaded module zip before it is stored, as the
-// go command does before a zip enters its module cache (modfetch checks
-// it, then hashes it, then renames it in): golang.org/x/mod/zip's rules on
-// names and declared sizes, then every entry inflated to the end, which
-// archive/zip stops at the size its header declares and checks against
-// the CRC-32. A zip bomb whose headers lie about sizes passes the first
-// check and fails the second, having cost at most the declared (bounded)
-// size.
-func checkZipFile(ctx context.Context, m module.Version, name string) error {
-	if _, err := modzip.CheckZip(m, name); err != nil {
-		return err
-	}
+// checkZipFile ends the check of a downloaded module zip whose names and
+// declared sizes golang.org/x/mod/zip's checks passed (see
+// [Mirrors.storeZip]), as the go command does before a zip enters its
+// module cache (modfetch checks it, then hashes it, then renames it in):
+// every file is inflated to its end, which archive/zip stops at the size
+// its header declares and checks against the CRC-32. A zip bomb whose
+// headers lie about sizes passes the first check and fails this one,
+// having cost at most the declared (bounded) size. The same read computes
+// the zip's go.sum hash, which it returns.
+func checkZipFile(ctx context.Context, m module.Version, name string) (string, error) {
 	zr, err := zip.OpenReader(name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer zr.Close()
-	for _, f := range zr.File {
+	names := make([]string, len(zr.File))
+	byName := make(map[string]*zip.File, len(zr.File))
+	for i, f := range zr.File {
+		names[i] = f.Name
+		byName[f.Name] = f
+	}
+	return dirhash.Hash1(names, func(n string) (io.ReadCloser, error) {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
+		f := byName[n]
 		rc, err := f.Open()
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
 		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
+		return &namedReader{rc, f.Name}, nil
+	})
+}
+
+// namedReader is a zip file's reader whose errors name the file.
+type namedReader struct {
+	io.ReadCloser
+	name string
+}
+
+func (r *namedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", r.name, err)
 	}
-	return nil
+	return n, err
 }
 
 // strictVersion is the modfile.VersionFixer for the go.mod and go.work

@@ -303,14 +303,23 @@ func (tr *toolchainResolver) fetch(ctx context.Context, t gotoolchain.Toolchain)
 	if err := tr.verify(ctx, mv, true, modHash, fm.Origin); err != nil {
 		return Module{}, err
 	}
-	fz, err := tr.m.Fetch(ctx, mv.Path, mv.Version, "zip")
+	// A zip downloaded now comes with its hash, from the read that ends
+	// its check: the hasher's, when given (see [Mirrors.FetchZip]).
+	var read ZipReader
+	if tr.cfg.HashZip != nil {
+		read = ZipReader(tr.cfg.HashZip)
+	}
+	fz, zipHash, err := tr.m.FetchZip(ctx, mv.Path, mv.Version, read)
 	if err != nil {
 		return Module{}, notServed(err)
 	}
-	var zipHash string
-	if tr.cfg.HashZip != nil {
-		zipHash, err = tr.cfg.HashZip(ctx, mv, fz)
-	} else {
+	switch {
+	case zipHash != "":
+	case tr.cfg.HashZip != nil:
+		if zipHash, err = tr.cfg.HashZip(ctx, mv, fz); err != nil {
+			err = zipFetchError(mv, err)
+		}
+	default:
 		zipHash, _, err = tr.m.ZipHash(ctx, mv.Path, mv.Version, fz)
 	}
 	if err != nil {
