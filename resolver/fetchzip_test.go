@@ -7,11 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/mod/module"
@@ -109,6 +112,23 @@ func TestFetchZipReadEndsTheCheck(t *testing.T) {
 			return "", &module.ModuleError{Path: m.Path, Version: m.Version, Err: errors.New("example.com/z@v1.0.0/bomb.go: too big")}
 		})
 		refused(t, m, cache, err, "example.com/z@v1.0.0: invalid module zip from "+zipURL(s)+": example.com/z@v1.0.0/bomb.go: too big")
+	})
+
+	t.Run("reader-io-error", func(t *testing.T) {
+		// A read that fails on a file of its own (a full disk under a
+		// writer's spool) is not the zip's fault: the error says so.
+		s := ftNewServer(t, mod)
+		cache := t.TempDir()
+		m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.CacheDir = cache })
+		_, _, err := m.FetchZip(ctx, mv.Path, mv.Version, func(ctx context.Context, m module.Version, f Fetched) (string, error) {
+			return "", fmt.Errorf("writing spool: %w", &fs.PathError{Op: "write", Path: "/tmp/spool", Err: syscall.ENOSPC})
+		})
+		if err == nil || strings.Contains(err.Error(), "invalid module zip") || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("error %v, want the spool's, not an invalid zip", err)
+		}
+		if _, ok := m.cache.get(ctx, mv.Path, mv.Version, "zip"); ok {
+			t.Error("a zip whose read failed has a key")
+		}
 	})
 
 	t.Run("reader-is-the-read", func(t *testing.T) {

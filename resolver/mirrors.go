@@ -526,6 +526,12 @@ func (m *Mirrors) storeZip(ctx context.Context, mv module.Version, tmp, sum stri
 		if placed {
 			m.cache.dropBlob(f)
 		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// Not the zip's fault: a file the read could not read or
+			// write (a full disk under the writer's spool, say).
+			return Fetched{}, err
+		}
 		return Fetched{}, invalid(err)
 	}
 	if err := m.cache.putKey(mv.Path, mv.Version, "zip", f); err != nil {
