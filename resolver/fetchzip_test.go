@@ -114,22 +114,7 @@ func TestFetchZipReadEndsTheCheck(t *testing.T) {
 		refused(t, m, cache, err, "example.com/z@v1.0.0: invalid module zip from "+zipURL(s)+": example.com/z@v1.0.0/bomb.go: too big")
 	})
 
-	t.Run("reader-io-error", func(t *testing.T) {
-		// A read that fails on a file of its own (a full disk under a
-		// writer's spool) is not the zip's fault: the error says so.
-		s := ftNewServer(t, mod)
-		cache := t.TempDir()
-		m := ftMirrors(t, s.URL, func(c *MirrorConfig) { c.CacheDir = cache })
-		_, _, err := m.FetchZip(ctx, mv.Path, mv.Version, func(ctx context.Context, m module.Version, f Fetched) (string, error) {
-			return "", fmt.Errorf("writing spool: %w", &fs.PathError{Op: "write", Path: "/tmp/spool", Err: syscall.ENOSPC})
-		})
-		if err == nil || strings.Contains(err.Error(), "invalid module zip") || !errors.Is(err, syscall.ENOSPC) {
-			t.Fatalf("error %v, want the spool's, not an invalid zip", err)
-		}
-		if _, ok := m.cache.get(ctx, mv.Path, mv.Version, "zip"); ok {
-			t.Error("a zip whose read failed has a key")
-		}
-	})
+	t.Run("reader-io-error", func(t *testing.T) { testFetchZipReaderIOError(t, mod) })
 
 	t.Run("reader-is-the-read", func(t *testing.T) {
 		s := ftNewServer(t, mod)
@@ -180,6 +165,24 @@ func TestFetchZipReadEndsTheCheck(t *testing.T) {
 			t.Errorf("ZipHash after FetchZip = %s, cached %v, %v; want %s from the cache", h, cached, err, want)
 		}
 	})
+}
+
+// testFetchZipReaderIOError: a read that fails on a file of its own (a
+// full disk under a writer's spool) is not the zip's fault, and the error
+// says so.
+func testFetchZipReaderIOError(t *testing.T, mod ftModule) {
+	ctx := context.Background()
+	s := ftNewServer(t, mod)
+	m := ftMirrors(t, s.URL)
+	_, _, err := m.FetchZip(ctx, mod.path, mod.version, func(ctx context.Context, m module.Version, f Fetched) (string, error) {
+		return "", fmt.Errorf("writing spool: %w", &fs.PathError{Op: "write", Path: "/tmp/spool", Err: syscall.ENOSPC})
+	})
+	if err == nil || strings.Contains(err.Error(), "invalid module zip") || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("error %v, want the spool's, not an invalid zip", err)
+	}
+	if _, ok := m.cache.get(ctx, mod.path, mod.version, "zip"); ok {
+		t.Error("a zip whose read failed has a key")
+	}
 }
 
 // TestResolveHashZipReadsOnce: on a cold cache, Config.HashZip (a bundle
