@@ -293,6 +293,7 @@ func (r *Reader) WriteZip(ctx context.Context, path, version string, w io.Writer
 	h := sha256.New()
 	z := &zipBuilder{w: io.MultiWriter(w, h)}
 	sr := &seqReader{r: r}
+	defer sr.close()
 	prefix := zipPrefix(m.path, m.version)
 	for _, f := range m.files {
 		if err := ctx.Err(); err != nil {
@@ -320,27 +321,32 @@ func (r *Reader) WriteZip(ctx context.Context, path, version string, w io.Writer
 // out: from the frame cache when it holds their frame, else from the one
 // frame it decompressed last, so one pass over a large zip neither
 // decompresses a frame twice nor pushes other frames out of the cache.
+// The frame it holds counts against the cache's bound (see FrameCache),
+// and its buffers are reused from frame to frame: a build of a 200 MiB
+// toolchain zip allocates one frame's memory, not one per frame.
 type seqReader struct {
-	r  *Reader
-	id uint32
-	fd *frameData
+	r        *Reader
+	id       uint32
+	fd       *frameData
+	held     int64 // bytes reserved in r.cache for fd
+	out, cmp []byte
 }
 
 func (s *seqReader) blob(ctx context.Context, i uint32, entry string) ([]byte, error) {
 	b := s.r.ix.blobs[i]
 	if b.base != 0 {
+		if s.held > 0 {
+			ctx = context.WithValue(ctx, holdingKey{}, true)
+		}
 		data, _, err := s.r.blobSlice(ctx, i, entry) // a base bundle's content
 		return data, err
 	}
 	fd := s.r.cache.peek(frameKey{s.r, b.frame})
 	if fd == nil {
 		if s.fd == nil || s.id != b.frame {
-			s.fd = nil
-			data, err := s.r.loadFrame(ctx, b.frame)
-			if err != nil {
+			if err := s.load(ctx, b.frame); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", s.r.name, entry, err)
 			}
-			s.fd, s.id = &frameData{data: data}, b.frame
 		}
 		fd = s.fd
 	}
@@ -352,6 +358,40 @@ func (s *seqReader) blob(ctx context.Context, i uint32, entry string) ([]byte, e
 		fd.verified.Store(i, true)
 	}
 	return out, nil
+}
+
+// load decompresses frame id into the reader's buffers, within the
+// cache's bound.
+func (s *seqReader) load(ctx context.Context, id uint32) error {
+	if s.fd != nil {
+		s.out = s.fd.data // no one else holds it: it was never cached
+	}
+	s.fd = nil
+	size := s.r.ix.frames[id].ulen
+	if int64(cap(s.out)) < size {
+		s.out = nil // a larger frame: let the old buffer go before reserving
+	}
+	if need := max(size, int64(cap(s.out))); need != s.held {
+		s.r.cache.unreserve(s.held)
+		s.held = 0
+		if err := s.r.cache.reserve(ctx, need); err != nil {
+			return err
+		}
+		s.held = need
+	}
+	data, cmp, err := s.r.loadFrame(ctx, id, s.cmp, s.out)
+	s.cmp = cmp
+	if err != nil {
+		return err
+	}
+	s.fd, s.id = &frameData{data: data}, id
+	return nil
+}
+
+// close gives back the reservation of the frame held.
+func (s *seqReader) close() {
+	s.r.cache.unreserve(s.held)
+	s.held, s.fd, s.out, s.cmp = 0, nil, nil, nil
 }
 
 // tableBlobBad reports whether the table's own bytes fail their checks

@@ -401,8 +401,8 @@ type frameData struct {
 
 // frame returns the decompressed frame i, from the cache when possible.
 func (r *Reader) frame(ctx context.Context, i uint32) (*frameData, bool, error) {
-	return r.cache.get(ctx, frameKey{r, i}, func() (*frameData, error) {
-		data, err := r.loadFrame(ctx, i)
+	return r.cache.get(ctx, frameKey{r, i}, r.ix.frames[i].ulen, func() (*frameData, error) {
+		data, _, err := r.loadFrame(ctx, i, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -410,30 +410,39 @@ func (r *Reader) frame(ctx context.Context, i uint32) (*frameData, bool, error) 
 	})
 }
 
-// loadFrame reads frame i, checks its stored sha256 and decompresses it.
-func (r *Reader) loadFrame(ctx context.Context, i uint32) ([]byte, error) {
+// loadFrame reads frame i, checks its stored sha256 and decompresses it,
+// into comp's and out's memory when they are large enough (a zip being
+// built reuses its buffers from frame to frame); it returns the frame and
+// the compressed bytes' buffer.
+func (r *Reader) loadFrame(ctx context.Context, i uint32, comp, out []byte) (data, compBuf []byte, err error) {
 	// Bound the frames being decompressed at once: each needs a buffer
 	// of the frame's size.
 	select {
 	case r.decoding <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, comp, ctx.Err()
 	}
 	defer func() { <-r.decoding }()
-	comp, err := r.readStoredFrame(i)
+	comp, err = r.readStoredFrame(i, comp)
 	if err != nil {
-		return nil, err
+		return nil, comp, err
 	}
 	if sha256.Sum256(comp) != r.ix.frames[i].sum {
-		return nil, fmt.Errorf("frame %d: stored sha256 mismatch: %w", i, ErrCorrupt)
+		return nil, comp, fmt.Errorf("frame %d: stored sha256 mismatch: %w", i, ErrCorrupt)
 	}
-	return r.decodeFrame(ctx, i, comp)
+	data, err = r.decodeFrame(ctx, i, comp, out)
+	return data, comp, err
 }
 
-// readStoredFrame reads the compressed bytes of frame i.
-func (r *Reader) readStoredFrame(i uint32) ([]byte, error) {
+// readStoredFrame reads the compressed bytes of frame i, into buf if it
+// is large enough.
+func (r *Reader) readStoredFrame(i uint32, buf []byte) ([]byte, error) {
 	f := r.ix.frames[i]
-	comp := make([]byte, f.clen)
+	comp := buf[:0]
+	if int64(cap(comp)) < f.clen {
+		comp = make([]byte, f.clen)
+	}
+	comp = comp[:f.clen]
 	if _, err := r.ra.ReadAt(comp, f.off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("frame %d: bundle truncated: %w", i, ErrCorrupt)
@@ -443,9 +452,10 @@ func (r *Reader) readStoredFrame(i uint32) ([]byte, error) {
 	return comp, nil
 }
 
-// decodeFrame decompresses frame i, whose stored bytes were checked.
-func (r *Reader) decodeFrame(ctx context.Context, i uint32, comp []byte) ([]byte, error) {
-	out, err := decodeExact(ctx, comp, r.ix.frames[i].ulen)
+// decodeFrame decompresses frame i, whose stored bytes were checked, into
+// dst if it is large enough.
+func (r *Reader) decodeFrame(ctx context.Context, i uint32, comp, dst []byte) ([]byte, error) {
+	out, err := decodeInto(ctx, comp, r.ix.frames[i].ulen, dst)
 	if err != nil {
 		if isCtxErr(err) {
 			return nil, err
@@ -462,6 +472,11 @@ func (r *Reader) decodeFrame(ctx context.Context, i uint32, comp []byte) ([]byte
 // it was opened) says. It looks at ctx before and after the frame (a
 // 64 MiB frame takes about a tenth of a second).
 func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
+	return decodeInto(ctx, comp, size, nil)
+}
+
+// decodeInto is decodeExact into dst's memory when it holds size bytes.
+func decodeInto(ctx context.Context, comp []byte, size int64, dst []byte) ([]byte, error) {
 	var h zstd.Header
 	if err := h.Decode(comp); err != nil {
 		return nil, err
@@ -488,7 +503,10 @@ func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
 		return nil, err
 	}
 	defer zd.Close()
-	out, err := zd.DecodeAll(comp, make([]byte, 0, size))
+	if int64(cap(dst)) < size {
+		dst = make([]byte, 0, size)
+	}
+	out, err := zd.DecodeAll(comp, dst[:0])
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("decompressed to %d bytes, want %d (%v)", len(out), size, err)
@@ -504,13 +522,28 @@ func decodeExact(ctx context.Context, comp []byte, size int64) ([]byte, error) {
 // each frame once however many goroutines ask for it. Each Reader has its
 // own unless it is given a shared one (Reader.ShareCache), so that one
 // bound holds for the frames of many bundles together.
+//
+// # What the bound covers
+//
+// The bound is on every decompressed frame of its readers in memory, not
+// only those kept: a frame being decompressed and one a zip build holds
+// while it compresses the files in it (Reader.WriteZip) reserve their
+// size first, evicting kept frames to make room, and wait while frames
+// in flight already take the whole bound. So a twenty-bundle server at
+// --memory 512 MiB holds at most 512 MiB of frames whatever its clients
+// ask, where before each build and decompression held a frame of up to
+// 64 MiB beyond it. A single frame larger than the whole bound goes
+// through when nothing else is in flight.
 type FrameCache struct {
-	mu    sync.Mutex
-	limit int64
-	used  int64
-	lru   *list.List // of *cacheEntry, most recent first
-	byKey map[frameKey]*list.Element
-	load  map[frameKey]*loadCall
+	mu       sync.Mutex
+	limit    int64
+	used     int64         // bytes of frames kept
+	reserved int64         // bytes of frames in flight, outside the LRU
+	peak     int64         // high-water mark of used + reserved
+	freed    chan struct{} // closed when reserved bytes are given back
+	lru      *list.List    // of *cacheEntry, most recent first
+	byKey    map[frameKey]*list.Element
+	load     map[frameKey]*loadCall
 }
 
 // frameKey names frame id of reader r.
@@ -542,6 +575,7 @@ func (c *FrameCache) SetLimit(n int64) {
 	c.mu.Lock()
 	c.limit = n
 	c.evict()
+	c.wakeLocked()
 	c.mu.Unlock()
 }
 
@@ -559,10 +593,85 @@ func (c *FrameCache) Used() int64 {
 	return c.used
 }
 
+// Held returns the bytes of decompressed frames in memory that the bound
+// covers: those kept and those in flight (being decompressed, or held by
+// a zip build); PeakHeld is its high-water mark.
+func (c *FrameCache) Held() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used + c.reserved
+}
+
+// PeakHeld returns the most bytes Held has reported since the cache was
+// made.
+func (c *FrameCache) PeakHeld() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak
+}
+
+// holdingKey marks a context whose goroutine already holds a reservation
+// (a zip build reading a base bundle's blob): it must not wait for
+// another, or two builds could each wait for the other's frame.
+type holdingKey struct{}
+
+// reserve takes n bytes of the bound for a frame about to be in memory
+// outside the LRU, evicting kept frames to make room. It waits while
+// frames in flight leave no room, unless nothing else is in flight (a
+// frame larger than the bound still loads, alone) or ctx says its
+// goroutine holds a reservation already.
+func (c *FrameCache) reserve(ctx context.Context, n int64) error {
+	c.mu.Lock()
+	for c.reserved > 0 && c.reserved+n > c.limit && ctx.Value(holdingKey{}) == nil {
+		if c.freed == nil {
+			c.freed = make(chan struct{})
+		}
+		wait := c.freed
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.reserved += n
+	c.evict()
+	c.mu.Unlock()
+	return nil
+}
+
+// unreserve gives back n bytes that reserve took.
+func (c *FrameCache) unreserve(n int64) {
+	c.mu.Lock()
+	c.unreserveLocked(n)
+	c.mu.Unlock()
+}
+
+func (c *FrameCache) unreserveLocked(n int64) {
+	c.reserved -= n
+	c.wakeLocked()
+}
+
+// wakeLocked lets the goroutines waiting in reserve look again.
+func (c *FrameCache) wakeLocked() {
+	if c.freed != nil {
+		close(c.freed)
+		c.freed = nil
+	}
+}
+
+func (c *FrameCache) notePeak() {
+	if h := c.used + c.reserved; h > c.peak {
+		c.peak = h
+	}
+}
+
 // get returns frame key, loading it (once for all who ask at the same
-// time) when it is not cached; cached reports whether it is in the cache.
-// A load given up because its caller's ctx ended is retried by the others.
-func (c *FrameCache) get(ctx context.Context, key frameKey, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
+// time, within the bound: see reserve) when it is not cached; size is its
+// decompressed size, and cached reports whether it is in the cache. A
+// load given up because its caller's ctx ended is retried by the others.
+func (c *FrameCache) get(ctx context.Context, key frameKey, size int64, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
 	for {
 		c.mu.Lock()
 		if e, ok := c.byKey[key]; ok {
@@ -587,10 +696,15 @@ func (c *FrameCache) get(ctx context.Context, key frameKey, load func() (*frameD
 		c.load[key] = call
 		c.mu.Unlock()
 
-		call.data, call.err = load()
+		if call.err = c.reserve(ctx, size); call.err == nil {
+			call.data, call.err = load()
+		} else {
+			size = 0
+		}
 
 		c.mu.Lock()
 		delete(c.load, key)
+		c.unreserveLocked(size) // kept, the frame counts as used instead
 		cached = false
 		if call.err == nil && int64(len(call.data.data)) <= c.limit {
 			c.byKey[key] = c.lru.PushFront(&cacheEntry{key: key, data: call.data})
@@ -640,12 +754,15 @@ func isCtxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// evict drops the least recently used frames until those kept and those
+// in flight fit the bound; the caller holds c.mu.
 func (c *FrameCache) evict() {
-	for c.used > c.limit && c.lru.Len() > 0 {
+	for c.used+c.reserved > c.limit && c.lru.Len() > 0 {
 		e := c.lru.Back()
 		ce := e.Value.(*cacheEntry)
 		c.lru.Remove(e)
 		delete(c.byKey, ce.key)
 		c.used -= int64(len(ce.data.data))
 	}
+	c.notePeak()
 }

@@ -114,7 +114,7 @@ func (r *Reader) Verify(ctx context.Context, progress func(Event)) []Problem {
 }
 
 func (r *Reader) verifyFrame(ctx context.Context, i uint32, f frameEntry) ([]byte, error) {
-	comp, err := r.readStoredFrame(i)
+	comp, err := r.readStoredFrame(i, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (r *Reader) verifyFrame(ctx context.Context, i uint32, f frameEntry) ([]byt
 	}
 	// Decompress without the cache: this pass reads every frame once, and
 	// filling the cache with them would only raise peak memory.
-	return r.decodeFrame(ctx, i, comp)
+	return r.decodeFrame(ctx, i, comp, nil)
 }
 
 func (r *Reader) zipBlobsBad(m *modEntry, bad map[uint32]bool) bool {
