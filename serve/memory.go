@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/gobundle/gobundle/bundle"
@@ -44,4 +46,24 @@ func (s *Server) shareMemory(v *view) {
 // share: one per CPU.
 func newDecodeSlots() chan struct{} {
 	return make(chan struct{}, runtime.GOMAXPROCS(0))
+}
+
+// writeFrameMetrics reports the shared frame cache: its bound, the
+// decompressed frames it holds now (kept, and in flight: being
+// decompressed or held by a zip build) and their high-water mark, which
+// stays within the bound whatever the clients ask (bundle.FrameCache).
+func writeFrameMetrics(w io.Writer, c *bundle.FrameCache) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "# HELP gobundle_serve_memory_limit_bytes The --memory budget: decompressed frames of all bundles together.\n")
+	fmt.Fprintf(w, "# TYPE gobundle_serve_memory_limit_bytes gauge\n")
+	fmt.Fprintf(w, "gobundle_serve_memory_limit_bytes %d\n", c.Limit())
+	fmt.Fprintf(w, "# HELP gobundle_serve_frame_bytes Decompressed frames in memory, by state: kept in the cache, or held (kept plus in flight: being decompressed, or read by a zip build).\n")
+	fmt.Fprintf(w, "# TYPE gobundle_serve_frame_bytes gauge\n")
+	fmt.Fprintf(w, "gobundle_serve_frame_bytes{state=\"kept\"} %d\n", c.Used())
+	fmt.Fprintf(w, "gobundle_serve_frame_bytes{state=\"held\"} %d\n", c.Held())
+	fmt.Fprintf(w, "# HELP gobundle_serve_frame_bytes_peak Most decompressed frames held at once since the start.\n")
+	fmt.Fprintf(w, "# TYPE gobundle_serve_frame_bytes_peak gauge\n")
+	fmt.Fprintf(w, "gobundle_serve_frame_bytes_peak %d\n", c.PeakHeld())
 }

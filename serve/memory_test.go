@@ -97,4 +97,14 @@ func TestMemoryBudgetAcrossBundles(t *testing.T) {
 	if used := cache.Used(); used > budget || used < fileSize {
 		t.Errorf("shared frame cache holds %d bytes, want between %d and the budget %d", used, fileSize, budget)
 	}
+	// /metrics reports the frames held and their peak, within the budget.
+	_, body := mustGet(t, "GET", base+"/metrics")
+	var limit, peak int64
+	for _, line := range strings.Split(string(body), "\n") {
+		fmt.Sscanf(line, "gobundle_serve_memory_limit_bytes %d", &limit)
+		fmt.Sscanf(line, "gobundle_serve_frame_bytes_peak %d", &peak)
+	}
+	if limit != budget || peak < fileSize || peak > budget {
+		t.Errorf("/metrics: memory limit %d, frames peak %d; want %d and between %d and the budget", limit, peak, budget, fileSize)
+	}
 }

@@ -132,6 +132,9 @@ type Server struct {
 
 	writers sync.Pool // of *statusWriter
 	zips    *zipCache // nil: zips are served stored
+	// frames is the frame cache all bundles share under
+	// Options.MemoryBytes, nil without a budget.
+	frames *bundle.FrameCache
 
 	cur      atomic.Pointer[view]
 	reloadMu sync.Mutex
@@ -146,7 +149,7 @@ type Server struct {
 func New(ctx context.Context, opts Options) (*Server, error) {
 	slots := newDecodeSlots()
 	frames := sharedFrames(opts.MemoryBytes)
-	return newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
+	s, err := newServer(ctx, opts, func(ctx context.Context, name string) (source, error) {
 		src, err := openReader(ctx, name, opts.FrameCacheBytes, opts.SignerKeys, opts.RequireAllSigners)
 		if sd, ok := src.(interface{ ShareDecoding(chan struct{}) }); ok {
 			sd.ShareDecoding(slots)
@@ -156,6 +159,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return src, err
 	})
+	if s != nil {
+		s.frames = frames
+	}
+	return s, err
 }
 
 func newServer(ctx context.Context, opts Options, open openFunc) (*Server, error) {
