@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -68,8 +67,34 @@ type zipBuilder struct {
 	n    int64
 	cd   []byte
 	nf   int
-	comp bytes.Buffer
+	comp capBuffer
 	err  error
+}
+
+// capBuffer collects a file's deflate output up to a bound (one byte less
+// than the file, beyond which the file is stored): its memory is
+// allocated once at the size of the largest file, where a growing buffer
+// left a trail of garbage copies (a toolchain's 30 MB binaries).
+type capBuffer struct {
+	b     []byte
+	limit int
+}
+
+var errNoSmaller = errors.New("deflate does not make it smaller")
+
+func (c *capBuffer) reset(limit int) {
+	if cap(c.b) < limit {
+		c.b = make([]byte, 0, limit)
+	}
+	c.b, c.limit = c.b[:0], limit
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if len(c.b)+len(p) > c.limit {
+		return 0, errNoSmaller
+	}
+	c.b = append(c.b, p...)
+	return len(p), nil
 }
 
 func (z *zipBuilder) write(p []byte) {
@@ -89,7 +114,7 @@ func (z *zipBuilder) add(name string, data []byte, crc uint32) error {
 	}
 	method, payload := uint16(zipMethodStore), data
 	if len(data) > 0 {
-		z.comp.Reset()
+		z.comp.reset(len(data) - 1)
 		fw := flatePool.Get().(*flate.Writer)
 		fw.Reset(&z.comp)
 		_, err := fw.Write(data)
@@ -97,11 +122,11 @@ func (z *zipBuilder) add(name string, data []byte, crc uint32) error {
 			err = fw.Close()
 		}
 		flatePool.Put(fw)
-		if err != nil {
+		switch {
+		case err == nil:
+			method, payload = zipMethodDeflate, z.comp.b
+		case !errors.Is(err, errNoSmaller):
 			return err
-		}
-		if z.comp.Len() < len(data) {
-			method, payload = zipMethodDeflate, z.comp.Bytes()
 		}
 	}
 	if z.n > math.MaxUint32 {
