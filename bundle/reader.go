@@ -343,6 +343,44 @@ func (r *Reader) ReadExtra(ctx context.Context, kind, name string) ([]byte, erro
 	return r.blob(ctx, xs[i].blob, kind+" "+name)
 }
 
+// ReadExtras calls fn with the name and content of every extra of kind
+// whose size is at most max, in the order their content is stored, so
+// that each frame is decompressed once and the frame cache is neither
+// filled nor emptied by a pass over thousands of small entries (a
+// checksum database's tiles and records, read once when a bundle is
+// served). data is valid only during fn; every byte was checked against
+// the index's sha256.
+func (r *Reader) ReadExtras(ctx context.Context, kind string, max int64, fn func(name string, data []byte) error) error {
+	var xs []extraEntry
+	for _, x := range r.ix.extras {
+		if x.kind == kind && r.ix.blobs[x.blob].size <= max {
+			xs = append(xs, x)
+		}
+	}
+	sort.SliceStable(xs, func(i, j int) bool {
+		a, b := r.ix.blobs[xs[i].blob], r.ix.blobs[xs[j].blob]
+		if a.base != b.base {
+			return a.base < b.base
+		}
+		return a.frame < b.frame || a.frame == b.frame && a.off < b.off
+	})
+	sr := &seqReader{r: r}
+	defer sr.close()
+	for _, x := range xs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		data, err := sr.blob(ctx, x.blob, x.kind+" "+x.name)
+		if err != nil {
+			return err
+		}
+		if err := fn(x.name, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadFile returns a whole module file (for zips, the rebuilt zip).
 func (r *Reader) ReadFile(ctx context.Context, path, version string, kind FileKind) ([]byte, error) {
 	f, err := r.OpenFile(ctx, path, version, kind)

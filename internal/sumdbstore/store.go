@@ -196,6 +196,29 @@ type EntryError struct {
 func (e *EntryError) Error() string { return e.Entry + ": " + e.Err.Error() }
 func (e *EntryError) Unwrap() error { return e.Err }
 
+// extrasReader is a bundle reader that reads many extras in one pass
+// (*bundle.Reader does).
+type extrasReader interface {
+	ReadExtras(ctx context.Context, kind string, max int64, fn func(name string, data []byte) error) error
+}
+
+// prefetch reads the entries of r no larger than MaxHeadBytes in one
+// pass when r can (nil otherwise): read one by one, thousands of tiles
+// and records would each go through the bundle's frame cache, pushing out
+// the frames clients need.
+func prefetch(ctx context.Context, r Extras) (map[string][]byte, error) {
+	er, ok := r.(extrasReader)
+	if !ok {
+		return nil, nil
+	}
+	pre := map[string][]byte{}
+	err := er.ReadExtras(ctx, Kind, MaxHeadBytes, func(name string, data []byte) error {
+		pre[name] = bytes.Clone(data)
+		return nil
+	})
+	return pre, err
+}
+
 // Load reads the checksum database entries of a bundle. Tree heads are
 // checked against keys[name] when given (the key a caller trusts, such as
 // the go command's built-in one), else against the bundle's own sumdb.key
@@ -244,9 +267,16 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 		return nil, &EntryError{Entry: "sumdb " + db, Err: fmt.Errorf("verifier key is for %s", verifier.Name())}
 	}
 	s := &Store{Name: db, Key: key, Tiles: NewTileSet()}
+	pre, err := prefetch(ctx, r)
+	if err != nil {
+		return nil, &EntryError{Entry: "sumdb", Err: err}
+	}
 	read := func(name string, limit int64) ([]byte, error) {
 		if sizes[name] > limit {
 			return nil, &EntryError{Entry: "sumdb " + name, Err: fmt.Errorf("%d bytes, more than %d: %w", sizes[name], limit, bundle.ErrCorrupt)}
+		}
+		if data, ok := pre[name]; ok {
+			return data, nil
 		}
 		data, err := r.ReadExtra(ctx, Kind, name)
 		if err != nil {
@@ -314,7 +344,7 @@ func Load(ctx context.Context, r Extras, keys map[string]string) (*Store, error)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.Tiles.Add(t, data); err != nil {
+			if err := s.Tiles.add(t, data, false); err != nil { // data is a copy of its own
 				return nil, bad(err)
 			}
 			s.TileBytes += int64(len(data))
@@ -402,8 +432,14 @@ func (e *TileConflictError) Error() string {
 	return fmt.Sprintf("tile %s differs from another copy of the same tile", e.Tile.Path())
 }
 
-// Add adds the data of tile t.
+// Add adds the data of tile t (a copy: the caller keeps data).
 func (ts *TileSet) Add(t tlog.Tile, data []byte) error {
+	return ts.add(t, data, true)
+}
+
+// add adds tile t, copying data unless the set may keep it (tiles are
+// never changed once in a set, so sets can share their bytes).
+func (ts *TileSet) add(t tlog.Tile, data []byte, clone bool) error {
 	if t.H != TileHeight || t.L < 0 || t.W < 1 || t.W > 1<<TileHeight {
 		return fmt.Errorf("tile %s: not a hash tile of height %d", t.Path(), TileHeight)
 	}
@@ -421,18 +457,32 @@ func (ts *TileSet) Add(t tlog.Tile, data []byte) error {
 			return nil
 		}
 	}
-	ts.tiles[k] = bytes.Clone(data)
+	if clone {
+		data = bytes.Clone(data)
+	}
+	ts.tiles[k] = data
 	return nil
 }
 
-// Merge adds every tile of o.
+// Merge adds every tile of o, sharing o's bytes.
 func (ts *TileSet) Merge(o *TileSet) error {
 	for _, t := range o.List() {
-		if err := ts.Add(t, o.tiles[[2]int64{int64(t.L), t.N}]); err != nil {
+		if err := ts.add(t, o.tiles[[2]int64{int64(t.L), t.N}], false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// shareFrom makes each tile of ts that o holds at least as wide (and equal
+// on ts's width) a slice of o's bytes, so that the two sets keep each such
+// tile once.
+func (ts *TileSet) shareFrom(o *TileSet) {
+	for k, data := range ts.tiles {
+		if od, ok := o.tiles[k]; ok && len(od) >= len(data) && &od[0] != &data[0] && bytes.Equal(od[:len(data)], data) {
+			ts.tiles[k] = od[:len(data):len(data)]
+		}
+	}
 }
 
 // Get returns the data of tile t, cut from a wider tile when needed; ok is

@@ -396,3 +396,52 @@ func TestBaseNeeded(t *testing.T) {
 		t.Fatalf("with base %d tiles, without %d: the base proofs added none", s4.Tiles.Len(), s3.Tiles.Len())
 	}
 }
+
+// TestUnionKeepsTilesOnce: after NewUnion the stores' tiles are slices of
+// the union's (the widest of each), so twenty bundles of one database
+// keep each tile once instead of once per bundle plus once in the union;
+// and Load reads a bundle's entries in one pass without filling the
+// bundle's frame cache (which serve shares among bundles for zips).
+func TestUnionKeepsTilesOnce(t *testing.T) {
+	ctx := context.Background()
+	src, mods, _ := setup(t)
+	d1, err := Collect(ctx, CollectConfig{Source: src, Modules: mods[:30]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, r1 := writeStore(t, d1, nil)
+	if used := r1.Cache().Used(); used != 0 {
+		t.Errorf("Load left %d bytes of frames in the frame cache, want none", used)
+	}
+	d2, err := Collect(ctx, CollectConfig{Source: src, Modules: mods[300:], Bases: []*Store{s1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := writeStore(t, d2, nil)
+	u, err := NewUnion([]*Store{s1, s2}, []string{"b1", "b2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	for _, s := range []*Store{s1, s2} {
+		for k, data := range s.Tiles.tiles {
+			ud := u.tiles.tiles[k]
+			if &ud[0] != &data[0] {
+				t.Errorf("tile %v of a store is a copy of the union's, not a slice of it", k)
+			}
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no tiles")
+	}
+	// Still served and proven from the shared bytes.
+	if part, ok := u.Tile("tile/8/0/000.p/30"); !ok || len(part) != 30*32 {
+		t.Fatalf("tile 0/000.p/30: %d bytes, %v", len(part), ok)
+	}
+	for i, err := range ProveRecords(s1.Latest, s1.Records, s1.Tiles) {
+		if err != nil {
+			t.Fatalf("record %d of bundle 1 after sharing: %v", i, err)
+		}
+	}
+}
