@@ -47,6 +47,7 @@ type Reader struct {
 	sums    map[Sum]uint32
 	// zipTableErr is why DeflatedTable was dropped, if it was.
 	zipTableErr error
+	indexBytes  int64 // see IndexBytes
 }
 
 // Open opens the bundle file name.
@@ -143,6 +144,7 @@ func (r *Reader) load(ctx context.Context) error {
 		r.byPath[ix.mods[i].path] = [2]int{i, j}
 		i = j
 	}
+	r.indexBytes = r.computeIndexBytes()
 	return r.loadZipTable(ctx)
 }
 

@@ -1,5 +1,7 @@
 package bundle
 
+import "unsafe"
+
 // CacheBytes returns the bound of the reader's frame cache (see
 // SetCacheBytes).
 func (r *Reader) CacheBytes() int64 { return r.cache.Limit() }
@@ -33,3 +35,36 @@ func (r *Reader) ShareDecoding(sem chan struct{}) {
 // DecodeSlots returns the decompression slots the reader takes from (its
 // own, or those given to ShareDecoding).
 func (r *Reader) DecodeSlots() chan struct{} { return r.decoding }
+
+// IndexBytes estimates the memory the reader's index takes (its tables of
+// frames, blobs, modules, zip files and extras, with their strings),
+// which stays for as long as the bundle is open: serve counts it against
+// its --memory budget beside the frames. A real project's bundle of some
+// 1,300 module versions and 50,000 files takes about 9 MB.
+func (r *Reader) IndexBytes() int64 { return r.indexBytes }
+
+// indexBytes computes IndexBytes once the index is loaded.
+func (r *Reader) computeIndexBytes() int64 {
+	ix := r.ix
+	const mapEntry = 64 // a map entry with its key and value, roughly
+	n := int64(len(ix.frames))*int64(unsafe.Sizeof(frameEntry{})) +
+		int64(len(ix.blobs))*int64(unsafe.Sizeof(blobEntry{})) +
+		int64(len(ix.mods))*int64(unsafe.Sizeof(modEntry{})) +
+		int64(len(ix.extras))*int64(unsafe.Sizeof(extraEntry{})) +
+		int64(len(r.byPath))*mapEntry
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		n += int64(len(m.path) + len(m.version) + len(m.modHash) + len(m.zipHash))
+		n += int64(len(m.files)) * int64(unsafe.Sizeof(zipFile{}))
+		for _, f := range m.files {
+			n += int64(len(f.name))
+		}
+	}
+	for _, x := range ix.extras {
+		n += int64(len(x.kind) + len(x.name))
+	}
+	for _, s := range ix.origins {
+		n += int64(len(s))
+	}
+	return n
+}

@@ -303,7 +303,7 @@ func (s *Server) serveMetrics(w *statusWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		s.metrics.write(w, nb, nv, bad, nm, untrusted, s.misses)
-		writeFrameMetrics(w, s.frames)
+		writeFrameMetrics(w, s.frames, s.opts.MemoryBytes, s.fixedMem.Load())
 	}
 }
 

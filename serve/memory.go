@@ -27,20 +27,62 @@ type cacheHolder interface {
 	Cache() *bundle.FrameCache
 }
 
-// shareMemory keeps the frame cache the bundles of v share at
-// Options.MemoryBytes (which a caller may change between reloads).
-// Readers of bundles that left the view drop their frames from it when
-// the last request on them ends and they are closed.
+// indexHolder is a source that knows what its index takes in memory.
+type indexHolder interface {
+	IndexBytes() int64
+}
+
+// fixedBytes is what the bundles of v hold in memory for as long as they
+// are served, whatever clients ask: their indexes and the merged checksum
+// database data (tiles, records). On real projects' bundles that is
+// about 15 MB a bundle.
+func (v *view) fixedBytes() int64 {
+	var n int64
+	for _, b := range v.bundles {
+		if ih, ok := b.src.(indexHolder); ok {
+			n += ih.IndexBytes()
+		}
+	}
+	for _, u := range v.sumdbs {
+		n += u.MemoryBytes()
+	}
+	return n
+}
+
+// shareMemory keeps what the bundles of v hold within Options.MemoryBytes
+// (which a caller may change between reloads): their indexes and checksum
+// database data take what they take, and the frame cache they share (the
+// frames kept and those in flight: bundle.FrameCache) gets the rest, but
+// never less than one frame (minFrameBytes), with a warning when that
+// makes the budget too small. So twenty bundles at the default 512 MiB
+// stay within --memory + 256 MiB of RSS, where indexes and tiles beside a
+// full 512 MiB cache went past it. Readers of bundles that left the view
+// drop their frames from the cache when the last request on them ends and
+// they are closed.
 func (s *Server) shareMemory(v *view) {
-	if s.opts.MemoryBytes <= 0 {
+	budget := s.opts.MemoryBytes
+	if budget <= 0 {
 		return
 	}
+	fixed := v.fixedBytes()
+	floor := min(minFrameBytes, budget/2)
+	frames := max(budget-fixed, floor)
+	if fixed+frames > budget {
+		s.log.Warn("--memory is too small for the loaded bundles: their indexes and checksum database data alone take most of it, and the frame cache keeps one frame; raise --memory",
+			"memory_mib", budget>>20, "indexes_and_sumdb_mib", fixed>>20, "frames_mib", frames>>20, "bundles", len(v.bundles))
+	}
+	s.fixedMem.Store(fixed)
 	for _, b := range v.bundles {
 		if ch, ok := b.src.(cacheHolder); ok {
-			ch.Cache().SetLimit(s.opts.MemoryBytes)
+			ch.Cache().SetLimit(frames)
 		}
 	}
 }
+
+// minFrameBytes is the least frame cache shareMemory leaves: one frame of
+// the writer's default size, so that reading a zip does not decompress its
+// frame again for every read.
+const minFrameBytes = bundle.DefaultFrameSize
 
 // newDecodeSlots returns the decompression slots all readers of a server
 // share: one per CPU.
@@ -52,13 +94,19 @@ func newDecodeSlots() chan struct{} {
 // decompressed frames it holds now (kept, and in flight: being
 // decompressed or held by a zip build) and their high-water mark, which
 // stays within the bound whatever the clients ask (bundle.FrameCache).
-func writeFrameMetrics(w io.Writer, c *bundle.FrameCache) {
+func writeFrameMetrics(w io.Writer, c *bundle.FrameCache, budget, fixed int64) {
 	if c == nil {
 		return
 	}
-	fmt.Fprintf(w, "# HELP gobundle_serve_memory_limit_bytes The --memory budget: decompressed frames of all bundles together.\n")
+	fmt.Fprintf(w, "# HELP gobundle_serve_memory_limit_bytes The --memory budget: indexes, checksum database data and decompressed frames of all bundles together.\n")
 	fmt.Fprintf(w, "# TYPE gobundle_serve_memory_limit_bytes gauge\n")
-	fmt.Fprintf(w, "gobundle_serve_memory_limit_bytes %d\n", c.Limit())
+	fmt.Fprintf(w, "gobundle_serve_memory_limit_bytes %d\n", budget)
+	fmt.Fprintf(w, "# HELP gobundle_serve_memory_fixed_bytes What the loaded bundles' indexes and checksum database data take of the budget.\n")
+	fmt.Fprintf(w, "# TYPE gobundle_serve_memory_fixed_bytes gauge\n")
+	fmt.Fprintf(w, "gobundle_serve_memory_fixed_bytes %d\n", fixed)
+	fmt.Fprintf(w, "# HELP gobundle_serve_frame_limit_bytes The frame cache's bound: the budget less the fixed part, at least one frame.\n")
+	fmt.Fprintf(w, "# TYPE gobundle_serve_frame_limit_bytes gauge\n")
+	fmt.Fprintf(w, "gobundle_serve_frame_limit_bytes %d\n", c.Limit())
 	fmt.Fprintf(w, "# HELP gobundle_serve_frame_bytes Decompressed frames in memory, by state: kept in the cache, or held (kept plus in flight: being decompressed, or read by a zip build).\n")
 	fmt.Fprintf(w, "# TYPE gobundle_serve_frame_bytes gauge\n")
 	fmt.Fprintf(w, "gobundle_serve_frame_bytes{state=\"kept\"} %d\n", c.Used())

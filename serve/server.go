@@ -135,6 +135,9 @@ type Server struct {
 	// frames is the frame cache all bundles share under
 	// Options.MemoryBytes, nil without a budget.
 	frames *bundle.FrameCache
+	// fixedMem is what the current view's indexes and checksum database
+	// data take of Options.MemoryBytes (shareMemory).
+	fixedMem atomic.Int64
 
 	cur      atomic.Pointer[view]
 	reloadMu sync.Mutex

@@ -204,3 +204,19 @@ func (u *Union) Tile(path string) ([]byte, bool) {
 
 // Tiles returns the number of tiles held.
 func (u *Union) Tiles() int { return u.tiles.Len() }
+
+// MemoryBytes estimates the memory the union takes for as long as it is
+// served: its tiles (each kept once, the bundles' stores sharing them) and
+// its records with their answers. serve counts it against its --memory
+// budget beside the frames.
+func (u *Union) MemoryBytes() int64 {
+	const answerEntry = 128 // map entry, key string and Record, roughly
+	var n int64
+	for _, data := range u.tiles.tiles {
+		n += int64(cap(data)) + 64
+	}
+	for k, a := range u.answers {
+		n += answerEntry + int64(len(k)+len(a.rec.Path)+len(a.rec.Version)+len(a.rec.Text))
+	}
+	return n
+}
