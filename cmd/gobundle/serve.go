@@ -23,7 +23,7 @@ type ServeCmd struct {
 	TLSCert      string        `name:"tls-cert" type:"existingfile" help:"Serve HTTPS with this PEM certificate (needs --tls-key)."`
 	TLSKey       string        `name:"tls-key" type:"existingfile" help:"PEM private key of --tls-cert."`
 	LogFormat    string        `name:"log-format" enum:"text,json" default:"text" help:"Format of the log on standard error: text or json."`
-	Memory       byteSize      `name:"memory" default:"512MiB" placeholder:"SIZE" help:"Decompressed bundle data kept in memory for serving zips (default 512MiB), all loaded bundles together, whatever their number: one cache they share, least recently used frame out. Below a project's content size, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download). Memory is held to about this plus 256 MiB unless GOMEMLIMIT is set. Example: --memory 2GiB."`
+	Memory       byteSize      `name:"memory" default:"512MiB" placeholder:"SIZE" help:"Decompressed bundle data kept in memory for serving zips (default 512MiB), all loaded bundles together, whatever their number: one cache they share, least recently used frame out. Below a project's content size, zips are decompressed again and again (on hugo's 1.35 GB: 128 MiB doubles the CPU per download). The loaded bundles' indexes and checksum database data count against it too (about 12 MiB a real project's bundle; the frames get the rest, at least 64 MiB). Memory is held to about this plus 256 MiB unless GOMEMLIMIT is set. Example: --memory 2GiB."`
 	FrameCache   int64         `name:"frame-cache" default:"0" placeholder:"MIB" help:"Instead of --memory: MiB of frame cache for each bundle (memory then grows with the number of bundles: about this plus 256 MiB each)."`
 	SumDB        []string      `name:"sumdb" placeholder:"NAME+KEY" help:"Trust this checksum database key (GOSUMDB form; repeatable). The go toolchain's built-in key is trusted for its default database; a bundle's own key never is, so data of other databases is served only with this flag."`
 	WriteTimeout time.Duration `name:"write-timeout" default:"1m" help:"Cut off a client whose connection has not taken a write for this long (a stalled client holds nothing longer)."`
@@ -72,6 +72,13 @@ func (c *ServeCmd) Run(e *env) error {
 	signerKeys, err := c.verifiers("serve")
 	if err != nil {
 		return err
+	}
+	// Loading twenty bundles' indexes and checksum database data makes
+	// garbage: under the soft limit from the start, so that the peak stays
+	// within --memory + 256 MiB then too (with --frame-cache the limit
+	// depends on the bundles found, set below).
+	if e.getenv("GOMEMLIMIT") == "" && c.FrameCache == 0 {
+		debug.SetMemoryLimit(c.softLimit(0))
 	}
 	// Listen before loading bundles: a port in use is known at once.
 	ln, err := net.Listen("tcp", c.Listen)
@@ -175,15 +182,21 @@ func (c *ServeCmd) memoryBudget() int64 {
 	return int64(c.Memory)
 }
 
-// softLimit is the Go runtime's memory limit for n bundles: the frame
-// caches plus 256 MiB of headroom (per bundle with --frame-cache, as the
-// caches are).
+// softLimit is the Go runtime's memory limit for n bundles: --memory
+// (indexes, checksum database data and frames: serve.Options.MemoryBytes)
+// plus 256 MiB of headroom less softLimitSlack, the resident memory the
+// runtime does not count (the program's code and data), so that RSS
+// stays within --memory + 256 MiB; per bundle with --frame-cache, as the
+// caches are.
 func (c *ServeCmd) softLimit(n int) int64 {
 	if c.FrameCache > 0 {
 		return int64(max(1, n)) * (c.FrameCache<<20 + 256<<20)
 	}
-	return int64(c.Memory) + 256<<20
+	return int64(c.Memory) + 256<<20 - softLimitSlack
 }
+
+// softLimitSlack is what softLimit leaves below --memory + 256 MiB.
+const softLimitSlack = 32 << 20
 
 // zipCacheDir returns the zip cache directory to use, "" for none. The
 // default one is skipped, with a warning, when it cannot be made; one the
