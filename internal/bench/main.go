@@ -3,7 +3,7 @@
 // proves the acceptance checks that need real, large inputs. It is run by
 // `make bench` (never by `make test`):
 //
-//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,limit,create,create10k,serve,sumdb,incremental,sign,toolchain,carry,latency,levels,memory] [-quick] [-keep]
+//	go run ./internal/bench [-stages prepare,size,verify,determinism,inspect,limit,create,create10k,serve,sumdb,incremental,sign,toolchain,carry,latency,levels,memory,serve20,toolchainserve] [-quick] [-keep]
 //
 // # Inputs
 //
@@ -56,6 +56,9 @@
 //     project's real files, recorded once, at 0 and 50 ms per request.
 //   - levels: create cold at each --level (the README's table).
 //   - memory: peak RSS of a cold create of several large projects at once.
+//   - serve20: serve of twenty bundles of real projects in one directory
+//     while eight clients run go mod download all of eight of them at
+//     once: peak RSS against --memory + 256 MiB (issue 20).
 //
 // b.execute measures every child (wall, CPU, true peak RSS through GNU
 // time) and b.rep.add records a figure beside its stock counterpart.
@@ -128,6 +131,8 @@ func allStages() []stage {
 		{"latency", "create cold vs go mod download all cold through a loopback mirror of the project's real files, 0 and 50 ms per request", (*bench).stageLatency, true},
 		{"levels", "create cold at each --level: wall, CPU, peak RSS, bundle size and module content (README's table)", (*bench).stageLevels, true},
 		{"memory", "peak RSS of a cold create of the union of several large projects (over 500 MB of bundle)", (*bench).stageMemory, true},
+		{"toolchainserve", "serve's peak RSS while 8 clients download one real toolchain zip at once, at serve's defaults and --memory 64MiB (the serving half of toolchain)", (*bench).stageToolchainServe, false},
+		{"serve20", "serve of 20 bundles of real projects in one directory while 8 clients run go mod download all at once: peak RSS vs --memory + 256 MiB, at the default and 128 MiB", (*bench).stageServe20, true},
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,27 @@ func TestCountSumDB(t *testing.T) {
 	}
 	if c, err := countSumDB(t.TempDir()); err != nil || c != (sumdbCount{}) {
 		t.Errorf("countSumDB of a tree without sumdb = %+v, %v; want zero, nil", c, err)
+	}
+}
+
+func TestServe20PickClients(t *testing.T) {
+	var projs []serve20Project
+	for i, size := range []int64{90, 10, 50, 30, 70, 20, 80, 40, 60, 100} {
+		projs = append(projs, serve20Project{Project: fmt.Sprintf("p%d", i), Size: size})
+	}
+	got := serve20PickClients(projs)
+	if len(got) != serve20Clients {
+		t.Fatalf("%d clients, want %d", len(got), serve20Clients)
+	}
+	for i, p := range got {
+		if p.Size != int64(10*(i+1)) {
+			t.Errorf("client %d: bundle of %d bytes, want the %d smallest in order", i, p.Size, serve20Clients)
+		}
+	}
+	if n, err := parseMiB("128MiB"); err != nil || n != 128<<20 {
+		t.Errorf("parseMiB(128MiB) = %d, %v", n, err)
+	}
+	if _, err := parseMiB("128MB"); err == nil {
+		t.Error("parseMiB(128MB) accepted")
 	}
 }
