@@ -394,7 +394,11 @@ func (s *seqReader) load(ctx context.Context, id uint32) error {
 	s.fd = nil
 	size := s.r.ix.frames[id].ulen
 	if int64(cap(s.out)) < size {
-		s.out = nil // a larger frame: let the old buffer go before reserving
+		s.r.cache.unreserve(s.held)
+		s.held, s.out = 0, nil // a larger frame: let the old buffer go before reserving
+	}
+	if s.out == nil {
+		s.out, s.held = s.r.cache.takeSpare(size)
 	}
 	if need := max(size, int64(cap(s.out))); need != s.held {
 		s.r.cache.unreserve(s.held)
@@ -413,9 +417,17 @@ func (s *seqReader) load(ctx context.Context, id uint32) error {
 	return nil
 }
 
-// close gives back the reservation of the frame held.
+// close gives back the frame buffer (kept by the cache as its spare, for
+// the next build or pass over extras) and its reservation.
 func (s *seqReader) close() {
-	s.r.cache.unreserve(s.held)
+	if s.fd != nil {
+		s.out = s.fd.data
+	}
+	if s.out != nil && int64(cap(s.out)) == s.held {
+		s.r.cache.park(s.out)
+	} else {
+		s.r.cache.unreserve(s.held)
+	}
 	s.held, s.fd, s.out, s.cmp = 0, nil, nil, nil
 }
 

@@ -581,6 +581,11 @@ type FrameCache struct {
 	reserved int64         // bytes of frames in flight, outside the LRU
 	peak     int64         // high-water mark of used + reserved
 	freed    chan struct{} // closed when reserved bytes are given back
+	// spare is a frame buffer no one uses, kept (and counted in reserved)
+	// for the next zip build or pass over extras: twenty bundles opened
+	// one after the other, or zips built one after the other, then
+	// allocate one 64 MiB buffer, not one each for the collector to find.
+	spare []byte
 	lru      *list.List    // of *cacheEntry, most recent first
 	byKey    map[frameKey]*list.Element
 	load     map[frameKey]*loadCall
@@ -662,7 +667,14 @@ type holdingKey struct{}
 // goroutine holds a reservation already.
 func (c *FrameCache) reserve(ctx context.Context, n int64) error {
 	c.mu.Lock()
-	for c.reserved > 0 && c.reserved+n > c.limit && ctx.Value(holdingKey{}) == nil {
+	for c.reserved+n > c.limit && ctx.Value(holdingKey{}) == nil {
+		if c.spare != nil {
+			c.dropSpareLocked()
+			continue
+		}
+		if c.reserved == 0 {
+			break
+		}
 		if c.freed == nil {
 			c.freed = make(chan struct{})
 		}
@@ -679,6 +691,40 @@ func (c *FrameCache) reserve(ctx context.Context, n int64) error {
 	c.evict()
 	c.mu.Unlock()
 	return nil
+}
+
+// takeSpare returns the spare frame buffer and the bytes reserved for it
+// (now the caller's) if it holds size bytes, else nil, 0.
+func (c *FrameCache) takeSpare(size int64) ([]byte, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spare == nil || int64(cap(c.spare)) < size {
+		return nil, 0
+	}
+	b := c.spare
+	c.spare = nil
+	return b[:0], int64(cap(b))
+}
+
+// park keeps buf, whose capacity the caller had reserved, as the spare
+// (the larger of it and the one there), giving back the rest.
+func (c *FrameCache) park(buf []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spare != nil && cap(c.spare) >= cap(buf) {
+		c.unreserveLocked(int64(cap(buf)))
+		return
+	}
+	c.dropSpareLocked()
+	c.spare = buf[:0]
+}
+
+func (c *FrameCache) dropSpareLocked() {
+	if c.spare != nil {
+		n := int64(cap(c.spare))
+		c.spare = nil
+		c.unreserveLocked(n)
+	}
 }
 
 // unreserve gives back n bytes that reserve took.
@@ -797,6 +843,9 @@ func isCtxErr(err error) bool {
 // evict drops the least recently used frames until those kept and those
 // in flight fit the bound; the caller holds c.mu.
 func (c *FrameCache) evict() {
+	if c.used+c.reserved > c.limit {
+		c.dropSpareLocked() // an idle buffer goes before any kept frame
+	}
 	for c.used+c.reserved > c.limit && c.lru.Len() > 0 {
 		e := c.lru.Back()
 		ce := e.Value.(*cacheEntry)

@@ -112,7 +112,8 @@ func TestZipBuildsWithinSharedBound(t *testing.T) {
 	if p := cache.PeakHeld(); p > bound {
 		t.Errorf("peak frames held %d, over the bound %d", p, bound)
 	}
-	if cache.Held() != cache.Used() {
+	// What stays reserved is at most the spare buffer of one frame.
+	if left := cache.Held() - cache.Used(); left > fileSize+1<<20 {
 		t.Errorf("reservations left after the builds: held %d, kept %d", cache.Held(), cache.Used())
 	}
 	for i, r := range readers {
