@@ -400,7 +400,9 @@ func (s *seqReader) load(ctx context.Context, id uint32) error {
 	if s.out == nil {
 		s.out, s.held = s.r.cache.takeSpare(size)
 	}
-	if need := max(size, int64(cap(s.out))); need != s.held {
+	// The frame's compressed bytes are in memory too while it is read.
+	cneed := max(s.r.ix.frames[id].clen, int64(cap(s.cmp)))
+	if need := max(size, int64(cap(s.out))) + cneed; need != s.held {
 		s.r.cache.unreserve(s.held)
 		s.held = 0
 		if err := s.r.cache.reserve(ctx, need); err != nil {
@@ -423,11 +425,12 @@ func (s *seqReader) close() {
 	if s.fd != nil {
 		s.out = s.fd.data
 	}
-	if s.out != nil && int64(cap(s.out)) == s.held {
+	rest := s.held
+	if s.out != nil && int64(cap(s.out)) <= rest {
 		s.r.cache.park(s.out)
-	} else {
-		s.r.cache.unreserve(s.held)
+		rest -= int64(cap(s.out))
 	}
+	s.r.cache.unreserve(rest)
 	s.held, s.fd, s.out, s.cmp = 0, nil, nil, nil
 }
 

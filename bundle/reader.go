@@ -441,7 +441,9 @@ type frameData struct {
 
 // frame returns the decompressed frame i, from the cache when possible.
 func (r *Reader) frame(ctx context.Context, i uint32) (*frameData, bool, error) {
-	return r.cache.get(ctx, frameKey{r, i}, r.ix.frames[i].ulen, func() (*frameData, error) {
+	// Reserved while it loads: the frame and its compressed bytes.
+	f := r.ix.frames[i]
+	return r.cache.get(ctx, frameKey{r, i}, f.ulen+f.clen, func() (*frameData, error) {
 		data, _, err := r.loadFrame(ctx, i, nil, nil)
 		if err != nil {
 			return nil, err
@@ -754,8 +756,9 @@ func (c *FrameCache) notePeak() {
 }
 
 // get returns frame key, loading it (once for all who ask at the same
-// time, within the bound: see reserve) when it is not cached; size is its
-// decompressed size, and cached reports whether it is in the cache. A
+// time, within the bound: see reserve) when it is not cached; size is what
+// loading it holds (the frame and its compressed bytes), and cached
+// reports whether it is in the cache. A
 // load given up because its caller's ctx ended is retried by the others.
 func (c *FrameCache) get(ctx context.Context, key frameKey, size int64, load func() (*frameData, error)) (_ *frameData, cached bool, _ error) {
 	for {

@@ -51,8 +51,9 @@ func (v *view) fixedBytes() int64 {
 
 // shareMemory keeps what the bundles of v hold within Options.MemoryBytes
 // (which a caller may change between reloads): their indexes and checksum
-// database data take what they take, and the frame cache they share (the
-// frames kept and those in flight: bundle.FrameCache) gets the rest, but
+// database data take what they take, inFlightBytes is kept for requests,
+// and the frame cache they share (the frames kept and those in flight,
+// with their compressed bytes: bundle.FrameCache) gets the rest, but
 // never less than one frame (minFrameBytes), with a warning when that
 // makes the budget too small. So twenty bundles at the default 512 MiB
 // stay within --memory + 256 MiB of RSS, where indexes and tiles beside a
@@ -66,7 +67,7 @@ func (s *Server) shareMemory(v *view) {
 	}
 	fixed := v.fixedBytes()
 	floor := min(minFrameBytes, budget/2)
-	frames := max(budget-fixed, floor)
+	frames := max(budget-fixed-min(inFlightBytes, budget/4), floor)
 	if fixed+frames > budget {
 		s.log.Warn("--memory is too small for the loaded bundles: their indexes and checksum database data alone take most of it, and the frame cache keeps one frame; raise --memory",
 			"memory_mib", budget>>20, "indexes_and_sumdb_mib", fixed>>20, "frames_mib", frames>>20, "bundles", len(v.bundles))
@@ -78,6 +79,14 @@ func (s *Server) shareMemory(v *view) {
 		}
 	}
 }
+
+// inFlightBytes is what shareMemory keeps of the budget for what requests
+// hold beside frames: each zip build's buffer for one file's deflate
+// output (up to the largest file, 30 MB in a toolchain), response
+// buffers, the collector's work. Without it the live heap of twenty real
+// bundles under eight clients sat some 90 MiB above --memory and a
+// CPU-starved collector let RSS pass --memory + 256 MiB.
+const inFlightBytes = 64 << 20
 
 // minFrameBytes is the least frame cache shareMemory leaves: one frame of
 // the writer's default size, so that reading a zip does not decompress its
