@@ -255,6 +255,11 @@ type Stats struct {
 	Versions int      // module versions
 	SumDBs   []SumDBStats
 	VulnDB   *VulnDBStats // the vulnerability database served, if any
+	// MemoryHeld is what the view holds of Options.MemoryBytes whatever
+	// clients ask (indexes, checksum database data) plus the frame
+	// cache's bound; above MemoryBytes when the budget is too small for
+	// the bundles (shareMemory warns). 0 without a budget.
+	MemoryHeld int64
 }
 
 // Stats describes the view being served.
@@ -266,6 +271,9 @@ func (s *Server) Stats() Stats {
 	}
 	for _, b := range v.bad {
 		st.Bad = append(st.Bad, b.name+": "+b.err.Error())
+	}
+	if s.frames != nil {
+		st.MemoryHeld = s.fixedMem.Load() + s.frames.Limit()
 	}
 	return st
 }

@@ -99,7 +99,10 @@ func (c *ServeCmd) Run(e *env) error {
 	// opened at start, makes the collector work harder near cache plus
 	// headroom instead (hugo: 1.6 GB -> 0.8 GB peak RSS at the same CPU).
 	if e.getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(c.softLimit(len(s.Stats().Bundles)))
+		st := s.Stats()
+		// A budget too small for the bundles' indexes (serve warned):
+		// room above what they hold, or the collector runs without end.
+		debug.SetMemoryLimit(max(c.softLimit(len(st.Bundles)), st.MemoryHeld+256<<20-softLimitSlack))
 	}
 	// Catch SIGHUP before announcing readiness, so a reload asked for
 	// right after the GOPROXY line never kills the process.

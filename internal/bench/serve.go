@@ -360,7 +360,9 @@ func (b *bench) startServeEnv(ctx context.Context, env []string, bundle string, 
 		close(lines)
 		s.done <- cmd.Wait()
 	}()
-	timeout := time.NewTimer(30 * time.Second)
+	// Twenty real bundles in a small --memory load slowly on a loaded
+	// machine (the collector at its soft limit).
+	timeout := time.NewTimer(2 * time.Minute)
 	defer timeout.Stop()
 	for {
 		select {
@@ -377,7 +379,7 @@ func (b *bench) startServeEnv(ctx context.Context, env []string, bundle string, 
 			}
 		case <-timeout.C:
 			s.stop(b)
-			return nil, fmt.Errorf("gobundle serve %s: no GOPROXY= line after 30 s: %s", bundle, errTail.String())
+			return nil, fmt.Errorf("gobundle serve %s: no GOPROXY= line after 2 minutes: %s", bundle, errTail.String())
 		case <-ctx.Done():
 			s.stop(b)
 			return nil, ctx.Err()
