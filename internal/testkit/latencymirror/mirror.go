@@ -60,6 +60,7 @@ type Mirror struct {
 	// Requests counts the requests answered, Fetches those that went
 	// upstream.
 	Requests, Fetches atomic.Int64
+	acct              accounting
 }
 
 // New returns a Mirror serving cfg.Dir.
@@ -84,6 +85,7 @@ var kept = []int{http.StatusForbidden, http.StatusNotFound, http.StatusGone}
 // delay.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.Requests.Add(1)
+	defer m.acct.begin(r.URL.Path)()
 	if m.cfg.Delay > 0 {
 		t := time.NewTimer(m.cfg.Delay)
 		select {
