@@ -96,23 +96,31 @@ func (b *bench) latencyRuns(ctx context.Context, work, src, rec, up string, dela
 	}
 	defer m.Close()
 	var dl, cold []measurement
+	// What each asked of the mirror in its last run: requests by kind,
+	// their peak in flight and the sequential round trips.
+	var dlStats, createStats latencymirror.Stats
 	for i := 0; i < b.timedRuns(); i++ {
 		env := b.goEnv(filepath.Join(work, fmt.Sprintf("gomodcache-%d", i)), m.URL, b.goenv.GOSUMDB, "-mod=mod")
 		b.log.Info("latency: go mod download all (cold)", "delay", delay, "run", i+1, "of", b.timedRuns())
+		m.Reset()
 		md, err := b.execute(ctx, proc{dir: src, env: env, args: []string{"go", "mod", "download", "all"}})
 		if err != nil {
 			return err
 		}
+		dlStats = m.Stats()
 		dl = append(dl, md)
 		b.log.Info("latency: gobundle create (cold)", "delay", delay, "run", i+1)
 		env = b.goEnv(filepath.Join(work, "create-gomodcache"), m.URL, b.goenv.GOSUMDB, "-mod=mod")
 		cache := filepath.Join(work, fmt.Sprintf("cache-%d", i))
+		m.Reset()
 		mc, _, err := b.runCreate(ctx, env, src, filepath.Join(work, "p.gobundle"), cache)
 		if err != nil {
 			return err
 		}
+		createStats = m.Stats()
 		cold = append(cold, mc)
-		b.log.Info("latency: done", "delay", delay, "go", md.Wall.Round(time.Millisecond), "create", mc.Wall.Round(time.Millisecond))
+		b.log.Info("latency: done", "delay", delay, "go", md.Wall.Round(time.Millisecond), "create", mc.Wall.Round(time.Millisecond),
+			"go_requests", dlStats.String(), "create_requests", createStats.String())
 		for _, d := range []string{filepath.Join(work, fmt.Sprintf("gomodcache-%d", i)), cache, filepath.Join(work, "create-gomodcache")} {
 			if err := moveToTrash(work, d); err != nil {
 				return err
@@ -127,7 +135,8 @@ func (b *bench) latencyRuns(ctx context.Context, work, src, rec, up string, dela
 		mirror, shellQuote([]string{b.goenv.GOSUMDB}), b.binRel(), b.rel(src))
 	f := figure{Tree: "project", Measure: fmt.Sprintf("latency %d ms: create cold vs go mod download all cold (wall)", ms), Unit: unitSeconds,
 		Value: medianWall(cold), Stock: medianWall(dl), HasStock: true, Runs: len(cold),
-		Note:    fmt.Sprintf("interleaved; the mirror answered %d requests, %d of them fetched upstream (not in the recording)", m.Requests.Load(), m.Fetches.Load()),
+		Note: fmt.Sprintf("interleaved; the mirror answered %d requests, %d of them fetched upstream (not in the recording); last create: %s; last go mod download all: %s",
+			m.Requests.Load(), m.Fetches.Load(), createStats, dlStats),
 		Command: createCmd, StockCommand: dlCmd}
 	if delay >= 50*time.Millisecond {
 		f.TargetMax, f.TargetRatio = 0.5, true
