@@ -26,8 +26,9 @@ type Stats struct {
 	// Kinds counts requests by kind: info, mod, zip, list, latest,
 	// lookup, tile, supported, other.
 	Kinds map[string]int64
-	// MaxInFlight is the peak of requests in flight at once.
-	MaxInFlight int64
+	// InFlight is the number of requests in flight now, MaxInFlight its
+	// peak.
+	InFlight, MaxInFlight int64
 	// Rounds is the highest round (see Accounting).
 	Rounds int64
 }
@@ -68,7 +69,7 @@ func (m *Mirror) Stats() Stats {
 	a := &m.acct
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Stats{Kinds: map[string]int64{}, MaxInFlight: a.max, Rounds: a.rounds}
+	s := Stats{Kinds: map[string]int64{}, InFlight: a.inFlight, MaxInFlight: a.max, Rounds: a.rounds}
 	for k, n := range a.kinds {
 		s.Kinds[k] = n
 	}
