@@ -22,7 +22,7 @@ func TestStatsRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := Start(Config{Dir: dir, Delay: 100 * time.Millisecond})
+	m, err := Start(Config{Dir: dir, Delay: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +31,8 @@ func TestStatsRounds(t *testing.T) {
 	for _, p := range []string{"/example.com/a/@v/v1.0.0.mod", "/sumdb/db/lookup/example.com/a@v1.0.0", "/sumdb/db/tile/8/0/001"} {
 		get(t, m.URL+p)
 	}
-	// Then eight at once: one more round (the delay holds them all in
-	// flight together).
+	// Then eight at once: one more round (the delay holds them in flight
+	// together).
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := 0; i < 8; i++ {
@@ -53,8 +53,10 @@ func TestStatsRounds(t *testing.T) {
 			t.Errorf("%s requests = %d, want %d (%v)", k, s.Kinds[k], n, s)
 		}
 	}
-	if s.Rounds != 4 {
-		t.Errorf("rounds = %d, want 4: 3 chained, then 8 together (%v)", s.Rounds, s)
+	// 3 chained, then 8 together; a machine too loaded to issue the 8
+	// within the delay may split them over two rounds.
+	if s.Rounds < 4 || s.Rounds > 5 {
+		t.Errorf("rounds = %d, want 4 (5 at most under load): 3 chained, then 8 together (%v)", s.Rounds, s)
 	}
 	if s.MaxInFlight < 2 || s.MaxInFlight > 8 {
 		t.Errorf("max in flight = %d, want 2..8 (8 issued at once)", s.MaxInFlight)
