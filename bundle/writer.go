@@ -654,18 +654,30 @@ func rawZip(ctx context.Context, name string) (*zipContent, error) {
 
 // spoolContent writes c's data to the spool unless the same content is
 // there already, and drops the data: the spool holds it from now on.
+//
+// The append (and the write of the spool's buffer it may make) runs
+// outside w.mu, under the spool's own lock: zips are read several at a
+// time, and holding w.mu there made them queue behind one another's disk
+// writes (26 of them at once on hugo), leaving processors idle. Two
+// readers may so spool the same content; the first offset recorded wins
+// and the other copy is never read.
 func (w *Writer) spoolContent(c *content) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if off, ok := w.spooled[c.sum]; ok {
-		c.spoolOff, c.spooled, c.data = off, true, nil
-		return nil
+	off, ok := w.spooled[c.sum]
+	w.mu.Unlock()
+	if !ok {
+		var err error
+		if off, err = w.spool.Append(c.data); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		if first, ok := w.spooled[c.sum]; ok {
+			off = first
+		} else {
+			w.spooled[c.sum] = off
+		}
+		w.mu.Unlock()
 	}
-	off, err := w.spool.Append(c.data)
-	if err != nil {
-		return err
-	}
-	w.spooled[c.sum] = off
 	c.spoolOff, c.spooled, c.data = off, true, nil
 	return nil
 }
