@@ -40,9 +40,18 @@ const (
 	// A stored index or frame may expand at most ratioLimit times, beyond
 	// ratioFloor bytes: honest content compresses far less (an index
 	// about 3x, source frames 5-20x), while a crafted one of a few KB can
-	// claim gigabytes.
-	ratioFloor = 1 << 20
-	ratioLimit = 512
+	// claim gigabytes. Module content can be denser: a real project's
+	// frame of 70 MB, mostly one repeated byte, is 27 KB at any level. So
+	// a frame that holds no extra (no checksum database or vulnerability
+	// data) may go beyond ratioLimit up to denseFrameMaxRaw, twice the
+	// writer's frame size, and the frames together stay within ratioLimit
+	// beyond framesFloor, one largest frame: a crafted bundle of a few
+	// hundred KB asks for at most 1 GiB of decompression in all, and no
+	// frame of it for more memory than an honest frame may take.
+	ratioFloor       = 1 << 20
+	ratioLimit       = 512
+	denseFrameMaxRaw = 2 * DefaultFrameSize
+	framesFloor      = maxFrameRaw
 	// indexRatioLimit bounds the index's expansion, tighter since each
 	// index byte may cost up to ~25 bytes of memory once decoded.
 	indexRatioLimit = 32
@@ -72,6 +81,41 @@ const (
 // the given ratio.
 func expansionOK(stored, raw, ratio int64) bool {
 	return raw <= ratioFloor || raw/ratio <= stored
+}
+
+// frameExpansionOK reports whether one frame may expand from stored to raw
+// bytes: within ratioLimit, or, when it holds no extra, up to
+// denseFrameMaxRaw.
+func frameExpansionOK(stored, raw int64, holdsExtra bool) bool {
+	return expansionOK(stored, raw, ratioLimit) || (!holdsExtra && raw <= denseFrameMaxRaw)
+}
+
+// framesExpansionOK reports whether a bundle's frames, stored bytes in
+// all, may expand to raw bytes in all: ratioLimit beyond framesFloor.
+func framesExpansionOK(stored, raw int64) bool {
+	return raw <= framesFloor || raw/ratioLimit <= stored
+}
+
+// checkExpansion checks each frame's expansion and their sum's.
+func (ix *index) checkExpansion() error {
+	extra := make(map[uint32]bool)
+	for _, x := range ix.extras {
+		if int(x.blob) < ix.local {
+			extra[ix.blobs[x.blob].frame] = true
+		}
+	}
+	var stored, raw int64
+	for i, f := range ix.frames {
+		if !frameExpansionOK(f.clen, f.ulen, extra[uint32(i)]) {
+			return fmt.Errorf("frame %d: %d stored bytes claim to expand to %d, more than %d times", i, f.clen, f.ulen, ratioLimit)
+		}
+		stored += f.clen
+		raw += f.ulen
+	}
+	if !framesExpansionOK(stored, raw) {
+		return fmt.Errorf("frames: %d stored bytes claim to expand to %d, more than %d times", stored, raw, ratioLimit)
+	}
+	return nil
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -476,6 +520,9 @@ func decodeIndex(b []byte, flags uint32, dataEnd, fileSize int64) (*index, error
 	if d.err != nil {
 		return nil, fmt.Errorf("index: %v: %w", d.err, ErrCorrupt)
 	}
+	if err := ix.checkExpansion(); err != nil {
+		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
+	}
 	if err := ix.check(fileSize); err != nil {
 		return nil, fmt.Errorf("index: %v: %w", err, ErrCorrupt)
 	}
@@ -517,9 +564,6 @@ func (ix *index) decodeFrames(d *decoder, dataEnd int64) {
 		f.sum = d.sum()
 		if d.err == nil && (f.clen <= 0 || f.ulen <= 0 || f.ulen > maxFrameRaw || f.clen > dataEnd-off) {
 			d.fail(fmt.Errorf("frame %d out of range", i))
-		}
-		if d.err == nil && !expansionOK(f.clen, f.ulen, ratioLimit) {
-			d.fail(fmt.Errorf("frame %d: %d stored bytes claim to expand to %d, more than %d times", i, f.clen, f.ulen, ratioLimit))
 		}
 		off += f.clen
 	}

@@ -588,9 +588,9 @@ type FrameCache struct {
 	// one after the other, or zips built one after the other, then
 	// allocate one 64 MiB buffer, not one each for the collector to find.
 	spare []byte
-	lru      *list.List    // of *cacheEntry, most recent first
-	byKey    map[frameKey]*list.Element
-	load     map[frameKey]*loadCall
+	lru   *list.List // of *cacheEntry, most recent first
+	byKey map[frameKey]*list.Element
+	load  map[frameKey]*loadCall
 }
 
 // frameKey names frame id of reader r.

@@ -1085,6 +1085,7 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		w.opts.Progress(Event{Phase: "compress", Done: 0, Total: total})
 	}
 	frames := make([]frameEntry, len(p.frames))
+	holdsExtra := w.framesHoldingExtras(p)
 	off := int64(headerSize)
 	for i := range p.frames {
 		var r frameResult
@@ -1102,9 +1103,9 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !expansionOK(int64(len(r.comp)), r.ulen, ratioLimit) {
+		if !frameExpansionOK(int64(len(r.comp)), r.ulen, holdsExtra[i]) {
 			// Readers refuse such a frame as a decompression bomb.
-			return nil, fmt.Errorf("frame %d: %d bytes compress to %d, more than the %d:1 a bundle may hold (docs/FORMAT.md, Bounds): its content is almost all one repeated byte", i, r.ulen, len(r.comp), ratioLimit)
+			return nil, fmt.Errorf("frame %d: %d bytes compress to %d, more than the %d:1 a frame of %s may hold (docs/FORMAT.md, Bounds): its content is almost all one repeated byte", i, r.ulen, len(r.comp), ratioLimit, denseWhat(holdsExtra[i]))
 		}
 		if _, err := out.Write(r.comp); err != nil {
 			return nil, err
@@ -1116,7 +1117,34 @@ func (w *Writer) writeFrames(ctx context.Context, out io.Writer, p plan) ([]fram
 			w.opts.Progress(Event{Phase: "compress", Done: done, Total: total})
 		}
 	}
+	if stored := off - headerSize; !framesExpansionOK(stored, done) {
+		return nil, fmt.Errorf("%d bytes of content compress to %d, more than the %d:1 a bundle may hold beyond 1 GiB (docs/FORMAT.md, Bounds): it is almost all one repeated byte", done, stored, ratioLimit)
+	}
 	return frames, nil
+}
+
+// framesHoldingExtras says which of p's frames hold an extra's blob:
+// readers bound their expansion tighter (frameExpansionOK).
+func (w *Writer) framesHoldingExtras(p plan) []bool {
+	blobs := make(map[*wblob]bool, len(w.extras))
+	for _, x := range w.extras {
+		blobs[x.blob] = true
+	}
+	holds := make([]bool, len(p.frames))
+	for i, fr := range p.frames {
+		for _, b := range p.blobs[fr[0]:fr[1]] {
+			holds[i] = holds[i] || blobs[b]
+		}
+	}
+	return holds
+}
+
+// denseWhat names the frames a dense-frame error is about.
+func denseWhat(holdsExtra bool) string {
+	if holdsExtra {
+		return "extras"
+	}
+	return fmt.Sprintf("module content over %d MiB", denseFrameMaxRaw>>20)
 }
 
 // frameResult is one compressed frame of writeFrames.
