@@ -518,7 +518,7 @@ func (m *Mirrors) storeZip(ctx context.Context, mv module.Version, tmp, sum stri
 	}
 	if read != nil {
 		f.zipHash, err = read(ctx, mv, f)
-		err = moduleErrorCause(mv, err)
+		err, _ = moduleErrorCause(mv, err)
 	} else {
 		f.zipHash, err = checkZipFile(ctx, mv, f.File)
 	}
@@ -546,12 +546,12 @@ func (m *Mirrors) storeZip(ctx context.Context, mv module.Version, tmp, sum stri
 }
 
 // moduleErrorCause returns err without the *module.ModuleError naming m
-// it may be wrapped in.
-func moduleErrorCause(m module.Version, err error) error {
+// it may be, and whether it was one.
+func moduleErrorCause(m module.Version, err error) (error, bool) {
 	if me, ok := err.(*module.ModuleError); ok && me.Path == m.Path && me.Version == m.Version {
-		return me.Err
+		return me.Err, true
 	}
-	return err
+	return err, false
 }
 
 // countingWriter counts bytes and calls report every `every` bytes.

@@ -510,8 +510,8 @@ func (r *resolution) handOverGraph(ctx context.Context, grp *group, zipList []mo
 // zipFetchError says that fetching m's zip failed with err, naming m once:
 // [Mirrors.Fetch]'s errors are a *module.ModuleError for m already.
 func zipFetchError(m module.Version, err error) error {
-	if me, ok := err.(*module.ModuleError); ok && me.Path == m.Path && me.Version == m.Version {
-		return &module.ModuleError{Path: m.Path, Version: m.Version, Err: fmt.Errorf("zip: %w", me.Err)}
+	if cause, ok := moduleErrorCause(m, err); ok {
+		return &module.ModuleError{Path: m.Path, Version: m.Version, Err: fmt.Errorf("zip: %w", cause)}
 	}
 	return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
 }
