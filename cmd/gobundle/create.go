@@ -51,6 +51,8 @@ type CreateCmd struct {
 	// CPUProfile writes a CPU profile of the whole create (for make bench
 	// and go tool pprof).
 	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a CPU profile to FILE."`
+	// MemProfile writes a heap profile of the create's highest live heap.
+	MemProfile string `name:"memprofile" hidden:"" placeholder:"FILE" help:"Write a heap profile of the highest live heap to FILE."`
 }
 
 // goEnvKeys returns the go command settings create honours, from the
@@ -116,6 +118,17 @@ func (c *CreateCmd) Run(e *env) error {
 			return fmt.Errorf("create: --cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if c.MemProfile != "" {
+		stop := heapPeakProfile(e.ctx, c.MemProfile)
+		defer func() {
+			peak, err := stop()
+			if err != nil {
+				fmt.Fprintf(e.stderr, "gobundle: create: %v\n", err)
+				return
+			}
+			fmt.Fprintf(e.stderr, "gobundle: create: highest live heap %d MiB, profile in %s\n", peak>>20, c.MemProfile)
+		}()
 	}
 	limitMemory(e)
 	err := c.run(e, time.Now())
