@@ -65,9 +65,12 @@ func (s *SumDB) readTile(ctx context.Context, t tlog.Tile) ([]byte, error) {
 		return data[:want], true
 	}
 	for _, c := range []tlog.Tile{t, full} {
-		data, err := o.readCache(s.name + "/" + c.Path())
-		if err != nil {
-			continue
+		data, ok := o.recorded(c.Path())
+		if !ok {
+			var err error
+			if data, err = o.readCache(s.name + "/" + c.Path()); err != nil {
+				continue
+			}
 		}
 		if d, ok := cut(data, c); ok {
 			o.record(t.Path(), d)

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -123,5 +126,34 @@ func TestSumDBTilesFromCache(t *testing.T) {
 			t.Errorf("run %d: ReadTiles of %d cached tiles made %d requests", run, len(tiles), got)
 		}
 		sdb.Close()
+	}
+}
+
+// TestReadURLKeepsNoSlack: what readURL returns is kept by its callers (the
+// checksum database client keeps every tile it read, 11,000 on a union of
+// large projects), so it must not carry the spare capacity of the buffer
+// it was read into, which doubled as it grew (a partial tile of 5,024
+// bytes held 8 KiB; full tiles read from this machine's upstream, twice
+// their size).
+func TestReadURLKeepsNoSlack(t *testing.T) {
+	body := bytes.Repeat([]byte{7}, 157*tlog.HashSize) // a partial tile
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(body)
+	}))
+	defer srv.Close()
+	m := ftMirrors(t, srv.URL)
+	u, err := url.Parse(srv.URL + "/sumdb/x/tile/8/0/000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := m.readURL(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, body) {
+		t.Fatalf("read %d bytes, want the %d served", len(data), len(body))
+	}
+	if cap(data) > len(data)+len(data)/8 {
+		t.Fatalf("%d bytes held in a slice of capacity %d", len(data), cap(data))
 	}
 }
