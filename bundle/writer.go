@@ -122,6 +122,11 @@ type Writer struct {
 	st      *stream  // set by Expect
 	bases   *baseSet // nil unless incremental
 
+	// zipMem bounds the memory of the zips being read (readZip), and
+	// bufs keeps the buffers they read into.
+	zipMem *readBudget
+	bufs   bufPool
+
 	encMu      sync.Mutex
 	encoders   chan *zstd.Encoder
 	encCreated int
@@ -234,6 +239,7 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		extras:  map[[2]string]*wextra{},
 		spooled: map[Sum]int64{},
 		staged:  map[module.Version]*stagedZip{},
+		zipMem:  newReadBudget(zipReadBudget),
 	}, nil
 }
 
@@ -506,11 +512,19 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	if w.opts.RawZips {
 		return rawZip(ctx, name)
 	}
+	release, err := w.zipMem.acquire(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { release() }()
 	zr, err := zip.OpenReader(name)
 	if err != nil {
 		return nil, err
 	}
 	defer zr.Close()
+	if release, err = w.zipMem.grow(ctx, release, readZipMemory(zr)); err != nil {
+		return nil, err
+	}
 	prefix := zipPrefix(mv.Path, mv.Version)
 	full, byName, err := zipFileNames(zr, prefix)
 	if err != nil {
@@ -520,9 +534,12 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	if st, err := os.Stat(name); err == nil {
 		zc.mirrorSize = st.Size()
 	}
-	sums := zipSums{zip: sha256.New()}
+	sums := zipSums{zip: sha256.New(), buf: w.bufs.get(largestFile(zr))}
+	defer func() { w.bufs.put(sums.buf) }()
 	if !w.opts.NoDeflate {
 		sums.defl = newDeflatedSum()
+		sums.defl.comp.b = w.bufs.get(largestFile(zr))
+		defer func() { w.bufs.put(sums.defl.comp.b) }()
 	}
 	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
 		if err := ctx.Err(); err != nil {
@@ -540,10 +557,29 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	return finishZip(mv, name, zc, &sums)
 }
 
-// zipSums are the digests readZip feeds from each file's one inflate.
+// zipSums are the digests readZip feeds from each file's one inflate,
+// and the buffer each file is inflated into in turn.
 type zipSums struct {
 	zip  hash.Hash    // of the rebuilt zip; its local headers need only name, CRC and size
 	defl *deflatedSum // of the deflated zip; nil without deflated zips
+	buf  []byte       // as large as the zip's largest file
+}
+
+// largestFile returns the largest size a file of zr declares, which
+// golang.org/x/mod/zip's checks bound (modzip.MaxZipFile).
+func largestFile(zr *zip.ReadCloser) int {
+	var n uint64
+	for _, zf := range zr.File {
+		n = max(n, zf.UncompressedSize64)
+	}
+	return int(min(n, modzip.MaxZipFile))
+}
+
+// readZipMemory is what reading the files of zr holds beyond the fixed
+// part every read holds: its largest file inflated, and as much again for
+// the deflated copy its deflated zip's digest needs.
+func readZipMemory(zr *zip.ReadCloser) int64 {
+	return 2 * int64(largestFile(zr))
 }
 
 // zipFileNames checks that every file of zr is below prefix and listed
@@ -572,7 +608,7 @@ func (w *Writer) readZipFile(zf *zip.File, i int, prefix string, zc *zipContent,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", zf.Name, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
+	data, err := readExactly(rc, sums.buf, zf.UncompressedSize64)
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", zf.Name, err)
@@ -592,6 +628,33 @@ func (w *Writer) readZipFile(zf *zip.File, i int, prefix string, zc *zipContent,
 	zc.names = append(zc.names, rel)
 	zc.files = append(zc.files, c)
 	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// readExactly reads the size bytes of rc into buf (whose capacity holds
+// them) and checks that rc ends there: archive/zip reports a file longer
+// than its header says, or with a wrong CRC-32, only at its end. The
+// bytes are valid until the next call with buf.
+func readExactly(rc io.Reader, buf []byte, size uint64) ([]byte, error) {
+	if size > uint64(cap(buf)) {
+		return nil, fmt.Errorf("declares %d bytes, more than the largest file of its zip", size)
+	}
+	data := buf[:size]
+	if _, err := io.ReadFull(rc, data); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = zip.ErrFormat
+		}
+		return nil, err
+	}
+	// Read on to the end, where archive/zip checks the CRC-32 (an error
+	// it met on the last bytes io.ReadFull leaves out; it repeats it).
+	more, err := io.ReadAll(io.LimitReader(rc, 1))
+	if err != nil {
+		return nil, err
+	}
+	if len(more) > 0 {
+		return nil, zip.ErrFormat
+	}
+	return data, nil
 }
 
 // finishZip lays out the rebuilt zip of zc's files and completes its
