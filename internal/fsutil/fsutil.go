@@ -12,15 +12,21 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic writes data to name through a temporary file in the same
-// directory that is renamed into place, so a reader never sees a partial
-// file and a failure leaves nothing behind. The directory must exist.
-func WriteFileAtomic(name string, data []byte) error {
+// WriteFileAtomic writes data (the parts one after the other, which saves
+// the caller joining them in memory) to name through a temporary file in
+// the same directory that is renamed into place, so a reader never sees a
+// partial file and a failure leaves nothing behind. The directory must
+// exist.
+func WriteFileAtomic(name string, data ...[]byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(data)
+	for _, part := range data {
+		if err == nil {
+			_, err = tmp.Write(part)
+		}
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
