@@ -522,7 +522,8 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 		return nil, err
 	}
 	defer zr.Close()
-	if release, err = w.zipMem.grow(ctx, release, readZipMemory(zr)); err != nil {
+	largest := largestFile(zr)
+	if release, err = w.zipMem.grow(ctx, release, readZipMemory(largest)); err != nil {
 		return nil, err
 	}
 	prefix := zipPrefix(mv.Path, mv.Version)
@@ -534,11 +535,11 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 	if st, err := os.Stat(name); err == nil {
 		zc.mirrorSize = st.Size()
 	}
-	sums := zipSums{zip: sha256.New(), buf: w.bufs.get(largestFile(zr))}
+	sums := zipSums{zip: sha256.New(), buf: w.bufs.get(largest)}
 	defer func() { w.bufs.put(sums.buf) }()
 	if !w.opts.NoDeflate {
 		sums.defl = newDeflatedSum()
-		sums.defl.comp.b = w.bufs.get(largestFile(zr))
+		sums.defl.comp.b = w.bufs.get(largest)
 		defer func() { w.bufs.put(sums.defl.comp.b) }()
 	}
 	zc.hash, err = dirhash.Hash1(full, func(n string) (io.ReadCloser, error) {
@@ -575,11 +576,12 @@ func largestFile(zr *zip.ReadCloser) int {
 	return int(min(n, modzip.MaxZipFile))
 }
 
-// readZipMemory is what reading the files of zr holds beyond the fixed
-// part every read holds: its largest file inflated, and as much again for
-// the deflated copy its deflated zip's digest needs.
-func readZipMemory(zr *zip.ReadCloser) int64 {
-	return 2 * int64(largestFile(zr))
+// readZipMemory is what reading the files of a zip whose largest file has
+// largest bytes holds beyond the fixed part every read holds: that file
+// inflated, and as much again for the deflated copy its deflated zip's
+// digest needs.
+func readZipMemory(largest int) int64 {
+	return 2 * int64(largest)
 }
 
 // zipFileNames checks that every file of zr is below prefix and listed
