@@ -133,6 +133,14 @@ type sumChecker interface {
 	Covers(path string) bool
 }
 
+// sumPrefetcher is implemented by sum checkers that can start reading the
+// checksum database's answer for a module version before its hashes are
+// known ([SumDB.Prefetch]); the [sumChecker.Check] that follows finds it
+// read or in flight.
+type sumPrefetcher interface {
+	Prefetch(ctx context.Context, path, version string)
+}
+
 // Resolve walks the full requirement graph of every input through the
 // mirrors, selects each input's build list, fetches the files a bundle needs
 // and verifies every go.mod and zip against the inputs' go.sum files and the
@@ -799,6 +807,12 @@ func newSummary(mf *modfile.File) *summary {
 }
 
 func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, error) {
+	if p, ok := l.c.(sumPrefetcher); ok {
+		// The lookup needs only m: read it while the go.mod is on its
+		// way, not after, so that each level of the walk waits for one
+		// round trip where it waited for two.
+		p.Prefetch(ctx, m.Path, m.Version)
+	}
 	data, fm, err := l.f.ReadFile(ctx, m.Path, m.Version, "mod")
 	if err != nil {
 		return nil, err
