@@ -522,6 +522,7 @@ func (w *Writer) readZip(ctx context.Context, mv module.Version, name string) (*
 		return nil, err
 	}
 	defer zr.Close()
+	useFastInflate(&zr.Reader)
 	largest := largestFile(zr)
 	if release, err = w.zipMem.grow(ctx, release, readZipMemory(largest)); err != nil {
 		return nil, err
