@@ -40,6 +40,8 @@ type bench struct {
 	// later stages re-use it instead of packing again.
 	packed map[string]string
 	bigKey string
+	// cpuRef is set once the CPU reference of this run is in the report.
+	cpuRef bool
 }
 
 func newBench(ctx context.Context, cfg config, log *slog.Logger) (*bench, error) {

@@ -35,6 +35,9 @@ func (b *bench) stageCarry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.addCPUReference(ctx, t); err != nil {
+		return err
+	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB
 	var dl, tarz, carry, cold []measurement
 	var archive int64

@@ -74,8 +74,11 @@ func (b *bench) stageLatency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, work, src, err := b.projectWork(ctx, "latency")
+	t, work, src, err := b.projectWork(ctx, "latency")
 	if err != nil {
+		return err
+	}
+	if err := b.addCPUReference(ctx, t); err != nil {
 		return err
 	}
 	for _, d := range latencyDelays {

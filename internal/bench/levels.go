@@ -17,6 +17,9 @@ func (b *bench) stageLevels(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.addCPUReference(ctx, t); err != nil {
+		return err
+	}
 	proxy, sumdb := b.goenv.GOPROXY, b.goenv.GOSUMDB
 	var base float64
 	for _, lv := range createLevels {
