@@ -214,18 +214,15 @@ func (s *SumDB) Check(ctx context.Context, path, version string, isMod bool, h1 
 }
 
 // Prefetch starts the lookup of module@version in the background, unless
-// the module is not checked by the database or its answer was read
-// already: a Check of its go.mod or zip hash that follows waits for that
-// lookup instead of starting its own (the client reads each lookup once).
-// Its error, if any, is the Check's to report.
+// the module is not checked by the database (lookup itself returns at
+// once for an answer verified already): a Check of its go.mod or zip
+// hash that follows waits for that lookup instead of starting its own
+// (the client reads each lookup once). Its error, if any, is the Check's
+// to report.
 func (s *SumDB) Prefetch(ctx context.Context, path, version string) {
-	if !s.Covers(path) {
-		return
+	if s.Covers(path) {
+		go s.lookup(ctx, path, version)
 	}
-	if _, ok := s.ops.verifiedLookup(path, version); ok {
-		return
-	}
-	go s.lookup(ctx, path, version)
 }
 
 // Lookup returns the raw, verified lookup answer for module@version (record
