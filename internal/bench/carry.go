@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -97,6 +98,7 @@ func (b *bench) stageCarry(ctx context.Context) error {
 	b.rep.add(figure{Tree: "project", Measure: "carry: create cold (defaults) vs go mod download all cold, this machine's mirror (wall)", Unit: unitSeconds,
 		Value: medianWall(cold), Stock: medianWall(dl), HasStock: true, TargetMax: 1.0, TargetRatio: true, Runs: n,
 		Note: note, Command: createCmd, StockCommand: dlCmd})
+	b.rep.add(cpuFloorFigure("carry, this machine's mirror", cold, medianWall(dl), 1.0, runtime.NumCPU(), createCmd, dlCmd))
 	b.rep.add(figure{Tree: "project", Measure: "carry: tar|zstd -19 --long=27 -T0 of go's cache alone (wall; stock: go mod download all)", Unit: unitSeconds,
 		Value: medianWall(tarz), Stock: medianWall(dl), HasStock: true, Runs: n, Command: stockCarryCmd, StockCommand: dlCmd})
 	b.rep.add(figure{Tree: "project", Measure: "carry: create cold CPU (user+sys) vs stock carry workflow", Unit: unitSeconds,

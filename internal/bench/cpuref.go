@@ -128,3 +128,26 @@ func referenceFiles(ctx context.Context, dir string, limit int64) ([][]byte, err
 	}
 	return out, nil
 }
+
+// cpuFloorFigure is create's least possible wall time on this machine:
+// its median CPU time spread over all cores, beside the stock's median
+// wall time (stockWall) whose ratio target is given. A cold create is
+// CPU-bound, so when even this floor's ratio is over the target, no
+// overlap of network and compression can meet it here: only less CPU or
+// more cores can. The note says which, so a failed time figure reads as
+// the machine's limit or the code's.
+func cpuFloorFigure(prefix string, cold []measurement, stockWall, target float64, cores int, cmd, stockCmd string) figure {
+	floor := medianCPU(cold) / float64(cores)
+	note := fmt.Sprintf("median CPU ÷ %d cores: the least wall time the work allows here; ", cores)
+	switch ratio := floor / stockWall; {
+	case stockWall <= 0:
+		note += "no stock time"
+	case ratio > target:
+		note += fmt.Sprintf("%.3f× is over the wall-time target %.2f×: it can't hold on %d cores without %.0f %% less CPU",
+			ratio, target, cores, 100*(1-target/ratio))
+	default:
+		note += fmt.Sprintf("%.3f× is within the wall-time target %.2f×: what the wall time misses is overlap, not CPU", ratio, target)
+	}
+	return figure{Tree: "project", Measure: prefix + ": create cold CPU floor (CPU ÷ cores) vs go mod download all (wall)", Unit: unitSeconds,
+		Value: floor, Stock: stockWall, HasStock: true, Runs: len(cold), Note: note, Command: cmd, StockCommand: stockCmd}
+}

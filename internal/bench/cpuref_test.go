@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCPUReference writes two zips and checks that the reference reads
@@ -57,5 +58,27 @@ func TestCPUReference(t *testing.T) {
 		if f.Value <= 0 || f.Unit != "MB/s" {
 			t.Errorf("%s: %v %s", f.Measure, f.Value, f.Unit)
 		}
+	}
+}
+
+// TestCPUFloorFigure checks the floor is the median CPU over the cores and
+// that its note tells a target the CPU alone misses (with the cut that
+// would close it) from one only the overlap misses.
+func TestCPUFloorFigure(t *testing.T) {
+	cold := []measurement{{CPU: 50 * time.Second}, {CPU: 60 * time.Second}, {CPU: 52 * time.Second}}
+	f := cpuFloorFigure("latency 50 ms", cold, 50, 0.5, 2, "c", "s")
+	if f.Value != 26 || f.Stock != 50 || !f.HasStock || f.Runs != 3 {
+		t.Fatalf("floor figure = %+v, want 52 s ÷ 2 cores = 26 s beside 50 s", f)
+	}
+	// 26/50 = 0.52 > 0.5: the CPU must drop by 1 - 0.5/0.52 = 3.8 %.
+	if !strings.Contains(f.Note, "0.520× is over") || !strings.Contains(f.Note, "4 % less CPU") {
+		t.Errorf("note = %q, want the floor over the target and the CPU cut", f.Note)
+	}
+	f = cpuFloorFigure("carry", cold, 30, 1.0, 2, "c", "s")
+	if !strings.Contains(f.Note, "0.867× is within") || !strings.Contains(f.Note, "overlap") {
+		t.Errorf("note = %q, want the floor within the target", f.Note)
+	}
+	if f = cpuFloorFigure("x", cold, 30, 1.0, 4, "c", "s"); f.Value != 13 {
+		t.Errorf("floor on 4 cores = %v, want 13", f.Value)
 	}
 }

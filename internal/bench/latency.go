@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/gobundle/gobundle/internal/testkit/latencymirror"
@@ -145,6 +146,9 @@ func (b *bench) latencyRuns(ctx context.Context, work, src, rec, up string, dela
 		f.TargetMax, f.TargetRatio = 0.5, true
 	}
 	b.rep.add(f)
+	if f.TargetMax > 0 {
+		b.rep.add(cpuFloorFigure(fmt.Sprintf("latency %d ms", ms), cold, medianWall(dl), f.TargetMax, runtime.NumCPU(), createCmd, dlCmd))
+	}
 	b.rep.add(figure{Tree: "project", Measure: fmt.Sprintf("latency %d ms: create cold CPU (user+sys; stock: go mod download all)", ms), Unit: unitSeconds,
 		Value: medianCPU(cold), Stock: medianCPU(dl), HasStock: true, Runs: len(cold), Command: createCmd, StockCommand: dlCmd})
 	b.rep.add(figure{Tree: "project", Measure: fmt.Sprintf("latency %d ms: create cold peak RSS (stock: go mod download all)", ms), Unit: unitBytes,
