@@ -515,13 +515,16 @@ func (r *resolution) handOverGraph(ctx context.Context, grp *group, zipList []mo
 	return h
 }
 
-// zipFetchError says that fetching m's zip failed with err, naming m once:
-// [Mirrors.Fetch]'s errors are a *module.ModuleError for m already.
-func zipFetchError(m module.Version, err error) error {
+// zipFetchError says that fetching m's zip failed with err, naming m once.
+func zipFetchError(m module.Version, err error) error { return fetchError(m, "zip", err) }
+
+// fetchError says that fetching m's file of kind failed with err, naming m
+// once: [Mirrors.Fetch]'s errors are a *module.ModuleError for m already.
+func fetchError(m module.Version, kind string, err error) error {
 	if cause, ok := moduleErrorCause(m, err); ok {
-		return &module.ModuleError{Path: m.Path, Version: m.Version, Err: fmt.Errorf("zip: %w", cause)}
+		return &module.ModuleError{Path: m.Path, Version: m.Version, Err: fmt.Errorf("%s: %w", kind, cause)}
 	}
-	return fmt.Errorf("%s@%s: zip: %w", m.Path, m.Version, err)
+	return fmt.Errorf("%s@%s: %s: %w", m.Path, m.Version, kind, err)
 }
 
 // fetchZip fetches and verifies the zip of m and, once the graph is handed
@@ -845,7 +848,7 @@ func (l *loader) loadRemote(ctx context.Context, m module.Version) (*summary, er
 					l.missingInfo(m, err)
 					return nil
 				}
-				return fmt.Errorf("%s@%s: info: %w", m.Path, m.Version, err)
+				return fetchError(m, "info", err)
 			}
 			s.info, s.infoFetched = info, fi
 			return nil
