@@ -65,7 +65,8 @@ func TestCPUReference(t *testing.T) {
 // that its note tells a target the CPU alone misses (with the cut that
 // would close it) from one only the overlap misses.
 func TestCPUFloorFigure(t *testing.T) {
-	cold := []measurement{{CPU: 50 * time.Second}, {CPU: 60 * time.Second}, {CPU: 52 * time.Second}}
+	cold := []measurement{{CPU: 50 * time.Second, Wall: 28 * time.Second}, {CPU: 60 * time.Second, Wall: 40 * time.Second},
+		{CPU: 52 * time.Second, Wall: 32500 * time.Millisecond}}
 	f := cpuFloorFigure("latency 50 ms", cold, 50, 0.5, 2, "c", "s")
 	if f.Value != 26 || f.Stock != 50 || !f.HasStock || f.Runs != 3 {
 		t.Fatalf("floor figure = %+v, want 52 s ÷ 2 cores = 26 s beside 50 s", f)
@@ -75,8 +76,10 @@ func TestCPUFloorFigure(t *testing.T) {
 		t.Errorf("note = %q, want the floor over the target and the CPU cut", f.Note)
 	}
 	f = cpuFloorFigure("carry", cold, 30, 1.0, 2, "c", "s")
-	if !strings.Contains(f.Note, "0.867× is within") || !strings.Contains(f.Note, "overlap") {
-		t.Errorf("note = %q, want the floor within the target", f.Note)
+	// 26/30 = 0.867 within 1.0: it needs 87 % use of the cores, the
+	// creates had 26 s of CPU per core in a median 32.5 s, 80 %.
+	if !strings.Contains(f.Note, "0.867× is within") || !strings.Contains(f.Note, "87 % use of the 2 cores") || !strings.Contains(f.Note, "80 %") {
+		t.Errorf("note = %q, want the floor within the target, the use it needs and the use measured", f.Note)
 	}
 	if f = cpuFloorFigure("x", cold, 30, 1.0, 4, "c", "s"); f.Value != 13 {
 		t.Errorf("floor on 4 cores = %v, want 13", f.Value)
